@@ -1,0 +1,314 @@
+//! From discovered log sources to the triggers that should exist: S3 prefixes collapsed per
+//! bucket, every location routed to the forwarder of its region, exclusions and loop guards applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
+use crate::pattern::wildcard_match;
+use crate::plan::{Skip, SkipReason};
+use crate::source::{Discovery, Gap, Location};
+
+/// What to leave out, by user choice or because subscribing it would loop.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Log group name patterns (`*`, `?`) never to subscribe.
+    pub exclude_log_groups: Vec<String>,
+    /// Bucket name patterns never to subscribe.
+    pub exclude_buckets: Vec<String>,
+    /// Log groups that would feed the forwarder its own output: every forwarder's log group and the
+    /// daemon's own.
+    pub guarded_log_groups: BTreeSet<LogGroupName>,
+    /// Buckets the forwarders write to.
+    pub guarded_buckets: BTreeSet<BucketName>,
+}
+
+/// Where triggers go: the forwarder of each region, and where there is none, why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The target's region: log groups are discovered there.
+    pub home_region: Region,
+    /// The forwarder of each region that has a usable one.
+    pub forwarders: BTreeMap<Region, FunctionArn>,
+    /// Regions whose forwarder is configured but unusable, with the reason.
+    pub unavailable: BTreeMap<Region, String>,
+    /// The region of each bucket named by a source, where it could be resolved.
+    pub bucket_regions: BTreeMap<BucketName, Region>,
+    /// Buckets whose region could not be resolved, with the reason.
+    pub unresolved_buckets: BTreeMap<BucketName, String>,
+}
+
+impl Routing {
+    fn forwarder(&self, region: &Region) -> Result<&FunctionArn, String> {
+        self.forwarders
+            .get(region)
+            .ok_or_else(|| match self.unavailable.get(region) {
+                Some(why) => format!("the forwarder for {region} is unusable: {why}"),
+                None => format!("no forwarder is configured for {region}"),
+            })
+    }
+}
+
+/// The S3 trigger(s) a bucket should have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredBucket {
+    /// The bucket's region.
+    pub region: Region,
+    /// The forwarder of that region.
+    pub forwarder: FunctionArn,
+    /// A minimal non-overlapping set of prefixes, each with the ARNs of the sources it serves.
+    pub prefixes: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The subscription a log group should have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredLogGroup {
+    /// The forwarder of the target's region.
+    pub forwarder: FunctionArn,
+    /// The ARNs of the sources that write to it.
+    pub sources: BTreeSet<String>,
+}
+
+/// Everything that should exist, plus what was discovered but cannot be subscribed and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    /// Desired S3 triggers per bucket.
+    pub buckets: BTreeMap<BucketName, DesiredBucket>,
+    /// Desired subscriptions per log group.
+    pub log_groups: BTreeMap<LogGroupName, DesiredLogGroup>,
+    /// Buckets that have sources but no usable route: our entries there are kept, not deleted.
+    pub held_buckets: BTreeSet<BucketName>,
+    /// Log groups that have sources but no usable route: our filters there are kept.
+    pub held_log_groups: BTreeSet<LogGroupName>,
+    /// Every usable forwarder: a trigger pointing at one of these is ours or adopted.
+    pub forwarders: BTreeSet<FunctionArn>,
+    /// What discovery could not read; any gap forbids deletes this pass.
+    pub gaps: Vec<Gap>,
+    /// Why some discovered locations get no trigger.
+    pub skips: Vec<Skip>,
+}
+
+/// Turns discovered sources into desired triggers. Pure and deterministic.
+pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -> Desired {
+    let mut desired = Desired {
+        forwarders: routing.forwarders.values().cloned().collect(),
+        gaps: discovery.gaps.clone(),
+        ..Desired::default()
+    };
+    let mut by_bucket: BTreeMap<&BucketName, BTreeMap<&str, BTreeSet<String>>> = BTreeMap::new();
+    let mut skipped: BTreeMap<Location, (SkipReason, String)> = BTreeMap::new();
+
+    for source in &discovery.sources {
+        match &source.location {
+            Location::LogGroup { name } => {
+                if let Some(why) = log_group_exclusion(name, selection) {
+                    skipped.insert(source.location.clone(), why);
+                    continue;
+                }
+                match routing.forwarder(&routing.home_region) {
+                    Ok(forwarder) => {
+                        desired
+                            .log_groups
+                            .entry(name.clone())
+                            .or_insert_with(|| DesiredLogGroup {
+                                forwarder: forwarder.clone(),
+                                sources: BTreeSet::new(),
+                            })
+                            .sources
+                            .insert(source.resource_arn.clone());
+                    }
+                    Err(why) => {
+                        desired.held_log_groups.insert(name.clone());
+                        skipped.insert(source.location.clone(), (SkipReason::NoForwarder, why));
+                    }
+                }
+            }
+            Location::S3 { bucket, prefix } => {
+                if let Some(why) = bucket_exclusion(bucket, selection) {
+                    skipped.insert(source.location.clone(), why);
+                    continue;
+                }
+                by_bucket
+                    .entry(bucket)
+                    .or_default()
+                    .entry(prefix.as_str())
+                    .or_default()
+                    .insert(source.resource_arn.clone());
+            }
+        }
+    }
+
+    for (bucket, prefixes) in by_bucket {
+        let route = routing
+            .bucket_regions
+            .get(bucket)
+            .ok_or_else(|| {
+                let why = routing
+                    .unresolved_buckets
+                    .get(bucket)
+                    .map_or("not resolved", |w| w);
+                (
+                    SkipReason::BucketRegionUnknown,
+                    format!("the bucket's region is unknown: {why}"),
+                )
+            })
+            .and_then(|region| {
+                routing
+                    .forwarder(region)
+                    .map(|f| (region, f))
+                    .map_err(|why| (SkipReason::NoForwarder, why))
+            });
+        match route {
+            Ok((region, forwarder)) => {
+                desired.buckets.insert(
+                    bucket.clone(),
+                    DesiredBucket {
+                        region: region.clone(),
+                        forwarder: forwarder.clone(),
+                        prefixes: collapse_prefixes(prefixes),
+                    },
+                );
+            }
+            Err(why) => {
+                desired.held_buckets.insert(bucket.clone());
+                for prefix in prefixes.keys() {
+                    let location = Location::S3 {
+                        bucket: bucket.clone(),
+                        prefix: (*prefix).to_owned(),
+                    };
+                    skipped.insert(location, why.clone());
+                }
+            }
+        }
+    }
+
+    desired.skips = skipped
+        .into_iter()
+        .map(|(location, (reason, detail))| Skip {
+            subject: location.to_string(),
+            reason,
+            detail,
+        })
+        .collect();
+    desired
+}
+
+fn log_group_exclusion(name: &LogGroupName, selection: &Selection) -> Option<(SkipReason, String)> {
+    if selection.guarded_log_groups.contains(name) {
+        return Some((
+            SkipReason::LoopGuard,
+            "a forwarder or autosub itself writes to this log group; subscribing it would loop"
+                .into(),
+        ));
+    }
+    selection
+        .exclude_log_groups
+        .iter()
+        .find(|p| wildcard_match(p, name.as_str()))
+        .map(|p| {
+            (
+                SkipReason::Excluded,
+                format!("matches exclude pattern {p:?}"),
+            )
+        })
+}
+
+fn bucket_exclusion(bucket: &BucketName, selection: &Selection) -> Option<(SkipReason, String)> {
+    if selection.guarded_buckets.contains(bucket) {
+        return Some((
+            SkipReason::LoopGuard,
+            "a forwarder writes to this bucket; subscribing it would loop".into(),
+        ));
+    }
+    selection
+        .exclude_buckets
+        .iter()
+        .find(|p| wildcard_match(p, bucket.as_str()))
+        .map(|p| {
+            (
+                SkipReason::Excluded,
+                format!("matches exclude pattern {p:?}"),
+            )
+        })
+}
+
+/// Collapses prefixes to a minimal set in which none is a prefix of another; each kept prefix
+/// inherits the sources of the prefixes it covers.
+pub fn collapse_prefixes(
+    prefixes: BTreeMap<&str, BTreeSet<String>>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut kept: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Sorted order puts every prefix right before the strings it covers, so the last kept
+    // prefix is the only one that can cover the next.
+    let mut last: Option<String> = None;
+    for (prefix, sources) in prefixes {
+        match &last {
+            Some(cover) if prefix.starts_with(cover.as_str()) => {
+                kept.entry(cover.clone()).or_default().extend(sources);
+            }
+            _ => {
+                kept.insert(prefix.to_owned(), sources);
+                last = Some(prefix.to_owned());
+            }
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notification::prefixes_overlap;
+    use proptest::prelude::*;
+
+    fn set(prefixes: &[&str]) -> BTreeMap<&'static str, BTreeSet<String>> {
+        prefixes
+            .iter()
+            .map(|p| {
+                let p: &'static str = Box::leak(p.to_string().into_boxed_str());
+                (p, BTreeSet::from([format!("src:{p}")]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_collapse_to_the_shortest_cover() {
+        let check = |input: &[&str], want: &[&str]| {
+            let got: Vec<String> = collapse_prefixes(set(input)).into_keys().collect();
+            assert_eq!(got, want, "{input:?}");
+        };
+        check(&["logs/a/", "logs/", "logs/b/"], &["logs/"]);
+        check(&["a/", "b/", "ab/"], &["a/", "ab/", "b/"]);
+        check(&["x", ""], &[""]);
+        check(
+            &["AWSLogs/1/elasticloadbalancing/", "AWSLogs/1/"],
+            &["AWSLogs/1/"],
+        );
+        let merged = collapse_prefixes(set(&["logs/a/", "logs/"]));
+        assert_eq!(
+            merged["logs/"].len(),
+            2,
+            "sources of covered prefixes are kept"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn collapsed_prefixes_are_minimal_and_cover_everything(
+            input in proptest::collection::btree_set("[ab/]{0,4}", 0..8)
+        ) {
+            let refs: BTreeMap<&str, BTreeSet<String>> =
+                input.iter().map(|p| (p.as_str(), BTreeSet::from([p.clone()]))).collect();
+            let kept = collapse_prefixes(refs);
+            for (a, i) in kept.keys().zip(0..) {
+                for b in kept.keys().skip(i + 1) {
+                    prop_assert!(!prefixes_overlap(a, b), "{a:?} overlaps {b:?}");
+                }
+            }
+            for p in &input {
+                prop_assert!(kept.iter().any(|(k, s)| p.starts_with(k.as_str()) && s.contains(p)));
+            }
+        }
+    }
+}

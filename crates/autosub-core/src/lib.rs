@@ -1,0 +1,22 @@
+//! The pure domain of autosub: what log sources exist, which triggers they call for, what exists
+//! today, and the plan that closes the gap. No IO, no clock, no environment: the same inputs
+//! always give the same, byte-identical plan.
+
+pub mod desired;
+pub mod ids;
+pub mod notification;
+pub mod observed;
+pub mod pattern;
+pub mod permission;
+pub mod plan;
+pub mod render;
+pub mod source;
+
+pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
+pub use notification::{DestinationKind, FilterRule, NotificationConfig, NotificationEntry};
+pub use observed::{
+    BucketState, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState, PolicyStatement,
+    SubscriptionFilter,
+};
+pub use permission::{InvokePermission, Invoker};
+pub use source::{Discovery, Gap, Location, LogSource, Service};

@@ -1,0 +1,912 @@
+//! The planner: `plan(desired, observed, policy) -> Plan`, a pure function.
+//!
+//! Guarantees: only `Ours` triggers are ever updated or deleted; nothing is deleted when
+//! discovery had gaps; the same inputs give the same plan; planning again after the plan was
+//! applied gives no changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{Desired, DesiredBucket};
+use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
+use crate::notification::{DestinationKind, FilterRule, NotificationEntry, OBJECT_CREATED_ALL};
+use crate::observed::{
+    BucketState, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState, SubscriptionFilter,
+};
+use crate::pattern::wildcard_match;
+use crate::permission::{InvokePermission, Invoker};
+
+/// The knobs of a plan: our ownership marks and the safety rails.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPolicy {
+    /// The account the triggers live in (scopes the invoke permissions).
+    pub account: AccountId,
+    /// Id prefix of the S3 notification entries we own.
+    pub notification_id_prefix: String,
+    /// Name of the subscription filters we own.
+    pub filter_name: String,
+    /// Filter pattern of our subscription filters ("" = every event).
+    pub filter_pattern: String,
+    /// Statement id prefix of the invoke permissions we own.
+    pub statement_id_prefix: String,
+    /// Subscription filters a log group may hold (AWS documents 2; some accounts have more).
+    pub max_filters_per_log_group: usize,
+    /// At most this many deletes per pass; the rest wait for the next pass.
+    pub max_deletes_per_pass: usize,
+    /// Bucket and log group name patterns whose triggers are never deleted.
+    pub protect: Vec<String>,
+}
+
+/// What a change does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Add a trigger or permission.
+    Create,
+    /// Rewrite one of ours in place.
+    Update,
+    /// Remove one of ours.
+    Delete,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        })
+    }
+}
+
+/// A trigger or permission, identified completely enough to apply the change.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// A Lambda entry in a bucket's notification configuration.
+    S3Notification {
+        /// The bucket.
+        bucket: BucketName,
+        /// The bucket's region.
+        region: Region,
+        /// The entry id (our prefix + the key prefix).
+        id: String,
+        /// The key prefix it fires on.
+        prefix: String,
+        /// The function it invokes.
+        destination: String,
+    },
+    /// A subscription filter on a log group.
+    SubscriptionFilter {
+        /// The log group.
+        log_group: LogGroupName,
+        /// The filter name.
+        filter_name: String,
+        /// The filter pattern.
+        pattern: String,
+        /// The function it delivers to.
+        destination: String,
+    },
+    /// An account-wide invoke permission on a forwarder.
+    InvokePermission {
+        /// The forwarder.
+        forwarder: FunctionArn,
+        /// The statement.
+        permission: InvokePermission,
+    },
+}
+
+impl Trigger {
+    /// A short name of the trigger kind, for tables and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::S3Notification { .. } => "s3-notification",
+            Self::SubscriptionFilter { .. } => "subscription-filter",
+            Self::InvokePermission { .. } => "invoke-permission",
+        }
+    }
+
+    /// Where the trigger lives, e.g. `s3://bucket/prefix` or `log-group:/aws/lambda/x`.
+    pub fn resource(&self) -> String {
+        match self {
+            Self::S3Notification { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+            Self::SubscriptionFilter { log_group, .. } => format!("log-group:{log_group}"),
+            Self::InvokePermission {
+                forwarder,
+                permission,
+            } => {
+                format!("{forwarder} ({})", permission.statement_id)
+            }
+        }
+    }
+
+    /// What the trigger points at: the forwarder, or for a permission the invoking principal.
+    pub fn target(&self) -> String {
+        match self {
+            Self::S3Notification { destination, .. }
+            | Self::SubscriptionFilter { destination, .. } => destination.clone(),
+            Self::InvokePermission { permission, .. } => permission.invoker.principal().to_owned(),
+        }
+    }
+}
+
+/// One change to make.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Change {
+    /// Create, update or delete.
+    pub action: Action,
+    /// What it acts on.
+    pub trigger: Trigger,
+    /// Why, in a sentence a reviewer can check.
+    pub reason: String,
+}
+
+/// Why something that was found is not acted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Excluded by configuration.
+    Excluded,
+    /// Subscribing it would feed the forwarder its own output.
+    LoopGuard,
+    /// No usable forwarder in the location's region.
+    NoForwarder,
+    /// The bucket's region could not be resolved.
+    BucketRegionUnknown,
+    /// The bucket named by a source does not exist.
+    BucketMissing,
+    /// The current state could not be read.
+    Unreadable,
+    /// Our S3 rule would overlap another rule of the bucket.
+    S3Overlap,
+    /// The log group has no free subscription filter slot.
+    NoFreeSlot,
+    /// The log group does not exist yet.
+    LogGroupMissing,
+    /// The log group's class does not support subscription filters.
+    LogGroupClass,
+    /// Discovery had gaps, so deletes wait for a complete pass.
+    IncompleteDiscovery,
+    /// The per-pass delete cap was reached.
+    DeleteCap,
+    /// The resource is on the protect list.
+    Protected,
+}
+
+impl SkipReason {
+    /// The label used in tables, JSON and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Excluded => "excluded",
+            Self::LoopGuard => "loop_guard",
+            Self::NoForwarder => "no_forwarder",
+            Self::BucketRegionUnknown => "bucket_region_unknown",
+            Self::BucketMissing => "bucket_missing",
+            Self::Unreadable => "unreadable",
+            Self::S3Overlap => "s3_overlap",
+            Self::NoFreeSlot => "no_free_slot",
+            Self::LogGroupMissing => "log_group_missing",
+            Self::LogGroupClass => "log_group_class",
+            Self::IncompleteDiscovery => "incomplete_discovery",
+            Self::DeleteCap => "delete_cap",
+            Self::Protected => "protected",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something found and deliberately not acted on.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Skip {
+    /// What it is about, e.g. `log-group:/aws/lambda/x` or `s3://bucket/prefix`.
+    pub subject: String,
+    /// Why, as a label.
+    pub reason: SkipReason,
+    /// Why, in words, naming what blocks it and how to fix it.
+    pub detail: String,
+}
+
+/// The changes that close the gap between desired and observed, in the order to apply them
+/// (permissions first on create, last on delete), and what was skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Changes, in apply order.
+    pub changes: Vec<Change>,
+    /// Skips, sorted.
+    pub skips: Vec<Skip>,
+}
+
+impl Plan {
+    /// True when there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// How many changes of each action the plan holds.
+    pub fn count(&self, action: Action) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+/// Who owns a notification entry: ours by id prefix (on a Lambda entry), adopted when it invokes
+/// one of the forwarders, foreign otherwise.
+pub fn classify_entry(
+    entry: &NotificationEntry,
+    policy: &PlanPolicy,
+    forwarders: &BTreeSet<FunctionArn>,
+) -> Ownership {
+    if entry.kind != DestinationKind::Lambda {
+        return Ownership::Foreign;
+    }
+    if entry
+        .id
+        .as_deref()
+        .is_some_and(|id| id.starts_with(&policy.notification_id_prefix))
+    {
+        Ownership::Ours
+    } else if forwarders.iter().any(|f| f.is(&entry.arn)) {
+        Ownership::Adopted
+    } else {
+        Ownership::Foreign
+    }
+}
+
+/// Who owns a subscription filter: ours by name, adopted when it delivers to a forwarder.
+pub fn classify_filter(
+    filter: &SubscriptionFilter,
+    policy: &PlanPolicy,
+    forwarders: &BTreeSet<FunctionArn>,
+) -> Ownership {
+    if filter.name == policy.filter_name {
+        Ownership::Ours
+    } else if forwarders.iter().any(|f| f.is(&filter.destination_arn)) {
+        Ownership::Adopted
+    } else {
+        Ownership::Foreign
+    }
+}
+
+/// The notification entry we own for `prefix` on a bucket routed to `forwarder`.
+pub fn our_entry(policy: &PlanPolicy, prefix: &str, forwarder: &str) -> NotificationEntry {
+    let filter_rules = if prefix.is_empty() {
+        Vec::new()
+    } else {
+        vec![FilterRule {
+            name: "prefix".into(),
+            value: prefix.into(),
+        }]
+    };
+    NotificationEntry {
+        id: Some(format!("{}{prefix}", policy.notification_id_prefix)),
+        kind: DestinationKind::Lambda,
+        arn: forwarder.to_owned(),
+        events: vec![OBJECT_CREATED_ALL.to_owned()],
+        filter_rules,
+    }
+}
+
+/// Plans the changes that make `observed` match `desired` under `policy`.
+pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan {
+    let mut planner = Planner {
+        desired,
+        policy,
+        deletes: Vec::new(),
+        changes: Vec::new(),
+        skips: desired.skips.clone(),
+        uses: Uses::default(),
+    };
+    planner.log_groups(observed);
+    planner.buckets(observed);
+    planner.permissions(observed);
+    planner.finish()
+}
+
+/// The permission a trigger relies on: forwarder, invoker and the trigger's source ARN.
+type PermissionUse = (FunctionArn, Invoker, String);
+
+/// Who will still invoke each forwarder after the plan is applied, by invoker.
+#[derive(Default)]
+struct Uses {
+    /// Source ARNs of our triggers that remain or are created, per forwarder and invoker.
+    ours: BTreeMap<(FunctionArn, Invoker), BTreeSet<String>>,
+    /// Forwarders and invokers that adopted triggers rely on.
+    adopted: BTreeSet<(FunctionArn, Invoker)>,
+}
+
+struct Planner<'a> {
+    desired: &'a Desired,
+    policy: &'a PlanPolicy,
+    /// Deletes of ours, gated by incomplete discovery and the protect list, not yet capped.
+    deletes: Vec<(Change, Option<PermissionUse>)>,
+    changes: Vec<Change>,
+    skips: Vec<Skip>,
+    uses: Uses,
+}
+
+impl Planner<'_> {
+    fn skip(&mut self, subject: String, reason: SkipReason, detail: String) {
+        self.skips.push(Skip {
+            subject,
+            reason,
+            detail,
+        });
+    }
+
+    /// Why a trigger found in `resource` and no longer wanted is kept, if it is.
+    fn delete_blocker(&self, resource: &str) -> Option<(SkipReason, String)> {
+        if let Some(gap) = self.desired.gaps.first() {
+            let more = self.desired.gaps.len() - 1;
+            return Some((
+                SkipReason::IncompleteDiscovery,
+                format!(
+                    "discovery was incomplete ({}: {}{}); deletes wait for a complete pass",
+                    gap.service,
+                    gap.detail,
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ),
+            ));
+        }
+        self.policy
+            .protect
+            .iter()
+            .find(|p| wildcard_match(p, resource))
+            .map(|p| {
+                (
+                    SkipReason::Protected,
+                    format!("matches protect pattern {p:?}"),
+                )
+            })
+    }
+
+    /// Queues a delete of ours unless it is blocked (then it is a skip and returns false); `use_`
+    /// is the permission the trigger keeps relying on if it stays.
+    fn delete(&mut self, resource: &str, change: Change, use_: Option<PermissionUse>) -> bool {
+        match self.delete_blocker(resource) {
+            Some((reason, detail)) => {
+                let subject = change.trigger.resource();
+                self.skip(
+                    subject,
+                    reason,
+                    format!("would delete: {}; {detail}", change.reason),
+                );
+                if let Some((f, invoker, arn)) = use_ {
+                    self.uses.ours.entry((f, invoker)).or_default().insert(arn);
+                }
+                false
+            }
+            None => {
+                self.deletes.push((change, use_));
+                true
+            }
+        }
+    }
+
+    fn use_ours(&mut self, destination: &str, invoker: Invoker, source_arn: String) {
+        if let Ok(f) = FunctionArn::parse(destination) {
+            self.uses
+                .ours
+                .entry((f, invoker))
+                .or_default()
+                .insert(source_arn);
+        }
+    }
+
+    /// Why a no-longer-desired location was dropped, from the desire's skips.
+    fn why_undesired(&self, subject: &str) -> String {
+        self.desired
+            .skips
+            .iter()
+            .find(|s| s.subject == subject)
+            .map_or_else(
+                || "no discovered source writes here any more".to_owned(),
+                |s| format!("no longer wanted ({}: {})", s.reason, s.detail),
+            )
+    }
+
+    fn log_groups(&mut self, observed: &Observed) {
+        let names: BTreeSet<&LogGroupName> = self
+            .desired
+            .log_groups
+            .keys()
+            .chain(observed.log_groups.keys())
+            .collect();
+        for name in names {
+            let subject = format!("log-group:{name}");
+            let wanted = self.desired.log_groups.get(name);
+            let (class, filters) = match (observed.log_groups.get(name), wanted) {
+                (Some(LogGroupState::Found { class, filters }), _) => (class, filters),
+                (Some(LogGroupState::Missing), Some(_)) => {
+                    self.skip(subject, SkipReason::LogGroupMissing, "the log group does not exist yet (Lambda creates it on first invocation); it is subscribed on the first pass after it appears".into());
+                    continue;
+                }
+                (Some(LogGroupState::Unreadable { detail }), Some(_)) => {
+                    self.skip(subject, SkipReason::Unreadable, detail.clone());
+                    continue;
+                }
+                (None, Some(_)) => {
+                    self.skip(
+                        subject,
+                        SkipReason::Unreadable,
+                        "the log group was not observed".into(),
+                    );
+                    continue;
+                }
+                (_, None) => match observed.log_groups.get(name) {
+                    Some(LogGroupState::Found { class, filters }) => (class, filters),
+                    _ => continue,
+                },
+            };
+            let mut ours = None;
+            let mut adopted = Vec::new();
+            for filter in filters {
+                match classify_filter(filter, self.policy, &self.desired.forwarders) {
+                    Ownership::Ours => ours = Some(filter),
+                    Ownership::Adopted => adopted.push(filter),
+                    Ownership::Foreign => {}
+                }
+            }
+            for filter in &adopted {
+                if let Ok(f) = FunctionArn::parse(&filter.destination_arn) {
+                    self.uses.adopted.insert((f, Invoker::Logs));
+                }
+            }
+            let group_arn = |destination: &str| {
+                let region = FunctionArn::parse(destination)
+                    .map_or_else(|_| Region::default(), |f| f.region().clone());
+                name.arn(&self.policy.account, &region)
+            };
+            let ours_trigger = |filter: &SubscriptionFilter| Trigger::SubscriptionFilter {
+                log_group: name.clone(),
+                filter_name: filter.name.clone(),
+                pattern: filter.pattern.clone(),
+                destination: filter.destination_arn.clone(),
+            };
+            let Some(want) = wanted else {
+                if let Some(filter) = ours {
+                    if self.desired.held_log_groups.contains(name) {
+                        self.use_ours(
+                            &filter.destination_arn,
+                            Invoker::Logs,
+                            group_arn(&filter.destination_arn),
+                        );
+                    } else {
+                        let change = Change {
+                            action: Action::Delete,
+                            trigger: ours_trigger(filter),
+                            reason: self.why_undesired(&subject),
+                        };
+                        let use_ = FunctionArn::parse(&filter.destination_arn)
+                            .ok()
+                            .map(|f| (f, Invoker::Logs, group_arn(&filter.destination_arn)));
+                        let _queued = self.delete(name.as_str(), change, use_);
+                    }
+                }
+                continue;
+            };
+            if let LogGroupClass::Other(class) = class {
+                self.skip(subject, SkipReason::LogGroupClass, format!("log group class {class} does not support subscription filters; only STANDARD does"));
+                if let Some(filter) = ours {
+                    self.use_ours(
+                        &filter.destination_arn,
+                        Invoker::Logs,
+                        group_arn(&filter.destination_arn),
+                    );
+                }
+                continue;
+            }
+            if let Some(adopted) = adopted.first() {
+                if let Some(filter) = ours {
+                    let change = Change {
+                        action: Action::Delete,
+                        trigger: ours_trigger(filter),
+                        reason: format!(
+                            "filter {:?} already delivers this log group to the forwarder; ours would duplicate every event",
+                            adopted.name
+                        ),
+                    };
+                    let use_ = FunctionArn::parse(&filter.destination_arn)
+                        .ok()
+                        .map(|f| (f, Invoker::Logs, group_arn(&filter.destination_arn)));
+                    let _queued = self.delete(name.as_str(), change, use_);
+                }
+                continue;
+            }
+            let wanted_filter = SubscriptionFilter {
+                name: self.policy.filter_name.clone(),
+                destination_arn: want.forwarder.to_string(),
+                pattern: self.policy.filter_pattern.clone(),
+            };
+            let source_arn = name.arn(&self.policy.account, want.forwarder.region());
+            match ours {
+                Some(filter)
+                    if want.forwarder.is(&filter.destination_arn)
+                        && filter.pattern == wanted_filter.pattern =>
+                {
+                    self.use_ours(&filter.destination_arn, Invoker::Logs, source_arn);
+                }
+                Some(filter) => {
+                    let reason = if want.forwarder.is(&filter.destination_arn) {
+                        format!(
+                            "our filter's pattern is {:?}; the configured pattern is {:?}",
+                            filter.pattern, wanted_filter.pattern
+                        )
+                    } else {
+                        format!(
+                            "our filter delivers to {}; the forwarder is {}",
+                            filter.destination_arn, want.forwarder
+                        )
+                    };
+                    self.changes.push(Change {
+                        action: Action::Update,
+                        trigger: ours_trigger(&wanted_filter),
+                        reason,
+                    });
+                    self.use_ours(&wanted_filter.destination_arn, Invoker::Logs, source_arn);
+                }
+                None if filters.len() >= self.policy.max_filters_per_log_group => {
+                    let names: Vec<String> = filters
+                        .iter()
+                        .map(|f| format!("{:?} → {}", f.name, f.destination_arn))
+                        .collect();
+                    self.skip(subject, SkipReason::NoFreeSlot, format!(
+                        "all {} subscription filter slots are taken ({}); free one, or raise max_filters_per_log_group if AWS raised your quota",
+                        filters.len(), names.join(", ")));
+                }
+                None => {
+                    self.changes.push(Change {
+                        action: Action::Create,
+                        trigger: ours_trigger(&wanted_filter),
+                        reason: sources_reason(&want.sources, "write to this log group"),
+                    });
+                    self.use_ours(&wanted_filter.destination_arn, Invoker::Logs, source_arn);
+                }
+            }
+        }
+    }
+
+    fn buckets(&mut self, observed: &Observed) {
+        let names: BTreeSet<&BucketName> = self
+            .desired
+            .buckets
+            .keys()
+            .chain(observed.buckets.keys())
+            .collect();
+        for bucket in names {
+            let wanted = self.desired.buckets.get(bucket);
+            let (region, config) = match (observed.buckets.get(bucket), wanted) {
+                (Some(BucketState::Found { region, config }), _) => (region, config),
+                (Some(BucketState::Missing), Some(want)) => {
+                    for prefix in want.prefixes.keys() {
+                        self.skip(
+                            format!("s3://{bucket}/{prefix}"),
+                            SkipReason::BucketMissing,
+                            "the bucket logs are sent to does not exist".into(),
+                        );
+                    }
+                    continue;
+                }
+                (Some(BucketState::Unreadable { detail }), Some(want)) => {
+                    for prefix in want.prefixes.keys() {
+                        self.skip(
+                            format!("s3://{bucket}/{prefix}"),
+                            SkipReason::Unreadable,
+                            detail.clone(),
+                        );
+                    }
+                    continue;
+                }
+                (None, Some(want)) => {
+                    for prefix in want.prefixes.keys() {
+                        self.skip(
+                            format!("s3://{bucket}/{prefix}"),
+                            SkipReason::Unreadable,
+                            "the bucket was not observed".into(),
+                        );
+                    }
+                    continue;
+                }
+                (_, None) => match observed.buckets.get(bucket) {
+                    Some(BucketState::Found { region, config }) => (region, config),
+                    _ => continue,
+                },
+            };
+            self.bucket(bucket, region, &config.entries, wanted);
+        }
+    }
+
+    fn bucket(
+        &mut self,
+        bucket: &BucketName,
+        region: &Region,
+        entries: &[NotificationEntry],
+        wanted: Option<&DesiredBucket>,
+    ) {
+        let bucket_arn = bucket.arn(Partition::of(region));
+        let mut ours: BTreeMap<&str, &NotificationEntry> = BTreeMap::new();
+        let mut others: Vec<&NotificationEntry> = Vec::new();
+        let mut adopted: Vec<&NotificationEntry> = Vec::new();
+        for entry in entries {
+            match classify_entry(entry, self.policy, &self.desired.forwarders) {
+                Ownership::Ours => {
+                    ours.insert(entry.id.as_deref().unwrap_or_default(), entry);
+                }
+                Ownership::Adopted => {
+                    if let Ok(f) = FunctionArn::parse(&entry.arn) {
+                        self.uses.adopted.insert((f, Invoker::S3));
+                    }
+                    adopted.push(entry);
+                    others.push(entry);
+                }
+                Ownership::Foreign => others.push(entry),
+            }
+        }
+        let entry_trigger = |entry: &NotificationEntry| Trigger::S3Notification {
+            bucket: bucket.clone(),
+            region: region.clone(),
+            id: entry.id.clone().unwrap_or_default(),
+            prefix: entry.prefix().to_owned(),
+            destination: entry.arn.clone(),
+        };
+
+        // What we want, after adopted entries that already cover a prefix are taken out.
+        let mut want: BTreeMap<String, (NotificationEntry, &BTreeSet<String>)> = BTreeMap::new();
+        if let Some(w) = wanted {
+            for (prefix, sources) in &w.prefixes {
+                let covered = adopted.iter().any(|a| {
+                    w.forwarder.is(&a.arn)
+                        && a.events.iter().any(|e| e == OBJECT_CREATED_ALL)
+                        && prefix.starts_with(a.prefix())
+                        && a.suffix().is_empty()
+                });
+                if !covered {
+                    let entry = our_entry(self.policy, prefix, &w.forwarder.to_string());
+                    want.insert(entry.id.clone().unwrap_or_default(), (entry, sources));
+                }
+            }
+        }
+
+        // Ours that are no longer wanted: deletes, unless held or blocked.
+        let held = self.desired.held_buckets.contains(bucket);
+        let mut kept: Vec<&NotificationEntry> = others.clone();
+        for (id, entry) in &ours {
+            if want.contains_key(*id) {
+                continue;
+            }
+            let use_ = FunctionArn::parse(&entry.arn)
+                .ok()
+                .map(|f| (f, Invoker::S3, bucket_arn.clone()));
+            if held {
+                if let Some(u) = use_ {
+                    self.uses.ours.entry((u.0, u.1)).or_default().insert(u.2);
+                }
+                kept.push(entry);
+                continue;
+            }
+            let reason = match wanted {
+                Some(_) if adopted.iter().any(|a| entry.overlaps(a)) => {
+                    "an adopted entry already sends these objects to the forwarder".to_owned()
+                }
+                Some(_) => {
+                    "the bucket's log prefixes changed; this prefix is no longer in the minimal set"
+                        .to_owned()
+                }
+                None => self.why_undesired(&format!("s3://{bucket}/{}", entry.prefix())),
+            };
+            let change = Change {
+                action: Action::Delete,
+                trigger: entry_trigger(entry),
+                reason,
+            };
+            if !self.delete(bucket.as_str(), change, use_) {
+                kept.push(entry);
+            }
+        }
+
+        for (id, (entry, sources)) in &want {
+            let subject = format!("s3://{bucket}/{}", entry.prefix());
+            match ours.get(id.as_str()) {
+                Some(existing) if same_rule(existing, entry) => {
+                    self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry) && k.id != entry.id) {
+                self.skip(subject, SkipReason::S3Overlap, format!(
+                    "our rule would overlap the {} for the same events; S3 rejects overlapping rules (\"ambiguously defined\"). Narrow or remove that rule, or exclude the bucket",
+                    conflict.describe()));
+                if let Some(existing) = ours.get(id.as_str()) {
+                    self.use_ours(&existing.arn, Invoker::S3, bucket_arn.clone());
+                }
+                continue;
+            }
+            let (action, reason) = match ours.get(id.as_str()) {
+                Some(existing) => (
+                    Action::Update,
+                    format!(
+                        "our entry invokes {} on events {:?}; want the forwarder on {OBJECT_CREATED_ALL}",
+                        existing.arn, existing.events
+                    ),
+                ),
+                None => (
+                    Action::Create,
+                    sources_reason(sources, "write under this prefix"),
+                ),
+            };
+            self.changes.push(Change {
+                action,
+                trigger: entry_trigger(entry),
+                reason,
+            });
+            self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
+        }
+    }
+
+    fn permissions(&mut self, observed: &Observed) {
+        // Deletes that will go ahead no longer need their permission; capped ones still do.
+        let mut order: Vec<usize> = (0..self.deletes.len()).collect();
+        order.sort_by(|a, b| self.deletes[*a].0.cmp(&self.deletes[*b].0));
+        for (rank, i) in order.into_iter().enumerate() {
+            if rank >= self.policy.max_deletes_per_pass
+                && let Some((f, invoker, arn)) = self.deletes[i].1.clone()
+            {
+                self.uses.ours.entry((f, invoker)).or_default().insert(arn);
+            }
+        }
+
+        for (forwarder, state) in &observed.policies {
+            for invoker in [Invoker::Logs, Invoker::S3] {
+                let key = (forwarder.clone(), invoker);
+                let needed = self.uses.ours.get(&key);
+                let ours = InvokePermission::account_wide(
+                    &self.policy.statement_id_prefix,
+                    invoker,
+                    &self.policy.account,
+                    forwarder.region(),
+                );
+                let trigger = Trigger::InvokePermission {
+                    forwarder: forwarder.clone(),
+                    permission: ours.clone(),
+                };
+                let subject = trigger.resource();
+                let statements = match state {
+                    PolicyState::Found { statements } => statements,
+                    PolicyState::Unreadable { detail } => {
+                        if needed.is_some() {
+                            self.skip(
+                                subject,
+                                SkipReason::Unreadable,
+                                format!(
+                                    "the forwarder's resource policy could not be read: {detail}"
+                                ),
+                            );
+                        }
+                        continue;
+                    }
+                };
+                let existing = statements.iter().find(|s| s.sid == ours.statement_id);
+                match needed {
+                    Some(arns) => {
+                        let covered = arns.iter().all(|arn| {
+                            statements.iter().any(|s| {
+                                s.allows(invoker.principal(), self.policy.account.as_str(), arn)
+                            })
+                        });
+                        if covered {
+                            continue;
+                        }
+                        let (action, why) = match existing {
+                            Some(_) => (Action::Update, "our statement no longer covers them"),
+                            None => (
+                                Action::Create,
+                                "no statement of the forwarder's policy allows it",
+                            ),
+                        };
+                        self.changes.push(Change {
+                            action,
+                            trigger,
+                            reason: format!("{} {} trigger(s) need {} to invoke the forwarder from account {}; {why}", arns.len(), invoker.as_str(), invoker.principal(), self.policy.account),
+                        });
+                    }
+                    None if existing.is_some() && !self.uses.adopted.contains(&key) => {
+                        let change = Change {
+                            action: Action::Delete,
+                            trigger,
+                            reason: format!(
+                                "no trigger invokes the forwarder through {} any more",
+                                invoker.principal()
+                            ),
+                        };
+                        match self.delete_blocker(forwarder.name()) {
+                            Some((reason, detail)) => self.skip(
+                                subject,
+                                reason,
+                                format!("would delete: {}; {detail}", change.reason),
+                            ),
+                            None => self.deletes.push((change, None)),
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Plan {
+        self.deletes.sort_by(|a, b| a.0.cmp(&b.0));
+        let cap = self.policy.max_deletes_per_pass;
+        let mut trigger_deletes = Vec::new();
+        let mut permission_deletes = Vec::new();
+        for (rank, (change, _)) in self.deletes.into_iter().enumerate() {
+            if rank >= cap {
+                self.skips.push(Skip {
+                    subject: change.trigger.resource(),
+                    reason: SkipReason::DeleteCap,
+                    detail: format!(
+                        "would delete: {}; at most {cap} deletes per pass (max_deletes_per_pass)",
+                        change.reason
+                    ),
+                });
+            } else if matches!(change.trigger, Trigger::InvokePermission { .. }) {
+                permission_deletes.push(change);
+            } else {
+                trigger_deletes.push(change);
+            }
+        }
+        let (mut permission_upserts, mut trigger_upserts): (Vec<Change>, Vec<Change>) = self
+            .changes
+            .into_iter()
+            .partition(|c| matches!(c.trigger, Trigger::InvokePermission { .. }));
+        permission_upserts.sort();
+        trigger_upserts.extend(trigger_deletes);
+        trigger_upserts.sort_by(|a, b| {
+            (a.trigger.kind(), a.trigger.resource(), a.action).cmp(&(
+                b.trigger.kind(),
+                b.trigger.resource(),
+                b.action,
+            ))
+        });
+        permission_deletes.sort();
+        let mut changes = permission_upserts;
+        changes.extend(trigger_upserts);
+        changes.extend(permission_deletes);
+        self.skips.sort();
+        self.skips.dedup();
+        Plan {
+            changes,
+            skips: self.skips,
+        }
+    }
+}
+
+fn same_rule(a: &NotificationEntry, b: &NotificationEntry) -> bool {
+    a.kind == b.kind
+        && FunctionArn::parse(&a.arn).ok() == FunctionArn::parse(&b.arn).ok()
+        && a.events.len() == b.events.len()
+        && a.events.iter().zip(&b.events).all(|(x, y)| x == y)
+        && a.prefix() == b.prefix()
+        && a.suffix() == b.suffix()
+}
+
+fn sources_reason(sources: &BTreeSet<String>, verb: &str) -> String {
+    let mut iter = sources.iter();
+    match (iter.next(), sources.len()) {
+        (Some(one), 1) => format!("{one} and nothing subscribes it yet: its logs {verb}"),
+        (Some(first), n) => format!(
+            "{first} and {} more {verb}; nothing subscribes them yet",
+            n - 1
+        ),
+        (None, _) => "wanted".to_owned(),
+    }
+}

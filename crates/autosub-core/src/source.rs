@@ -1,0 +1,100 @@
+//! What discoverers return: log sources and the gaps in what they could read.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BucketName, LogGroupName};
+
+/// An AWS service whose resources write logs autosub can subscribe to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    /// Lambda functions (their CloudWatch Logs log group).
+    Lambda,
+    /// S3 server access logging (the target bucket and prefix).
+    S3AccessLogs,
+}
+
+impl Service {
+    /// The name used in config keys, reports and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lambda => "lambda",
+            Self::S3AccessLogs => "s3_access_logs",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a resource writes its logs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Location {
+    /// Objects under `prefix` in `bucket` (an empty prefix is the whole bucket).
+    S3 {
+        /// The bucket the logs are written to.
+        bucket: BucketName,
+        /// The key prefix the logs are written under.
+        prefix: String,
+    },
+    /// A CloudWatch Logs log group in the target's region.
+    LogGroup {
+        /// The log group's name.
+        name: LogGroupName,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+            Self::LogGroup { name } => write!(f, "log-group:{name}"),
+        }
+    }
+}
+
+/// One resource and the place its logs land.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LogSource {
+    /// The service the resource belongs to.
+    pub service: Service,
+    /// The ARN of the resource that writes the logs.
+    pub resource_arn: String,
+    /// Where its logs land.
+    pub location: Location,
+}
+
+/// Something a discoverer could not read, which makes its service's view of the estate partial.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Gap {
+    /// The service whose discovery is incomplete.
+    pub service: Service,
+    /// What could not be read and why, e.g. `GetBucketLogging on logs-bucket: access denied`.
+    pub detail: String,
+}
+
+/// Everything the discoverers found in one pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discovery {
+    /// The sources found, sorted.
+    pub sources: Vec<LogSource>,
+    /// What could not be read; any gap forbids deletes for the pass.
+    pub gaps: Vec<Gap>,
+}
+
+impl Discovery {
+    /// Sorts sources and gaps so that equal discoveries compare and render equal.
+    pub fn normalize(mut self) -> Self {
+        self.sources.sort();
+        self.sources.dedup();
+        self.gaps.sort();
+        self.gaps.dedup();
+        self
+    }
+}
