@@ -1,0 +1,463 @@
+//! autosub's configuration: a TOML file parsed into [`Config`], validated without IO.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default), and validation
+//! reports every problem at once, each with its key path and a fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use autosub_core::{AccountId, FunctionArn, Region};
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// How to reach AWS.
+    #[serde(default)]
+    pub aws: AwsConfig,
+    /// The forwarder of each region, keyed by region: a function ARN, or a name in the target
+    /// account.
+    #[serde(default)]
+    pub forwarders: BTreeMap<String, String>,
+    /// Our ownership marks.
+    #[serde(default)]
+    pub ownership: OwnershipConfig,
+    /// Safety rails.
+    #[serde(default)]
+    pub safety: SafetyConfig,
+    /// Which discoverers run.
+    #[serde(default)]
+    pub services: ServicesConfig,
+    /// Locations never to subscribe.
+    #[serde(default)]
+    pub exclude: ExcludeConfig,
+    /// Locations the forwarders or autosub write to, on top of the forwarders' own log groups.
+    #[serde(default)]
+    pub loop_guard: LoopGuardConfig,
+}
+
+/// How to reach AWS. Credentials always come from the default chain.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// The region to reconcile; defaults to `AWS_REGION` / the profile's region.
+    pub region: Option<String>,
+    /// The account to reconcile; defaults to the caller's (STS GetCallerIdentity).
+    pub account_id: Option<String>,
+    /// An endpoint for every service (an emulator or a proxy); overrides `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS call, including the first.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// AWS calls in flight at once while observing.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            account_id: None,
+            endpoint_url: None,
+            max_attempts: default_max_attempts(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+/// The marks that make a trigger ours.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnershipConfig {
+    /// Name of our subscription filters.
+    #[serde(default = "default_filter_name")]
+    pub filter_name: String,
+    /// Pattern of our subscription filters ("" forwards every event).
+    #[serde(default)]
+    pub filter_pattern: String,
+    /// Id prefix of our S3 notification entries.
+    #[serde(default = "default_prefix")]
+    pub notification_id_prefix: String,
+    /// Statement id prefix of our invoke permissions.
+    #[serde(default = "default_prefix")]
+    pub statement_id_prefix: String,
+}
+
+impl Default for OwnershipConfig {
+    fn default() -> Self {
+        Self {
+            filter_name: default_filter_name(),
+            filter_pattern: String::new(),
+            notification_id_prefix: default_prefix(),
+            statement_id_prefix: default_prefix(),
+        }
+    }
+}
+
+fn default_filter_name() -> String {
+    "autosub".into()
+}
+
+fn default_prefix() -> String {
+    "autosub-".into()
+}
+
+/// Limits that keep a bad pass from doing much harm.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyConfig {
+    /// At most this many deletes per pass.
+    #[serde(default = "default_max_deletes")]
+    pub max_deletes_per_pass: usize,
+    /// Subscription filters a log group may hold (AWS documents 2).
+    #[serde(default = "default_max_filters")]
+    pub max_filters_per_log_group: usize,
+    /// Bucket and log group name patterns whose triggers are never deleted.
+    #[serde(default)]
+    pub protect: Vec<String>,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self {
+            max_deletes_per_pass: default_max_deletes(),
+            max_filters_per_log_group: default_max_filters(),
+            protect: Vec::new(),
+        }
+    }
+}
+
+fn default_max_deletes() -> usize {
+    50
+}
+
+fn default_max_filters() -> usize {
+    2
+}
+
+/// Which discoverers run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesConfig {
+    /// Lambda functions' log groups.
+    #[serde(default)]
+    pub lambda: ServiceToggle,
+    /// S3 server access logs.
+    #[serde(default)]
+    pub s3_access_logs: ServiceToggle,
+}
+
+/// On or off for one discoverer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceToggle {
+    /// Whether the discoverer runs.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for ServiceToggle {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Locations never to subscribe, as name patterns (`*`, `?`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeConfig {
+    /// Log group name patterns.
+    #[serde(default)]
+    pub log_groups: Vec<String>,
+    /// Bucket name patterns.
+    #[serde(default)]
+    pub buckets: Vec<String>,
+}
+
+/// Locations that feed a forwarder's own output back to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopGuardConfig {
+    /// Log groups, e.g. autosub's own.
+    #[serde(default)]
+    pub log_groups: Vec<String>,
+    /// Buckets the forwarders write to (e.g. the Datadog Forwarder's cache bucket).
+    #[serde(default)]
+    pub buckets: Vec<String>,
+}
+
+/// A configured forwarder: an ARN, or a name to resolve in the target account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwarderRef {
+    /// A full function ARN.
+    Arn(FunctionArn),
+    /// A function name in the target account.
+    Name(String),
+}
+
+impl ForwarderRef {
+    /// The forwarder's ARN in `account` for `region`.
+    pub fn resolve(&self, account: &AccountId, region: &Region) -> FunctionArn {
+        match self {
+            Self::Arn(arn) => arn.clone(),
+            Self::Name(name) => FunctionArn::from_parts(account, region, name),
+        }
+    }
+}
+
+/// One problem in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a dotted key path (`forwarders.us-east-1`); empty for syntax errors.
+    pub key: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Everything wrong with a configuration file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file, as the user named it.
+    pub source_name: String,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration in {}:", self.source_name)?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            source_name: source_name.to_owned(),
+            problems: vec![syntax_problem(&e)],
+        })?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                source_name: source_name.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// The configured forwarders by region.
+    pub fn forwarder_refs(&self) -> BTreeMap<Region, ForwarderRef> {
+        self.forwarders
+            .iter()
+            .map(|(region, value)| {
+                let fwd = FunctionArn::parse(value)
+                    .map_or_else(|_| ForwarderRef::Name(value.clone()), ForwarderRef::Arn);
+                (Region::new(region.as_str()), fwd)
+            })
+            .collect()
+    }
+
+    fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, message: String| problems.push(Problem { key, message });
+        if self.forwarders.is_empty() {
+            problem(
+                "forwarders".into(),
+                "no forwarder is configured; add one per region, e.g. `us-east-1 = \"arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder\"`".into(),
+            );
+        }
+        for (region, value) in &self.forwarders {
+            let key = format!("forwarders.{region}");
+            if !looks_like_region(region) {
+                problem(
+                    key.clone(),
+                    format!("{region:?} is not an AWS region code such as \"us-east-1\""),
+                );
+            }
+            if value.starts_with("arn:") {
+                match FunctionArn::parse(value) {
+                    Ok(arn) if arn.region().as_str() != region => problem(
+                        key,
+                        format!(
+                            "the function is in {} but is listed for {region}; S3 and CloudWatch Logs can only invoke a forwarder in their own region",
+                            arn.region()
+                        ),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => problem(key, e.to_string()),
+                }
+            } else if value.is_empty() || value.contains(':') || value.len() > 64 {
+                problem(
+                    key,
+                    format!(
+                        "{value:?} is neither a function ARN nor a function name (1-64 letters, digits, '-' or '_')"
+                    ),
+                );
+            }
+        }
+        if let Some(account) = &self.aws.account_id
+            && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problem(
+                "aws.account_id".into(),
+                format!("{account:?} is not a 12-digit account id"),
+            );
+        }
+        if let Some(region) = &self.aws.region
+            && !looks_like_region(region)
+        {
+            problem(
+                "aws.region".into(),
+                format!("{region:?} is not an AWS region code such as \"us-east-1\""),
+            );
+        }
+        if self.aws.max_attempts == 0 {
+            problem(
+                "aws.max_attempts".into(),
+                "must be at least 1 (the first attempt counts)".into(),
+            );
+        }
+        if self.aws.concurrency == 0 {
+            problem("aws.concurrency".into(), "must be at least 1".into());
+        }
+        let name = &self.ownership.filter_name;
+        if name.is_empty() || name.len() > 512 || name.contains(':') || name.contains('*') {
+            problem(
+                "ownership.filter_name".into(),
+                "must be 1-512 characters without ':' or '*' (CloudWatch Logs' rule)".into(),
+            );
+        }
+        if self.ownership.notification_id_prefix.len() < 3 {
+            problem(
+                "ownership.notification_id_prefix".into(),
+                "must be at least 3 characters, or foreign entries could look like ours".into(),
+            );
+        }
+        let sid = &self.ownership.statement_id_prefix;
+        if sid.len() < 3
+            || sid.len() > 60
+            || !sid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            problem("ownership.statement_id_prefix".into(), "must be 3-60 characters of letters, digits, '-' and '_' (Lambda's statement id rule, leaving room for our suffix)".into());
+        }
+        if self.safety.max_filters_per_log_group == 0 {
+            problem(
+                "safety.max_filters_per_log_group".into(),
+                "must be at least 1; AWS allows 2 per log group unless raised".into(),
+            );
+        }
+        problems
+    }
+}
+
+fn looks_like_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn syntax_problem(error: &toml::de::Error) -> Problem {
+    Problem {
+        key: String::new(),
+        message: error.to_string().trim_end().replace('\n', "\n    "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[forwarders]
+us-east-1 = "arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder"
+"#;
+
+    #[test]
+    fn defaults_fill_everything_but_the_forwarders() {
+        let config = Config::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(config.ownership.filter_name, "autosub");
+        assert_eq!(config.safety.max_filters_per_log_group, 2);
+        assert!(config.services.lambda.enabled && config.services.s3_access_logs.enabled);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = r#"
+[aws]
+account_id = "12345"
+max_attempts = 0
+[forwarders]
+eu-west-1 = "arn:aws:lambda:us-east-1:123456789012:function:fwd"
+moon-base = "fwd"
+[ownership]
+filter_name = "a:b"
+"#;
+        let err = Config::parse(text, "bad.toml").unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "forwarders.eu-west-1",
+                "forwarders.moon-base",
+                "aws.account_id",
+                "aws.max_attempts",
+                "ownership.filter_name"
+            ]
+        );
+        assert!(
+            err.to_string()
+                .contains("S3 and CloudWatch Logs can only invoke a forwarder in their own region")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let err =
+            Config::parse(&format!("{MINIMAL}\n[safety]\nmax_delete = 3\n"), "t.toml").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("unknown field `max_delete`"), "{text}");
+        assert!(
+            text.contains("max_deletes_per_pass"),
+            "lists the valid keys: {text}"
+        );
+    }
+}
