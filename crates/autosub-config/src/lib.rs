@@ -41,8 +41,9 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
-    /// The region to reconcile; defaults to `AWS_REGION` / the profile's region.
-    pub region: Option<String>,
+    /// The regions to reconcile, one pass each; defaults to `AWS_REGION` / the profile's region.
+    #[serde(default)]
+    pub regions: Vec<String>,
     /// The account to reconcile; defaults to the caller's (STS GetCallerIdentity).
     pub account_id: Option<String>,
     /// An endpoint for every service (an emulator or a proxy); overrides `AWS_ENDPOINT_URL`.
@@ -58,7 +59,7 @@ pub struct AwsConfig {
 impl Default for AwsConfig {
     fn default() -> Self {
         Self {
-            region: None,
+            regions: Vec::new(),
             account_id: None,
             endpoint_url: None,
             max_attempts: default_max_attempts(),
@@ -333,13 +334,13 @@ impl Config {
                 format!("{account:?} is not a 12-digit account id"),
             );
         }
-        if let Some(region) = &self.aws.region
-            && !looks_like_region(region)
-        {
-            problem(
-                "aws.region".into(),
-                format!("{region:?} is not an AWS region code such as \"us-east-1\""),
-            );
+        for (i, region) in self.aws.regions.iter().enumerate() {
+            if !looks_like_region(region) {
+                problem(
+                    format!("aws.regions[{i}]"),
+                    format!("{region:?} is not an AWS region code such as \"us-east-1\""),
+                );
+            }
         }
         if self.aws.max_attempts == 0 {
             problem(

@@ -73,6 +73,9 @@ pub struct DesiredLogGroup {
 /// Everything that should exist, plus what was discovered but cannot be subscribed and why.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desired {
+    /// The region of the pass; only the forwarder of this region has its permissions pruned,
+    /// because only this pass sees every trigger that can invoke it.
+    pub home_region: Region,
     /// Desired S3 triggers per bucket.
     pub buckets: BTreeMap<BucketName, DesiredBucket>,
     /// Desired subscriptions per log group.
@@ -92,6 +95,7 @@ pub struct Desired {
 /// Turns discovered sources into desired triggers. Pure and deterministic.
 pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -> Desired {
     let mut desired = Desired {
+        home_region: routing.home_region.clone(),
         forwarders: routing.forwarders.values().cloned().collect(),
         gaps: discovery.gaps.clone(),
         ..Desired::default()

@@ -120,6 +120,15 @@ pub fn events_overlap(a: &str, b: &str) -> bool {
     a == b || covers(a, b) || covers(b, a)
 }
 
+/// True when `entry` carries our id prefix on a Lambda entry, the S3 ownership mark.
+pub fn is_ours(entry: &NotificationEntry, id_prefix: &str) -> bool {
+    entry.kind == DestinationKind::Lambda
+        && entry
+            .id
+            .as_deref()
+            .is_some_and(|id| id.starts_with(id_prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

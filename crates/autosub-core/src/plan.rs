@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, DesiredBucket};
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
-use crate::notification::{DestinationKind, FilterRule, NotificationEntry, OBJECT_CREATED_ALL};
+use crate::notification::{
+    DestinationKind, FilterRule, NotificationConfig, NotificationEntry, OBJECT_CREATED_ALL, is_ours,
+};
 use crate::observed::{
     BucketState, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState, SubscriptionFilter,
 };
@@ -819,7 +821,12 @@ impl Planner<'_> {
                             reason: format!("{} {} trigger(s) need {} to invoke the forwarder from account {}; {why}", arns.len(), invoker.as_str(), invoker.principal(), self.policy.account),
                         });
                     }
-                    None if existing.is_some() && !self.uses.adopted.contains(&key) => {
+                    // S3 and Logs invoke only same-region functions, and this pass sweeps its
+                    // whole region: it alone knows that nothing uses the statement any more.
+                    None if existing.is_some()
+                        && !self.uses.adopted.contains(&key)
+                        && forwarder.region() == &self.desired.home_region =>
+                    {
                         let change = Change {
                             action: Action::Delete,
                             trigger,
@@ -909,4 +916,58 @@ fn sources_reason(sources: &BTreeSet<String>, verb: &str) -> String {
         ),
         (None, _) => "wanted".to_owned(),
     }
+}
+
+/// Applies the S3 changes of one bucket to the configuration read right before the write: drops
+/// our entries being updated or deleted, adds ours being created or updated, and keeps every
+/// other entry exactly as read and in its place. A change whose rule would overlap a remaining
+/// entry is left out, with that entry's description.
+pub fn rewrite_notifications(
+    current: &NotificationConfig,
+    changes: &[&Change],
+    policy: &PlanPolicy,
+) -> (NotificationConfig, Vec<Option<String>>) {
+    let replaced: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| match &c.trigger {
+            Trigger::S3Notification { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut next = NotificationConfig {
+        entries: current
+            .entries
+            .iter()
+            .filter(|e| {
+                !(is_ours(e, &policy.notification_id_prefix)
+                    && replaced.contains(e.id.as_deref().unwrap_or_default()))
+            })
+            .cloned()
+            .collect(),
+        event_bridge: current.event_bridge,
+    };
+    let conflicts = changes
+        .iter()
+        .map(|change| match (&change.action, &change.trigger) {
+            (
+                Action::Create | Action::Update,
+                Trigger::S3Notification {
+                    prefix,
+                    destination,
+                    ..
+                },
+            ) => {
+                let entry = our_entry(policy, prefix, destination);
+                match next.entries.iter().find(|e| e.overlaps(&entry)) {
+                    Some(conflict) => Some(conflict.describe()),
+                    None => {
+                        next.entries.push(entry);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    (next, conflicts)
 }

@@ -1,0 +1,22 @@
+//! The only autosub crate that links the AWS SDK.
+//!
+//! - [`factory::ClientFactory`] builds SDK clients from the default credential chain, honours
+//!   endpoint overrides, and gives every service × account × region its own retry partition.
+//! - [`apis`] holds the narrow per-service traits in domain types that the rest of autosub uses;
+//!   the SDK implementations behind them stay private, as do all SDK types.
+//! - [`error`] classifies every failure once; [`calls::CallRecorder`] counts every call.
+
+pub mod apis;
+pub mod calls;
+pub mod error;
+pub mod factory;
+
+mod lambda;
+mod logs;
+mod s3;
+mod sdk_error;
+
+pub use apis::{AccessLogTarget, FunctionInfo, LambdaApi, LogsApi, S3Api, TargetApis};
+pub use calls::CallRecorder;
+pub use error::{AwsError, ErrorClass};
+pub use factory::{AwsSettings, ClientFactory};

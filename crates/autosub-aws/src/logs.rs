@@ -1,0 +1,156 @@
+//! [`LogsApi`] on the AWS SDK, and the retry rule that keeps `LimitExceededException` final.
+
+use async_trait::async_trait;
+use autosub_core::{LogGroupClass, LogGroupName, SubscriptionFilter};
+use aws_sdk_cloudwatchlogs::types::LogGroupClass as SdkLogGroupClass;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+
+use crate::apis::LogsApi;
+use crate::error::AwsError;
+use crate::factory::Target;
+use crate::sdk_error::{aws_error, erased_code};
+
+/// CloudWatch Logs through the SDK, in the target region.
+pub(crate) struct SdkLogs {
+    client: aws_sdk_cloudwatchlogs::Client,
+}
+
+impl SdkLogs {
+    pub(crate) fn new(target: &Target) -> Self {
+        Self {
+            client: target.clients.logs(&target.account, &target.region),
+        }
+    }
+}
+
+#[async_trait]
+impl LogsApi for SdkLogs {
+    async fn log_groups(&self) -> Result<Vec<(LogGroupName, LogGroupClass)>, AwsError> {
+        let mut pages = self.client.describe_log_groups().into_paginator().send();
+        let mut groups = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("logs:DescribeLogGroups", e))?;
+            for group in page.log_groups() {
+                let Some(name) = group.log_group_name() else {
+                    continue;
+                };
+                let class = match group.log_group_class() {
+                    // Groups created before classes existed report none: they are STANDARD.
+                    None | Some(SdkLogGroupClass::Standard) => LogGroupClass::Standard,
+                    Some(other) => LogGroupClass::Other(other.as_str().to_owned()),
+                };
+                groups.push((LogGroupName::new(name), class));
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn subscription_filters(
+        &self,
+        group: &LogGroupName,
+    ) -> Result<Vec<SubscriptionFilter>, AwsError> {
+        let mut pages = self
+            .client
+            .describe_subscription_filters()
+            .log_group_name(group.as_str())
+            .into_paginator()
+            .send();
+        let mut filters = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("logs:DescribeSubscriptionFilters", e))?;
+            filters.extend(
+                page.subscription_filters()
+                    .iter()
+                    .map(|f| SubscriptionFilter {
+                        name: f.filter_name().unwrap_or_default().to_owned(),
+                        destination_arn: f.destination_arn().unwrap_or_default().to_owned(),
+                        pattern: f.filter_pattern().unwrap_or_default().to_owned(),
+                    }),
+            );
+        }
+        Ok(filters)
+    }
+
+    async fn put_subscription_filter(
+        &self,
+        group: &LogGroupName,
+        filter: &SubscriptionFilter,
+    ) -> Result<(), AwsError> {
+        self.client
+            .put_subscription_filter()
+            .log_group_name(group.as_str())
+            .filter_name(&filter.name)
+            .filter_pattern(&filter.pattern)
+            .destination_arn(&filter.destination_arn)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs:PutSubscriptionFilter", e))?;
+        Ok(())
+    }
+
+    async fn delete_subscription_filter(
+        &self,
+        group: &LogGroupName,
+        filter_name: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .delete_subscription_filter()
+            .log_group_name(group.as_str())
+            .filter_name(filter_name)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs:DeleteSubscriptionFilter", e))?;
+        Ok(())
+    }
+}
+
+/// Forbids retrying `LimitExceededException`: the SDK counts it as a throttle, but on
+/// PutSubscriptionFilter it means "no free filter slot", which no retry can fix.
+#[derive(Debug)]
+pub(crate) struct LimitExceededIsFinal;
+
+impl ClassifyRetry for LimitExceededIsFinal {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        match ctx.output_or_error() {
+            Some(Err(err)) if erased_code(err) == Some("LimitExceededException") => {
+                RetryAction::RetryForbidden
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "autosub::LimitExceededIsFinal"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatchlogs::operation::put_subscription_filter::PutSubscriptionFilterError;
+    use aws_smithy_runtime_api::client::interceptors::context::{Error, Input};
+    use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    use super::*;
+
+    fn classify(code: &str) -> RetryAction {
+        let mut ctx = InterceptorContext::new(Input::doesnt_matter());
+        let meta = ErrorMetadata::builder().code(code).build();
+        let err = PutSubscriptionFilterError::generic(meta);
+        ctx.set_output_or_error(Err(OrchestratorError::operation(Error::erase(err))));
+        LimitExceededIsFinal.classify_retry(&ctx)
+    }
+
+    #[test]
+    fn limit_exceeded_is_never_retried_and_throttles_are_left_alone() {
+        assert_eq!(
+            classify("LimitExceededException"),
+            RetryAction::RetryForbidden
+        );
+        assert_eq!(
+            classify("ThrottlingException"),
+            RetryAction::NoActionIndicated
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! The reconcile pass of one target (account × region): discover → desire → observe → plan →
+//! apply. Level-triggered: every pass re-derives everything from AWS and the config.
+
+pub mod memo;
+pub mod pass;
+
+pub use autosub_triggers::{ChangeOutcome, Outcome};
+pub use pass::{Mode, PassReport, Progress, Target, run_pass};

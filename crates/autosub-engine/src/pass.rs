@@ -1,0 +1,226 @@
+//! One target's pass.
+//!
+//! Guarantees: nothing is written in [`Mode::Plan`]; in [`Mode::Apply`] exactly the plan that
+//! [`Mode::Plan`] would print is applied. Assumptions: the config was validated. Errors: none —
+//! every failure lands in the report (discovery gaps, unreadable resources, failed changes).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use autosub_aws::apis::TargetApis;
+use autosub_config::Config;
+use autosub_core::desired::{Routing, Selection, desire};
+use autosub_core::plan::{Plan, PlanPolicy, plan};
+use autosub_core::{
+    AccountId, Discovery, FunctionArn, Location, LogGroupName, Observed, Region, Service,
+};
+use autosub_discover::{DiscoverCx, discover_all, discoverers};
+use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
+use serde::Serialize;
+
+/// An account and region to reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Target {
+    /// The account.
+    pub account: AccountId,
+    /// The region.
+    pub region: Region,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.account, self.region)
+    }
+}
+
+/// Plan only, or plan and apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Read-only: discover, observe and plan.
+    Plan,
+    /// Also apply the plan.
+    Apply,
+}
+
+/// Where a pass reports what it is doing (a progress bar on a terminal, logs otherwise).
+pub trait Progress: Send + Sync {
+    /// The pass moved on to `step`.
+    fn step(&self, target: &Target, step: &str);
+}
+
+/// Everything one pass found, planned and did.
+#[derive(Clone, Debug, Serialize)]
+pub struct PassReport {
+    /// The target.
+    pub target: Target,
+    /// What discovery found, and its gaps.
+    pub discovery: Discovery,
+    /// The plan.
+    pub plan: Plan,
+    /// What happened to each change, in apply mode.
+    pub outcomes: Option<Vec<ChangeOutcome>>,
+}
+
+impl PassReport {
+    /// Changes that failed when applied.
+    pub fn failures(&self) -> usize {
+        self.outcomes
+            .iter()
+            .flatten()
+            .filter(|o| matches!(o.outcome, Outcome::Failed { .. }))
+            .count()
+    }
+}
+
+/// The plan policy the config asks for in `account`.
+pub fn plan_policy(config: &Config, account: &AccountId) -> PlanPolicy {
+    PlanPolicy {
+        account: account.clone(),
+        notification_id_prefix: config.ownership.notification_id_prefix.clone(),
+        filter_name: config.ownership.filter_name.clone(),
+        filter_pattern: config.ownership.filter_pattern.clone(),
+        statement_id_prefix: config.ownership.statement_id_prefix.clone(),
+        max_filters_per_log_group: config.safety.max_filters_per_log_group,
+        max_deletes_per_pass: config.safety.max_deletes_per_pass,
+        protect: config.safety.protect.clone(),
+    }
+}
+
+/// The services whose discoverers are enabled.
+pub fn enabled_services(config: &Config) -> BTreeSet<Service> {
+    let s = &config.services;
+    [
+        (Service::Lambda, s.lambda.enabled),
+        (Service::S3AccessLogs, s.s3_access_logs.enabled),
+    ]
+    .into_iter()
+    .filter_map(|(service, on)| on.then_some(service))
+    .collect()
+}
+
+/// Runs one pass over `target`.
+pub async fn run_pass(
+    apis: &TargetApis,
+    target: &Target,
+    config: &Config,
+    mode: Mode,
+    progress: &dyn Progress,
+) -> PassReport {
+    let concurrency = config.aws.concurrency;
+    let forwarders: BTreeMap<Region, FunctionArn> = config
+        .forwarder_refs()
+        .into_iter()
+        .map(|(region, fwd)| {
+            let arn = fwd.resolve(&target.account, &region);
+            (region, arn)
+        })
+        .collect();
+
+    progress.step(target, "reading the forwarders' resource policies");
+    let (policies, unavailable) = observe::forwarder_policies(apis, &forwarders).await;
+
+    progress.step(target, "discovering log sources");
+    let all_forwarders: BTreeSet<FunctionArn> = forwarders.values().cloned().collect();
+    let cx = DiscoverCx {
+        account: &target.account,
+        region: &target.region,
+        apis,
+        forwarders: &all_forwarders,
+        concurrency,
+    };
+    let discovery = discover_all(&cx, &discoverers(&enabled_services(config))).await;
+
+    progress.step(target, "resolving bucket regions");
+    let source_buckets: BTreeSet<_> = discovery
+        .sources
+        .iter()
+        .filter_map(|s| match &s.location {
+            Location::S3 { bucket, .. } => Some(bucket.clone()),
+            Location::LogGroup { .. } => None,
+        })
+        .collect();
+    let (bucket_regions, unresolved_buckets) =
+        observe::bucket_regions(apis, &source_buckets, concurrency).await;
+    let routing = Routing {
+        home_region: target.region.clone(),
+        forwarders: forwarders
+            .iter()
+            .filter(|(r, _)| !unavailable.contains_key(*r))
+            .map(|(r, f)| (r.clone(), f.clone()))
+            .collect(),
+        unavailable,
+        bucket_regions,
+        unresolved_buckets,
+    };
+    let desired = desire(&discovery, &selection(config, &forwarders), &routing);
+
+    progress.step(target, "reading subscription filters");
+    let wanted_groups: BTreeSet<LogGroupName> = desired
+        .log_groups
+        .keys()
+        .chain(&desired.held_log_groups)
+        .cloned()
+        .collect();
+    let log_groups = observe::log_groups(apis, &wanted_groups, concurrency).await;
+
+    progress.step(target, "reading bucket notifications");
+    let mut wanted_buckets: BTreeMap<_, _> = desired
+        .buckets
+        .iter()
+        .map(|(b, d)| (b.clone(), d.region.clone()))
+        .collect();
+    for bucket in &desired.held_buckets {
+        if let Some(region) = routing.bucket_regions.get(bucket) {
+            wanted_buckets.insert(bucket.clone(), region.clone());
+        }
+    }
+    let buckets = observe::buckets(apis, &target.region, &wanted_buckets, concurrency).await;
+
+    let observed = Observed {
+        buckets,
+        log_groups,
+        policies,
+    };
+    let policy = plan_policy(config, &target.account);
+    let plan = plan(&desired, &observed, &policy);
+
+    let outcomes = match mode {
+        Mode::Plan => None,
+        Mode::Apply => {
+            progress.step(target, "applying changes");
+            Some(apply(apis, &plan, &policy).await)
+        }
+    };
+    PassReport {
+        target: target.clone(),
+        discovery,
+        plan,
+        outcomes,
+    }
+}
+
+/// Exclusions from the config, and loop guards: every forwarder's default log group plus the
+/// configured ones.
+fn selection(config: &Config, forwarders: &BTreeMap<Region, FunctionArn>) -> Selection {
+    let mut guarded_log_groups: BTreeSet<LogGroupName> = config
+        .loop_guard
+        .log_groups
+        .iter()
+        .map(|g| LogGroupName::new(g.as_str()))
+        .collect();
+    guarded_log_groups.extend(
+        forwarders
+            .values()
+            .map(|f| LogGroupName::new(format!("/aws/lambda/{}", f.name()))),
+    );
+    Selection {
+        exclude_log_groups: config.exclude.log_groups.clone(),
+        exclude_buckets: config.exclude.buckets.clone(),
+        guarded_log_groups,
+        guarded_buckets: config
+            .loop_guard
+            .buckets
+            .iter()
+            .map(|b| b.as_str().into())
+            .collect(),
+    }
+}

@@ -1,0 +1,239 @@
+//! Carrying out a plan, change by change, in the plan's order. Every call is idempotent: "already
+//! exists" on create and "not found" on delete count as done.
+
+use autosub_aws::apis::TargetApis;
+use autosub_aws::error::{AwsError, ErrorClass};
+use autosub_core::plan::{
+    Action, Change, Plan, PlanPolicy, SkipReason, Trigger, rewrite_notifications,
+};
+use autosub_core::{BucketName, InvokePermission, LogGroupName, Region, SubscriptionFilter};
+use serde::Serialize;
+
+/// What happened to one change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done (or found already done).
+    Applied,
+    /// Not done, for a reason that is not a failure (no free slot, a rule appeared that overlaps).
+    Skipped {
+        /// Why, as a label.
+        reason: SkipReason,
+        /// Why, in words.
+        detail: String,
+    },
+    /// The AWS call failed.
+    Failed {
+        /// The error class label.
+        class: String,
+        /// The error.
+        error: String,
+    },
+}
+
+/// A change and what happened to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChangeOutcome {
+    /// The planned change.
+    pub change: Change,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+fn failed(e: &AwsError) -> Outcome {
+    Outcome::Failed {
+        class: e.class.as_str().to_owned(),
+        error: e.to_string(),
+    }
+}
+
+/// Applies `plan`, returning one outcome per change in plan order.
+pub async fn apply(apis: &TargetApis, plan: &Plan, policy: &PlanPolicy) -> Vec<ChangeOutcome> {
+    let mut outcomes = Vec::with_capacity(plan.changes.len());
+    let mut i = 0;
+    while i < plan.changes.len() {
+        let change = &plan.changes[i];
+        let outcome = match &change.trigger {
+            Trigger::S3Notification { bucket, region, .. } => {
+                // One read-modify-write per bucket for all of its changes.
+                let end = plan.changes[i..]
+                    .iter()
+                    .position(|c| !matches!(&c.trigger, Trigger::S3Notification { bucket: b, .. } if b == bucket))
+                    .map_or(plan.changes.len(), |n| i + n);
+                let group: Vec<&Change> = plan.changes[i..end].iter().collect();
+                let results = apply_bucket(apis, bucket, region, &group, policy).await;
+                outcomes.extend(group.into_iter().zip(results).map(|(change, outcome)| {
+                    ChangeOutcome {
+                        change: change.clone(),
+                        outcome,
+                    }
+                }));
+                i = end;
+                continue;
+            }
+            Trigger::SubscriptionFilter {
+                log_group,
+                filter_name,
+                pattern,
+                destination,
+            } => {
+                apply_filter(
+                    apis,
+                    change.action,
+                    log_group,
+                    filter_name,
+                    pattern,
+                    destination,
+                )
+                .await
+            }
+            Trigger::InvokePermission {
+                forwarder,
+                permission,
+            } => apply_permission(apis, change.action, forwarder, permission).await,
+        };
+        log_outcome(change, &outcome);
+        outcomes.push(ChangeOutcome {
+            change: change.clone(),
+            outcome,
+        });
+        i += 1;
+    }
+    outcomes
+}
+
+fn log_outcome(change: &Change, outcome: &Outcome) {
+    match outcome {
+        Outcome::Applied => {
+            tracing::info!(action = %change.action, kind = change.trigger.kind(), resource = %change.trigger.resource(), "applied")
+        }
+        Outcome::Skipped { reason, detail } => {
+            tracing::warn!(action = %change.action, resource = %change.trigger.resource(), %reason, detail, "skipped")
+        }
+        Outcome::Failed { error, .. } => {
+            tracing::error!(action = %change.action, resource = %change.trigger.resource(), error, "failed")
+        }
+    }
+}
+
+async fn apply_bucket(
+    apis: &TargetApis,
+    bucket: &BucketName,
+    region: &Region,
+    changes: &[&Change],
+    policy: &PlanPolicy,
+) -> Vec<Outcome> {
+    let all = |outcome: Outcome| changes.iter().map(|_| outcome.clone()).collect::<Vec<_>>();
+    // Re-read right before writing: S3 has no precondition on this API.
+    let current = match apis.s3.notification_config(bucket, region).await {
+        Ok(current) => current,
+        Err(e) if e.class == ErrorClass::NotFound => {
+            return all(Outcome::Skipped {
+                reason: SkipReason::BucketMissing,
+                detail: "the bucket was deleted during the pass".into(),
+            });
+        }
+        Err(e) => return all(failed(&e)),
+    };
+    let (next, conflicts) = rewrite_notifications(&current, changes, policy);
+    let outcomes: Vec<Outcome> = conflicts
+        .into_iter()
+        .map(|conflict| match conflict {
+            Some(entry) => Outcome::Skipped {
+                reason: SkipReason::S3Overlap,
+                detail: format!(
+                    "our rule would overlap the {entry}, which appeared during the pass"
+                ),
+            },
+            None => Outcome::Applied,
+        })
+        .collect();
+    if next != current
+        && let Err(e) = apis.s3.put_notification_config(bucket, region, &next).await
+    {
+        return all(failed(&e));
+    }
+    for (change, outcome) in changes.iter().zip(&outcomes) {
+        log_outcome(change, outcome);
+    }
+    outcomes
+}
+
+async fn apply_filter(
+    apis: &TargetApis,
+    action: Action,
+    log_group: &LogGroupName,
+    filter_name: &str,
+    pattern: &str,
+    destination: &str,
+) -> Outcome {
+    let result = match action {
+        Action::Create | Action::Update => {
+            let filter = SubscriptionFilter {
+                name: filter_name.to_owned(),
+                destination_arn: destination.to_owned(),
+                pattern: pattern.to_owned(),
+            };
+            apis.logs.put_subscription_filter(log_group, &filter).await
+        }
+        Action::Delete => {
+            apis.logs
+                .delete_subscription_filter(log_group, filter_name)
+                .await
+        }
+    };
+    match result {
+        Ok(()) => Outcome::Applied,
+        Err(e) if e.class == ErrorClass::NotFound && action == Action::Delete => Outcome::Applied,
+        Err(e) if e.class == ErrorClass::NotFound => Outcome::Skipped {
+            reason: SkipReason::LogGroupMissing,
+            detail: "the log group was deleted during the pass".into(),
+        },
+        Err(e) if e.class == ErrorClass::LimitExceeded => Outcome::Skipped {
+            reason: SkipReason::NoFreeSlot,
+            detail: format!(
+                "CloudWatch Logs has no free subscription filter slot: {}",
+                e.message
+            ),
+        },
+        Err(e) => failed(&e),
+    }
+}
+
+async fn apply_permission(
+    apis: &TargetApis,
+    action: Action,
+    forwarder: &autosub_core::FunctionArn,
+    permission: &InvokePermission,
+) -> Outcome {
+    let remove = || async {
+        match apis
+            .lambda
+            .remove_permission(forwarder, &permission.statement_id)
+            .await
+        {
+            Err(e) if e.class != ErrorClass::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    };
+    let add = || async {
+        match apis.lambda.add_permission(forwarder, permission).await {
+            // Taken by a concurrent run adding the same statement.
+            Err(e) if e.class == ErrorClass::Conflict && action == Action::Create => Ok(()),
+            other => other,
+        }
+    };
+    let result = match action {
+        Action::Create => add().await,
+        Action::Update => match remove().await {
+            Ok(()) => add().await,
+            Err(e) => Err(e),
+        },
+        Action::Delete => remove().await,
+    };
+    match result {
+        Ok(()) => Outcome::Applied,
+        Err(e) => failed(&e),
+    }
+}

@@ -1,0 +1,166 @@
+//! Observing current triggers. Each read error is kept on the resource it concerns (`Unreadable`)
+//! so the planner skips that resource and nothing else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use autosub_aws::apis::TargetApis;
+use autosub_aws::error::ErrorClass;
+use autosub_core::observed::parse_policy;
+use autosub_core::{
+    BucketName, BucketState, FunctionArn, LogGroupName, LogGroupState, PolicyState, Region,
+};
+use futures::{StreamExt, stream};
+
+/// The forwarders' resource policies, and the forwarders that turned out not to exist.
+pub async fn forwarder_policies(
+    apis: &TargetApis,
+    forwarders: &BTreeMap<Region, FunctionArn>,
+) -> (BTreeMap<FunctionArn, PolicyState>, BTreeMap<Region, String>) {
+    let mut policies = BTreeMap::new();
+    let mut unavailable = BTreeMap::new();
+    for (region, forwarder) in forwarders {
+        let state = match apis.lambda.policy(forwarder).await {
+            Ok(None) => PolicyState::Found {
+                statements: Vec::new(),
+            },
+            Ok(Some(json)) => match parse_policy(&json) {
+                Ok(statements) => PolicyState::Found { statements },
+                Err(e) => PolicyState::Unreadable {
+                    detail: format!("the resource policy of {forwarder} is not valid JSON: {e}"),
+                },
+            },
+            Err(e) if e.class == ErrorClass::NotFound => {
+                unavailable.insert(
+                    region.clone(),
+                    format!(
+                        "function {forwarder} does not exist; deploy it or fix forwarders.{region}"
+                    ),
+                );
+                continue;
+            }
+            Err(e) => PolicyState::Unreadable {
+                detail: e.to_string(),
+            },
+        };
+        policies.insert(forwarder.clone(), state);
+    }
+    (policies, unavailable)
+}
+
+/// The region of each bucket, and why the others could not be resolved.
+pub async fn bucket_regions(
+    apis: &TargetApis,
+    buckets: &BTreeSet<BucketName>,
+    concurrency: usize,
+) -> (BTreeMap<BucketName, Region>, BTreeMap<BucketName, String>) {
+    let results: Vec<_> = stream::iter(buckets)
+        .map(|bucket| async move { (bucket.clone(), apis.s3.bucket_region(bucket).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let mut regions = BTreeMap::new();
+    let mut unresolved = BTreeMap::new();
+    for (bucket, result) in results {
+        match result {
+            Ok(region) => {
+                regions.insert(bucket, region);
+            }
+            Err(e) if e.class == ErrorClass::NotFound => {
+                unresolved.insert(bucket, "the bucket does not exist".to_owned());
+            }
+            Err(e) => {
+                unresolved.insert(bucket, e.to_string());
+            }
+        }
+    }
+    (regions, unresolved)
+}
+
+/// Every log group of the region with its filters (a full sweep, so that our filters on groups
+/// whose source went away are found too), plus `wanted` groups, which are `Missing` when absent.
+pub async fn log_groups(
+    apis: &TargetApis,
+    wanted: &BTreeSet<LogGroupName>,
+    concurrency: usize,
+) -> BTreeMap<LogGroupName, LogGroupState> {
+    let listed = match apis.logs.log_groups().await {
+        Ok(listed) => listed,
+        Err(e) => {
+            let detail = format!("listing log groups: {e}");
+            return wanted
+                .iter()
+                .map(|g| {
+                    (
+                        g.clone(),
+                        LogGroupState::Unreadable {
+                            detail: detail.clone(),
+                        },
+                    )
+                })
+                .collect();
+        }
+    };
+    let mut states: BTreeMap<LogGroupName, LogGroupState> = wanted
+        .iter()
+        .map(|g| (g.clone(), LogGroupState::Missing))
+        .collect();
+    let read: Vec<_> = stream::iter(listed)
+        .map(|(group, class)| async move {
+            let state = match apis.logs.subscription_filters(&group).await {
+                Ok(filters) => LogGroupState::Found { class, filters },
+                // Deleted since the listing: gone, not a failure.
+                Err(e) if e.class == ErrorClass::NotFound => LogGroupState::Missing,
+                Err(e) => LogGroupState::Unreadable {
+                    detail: e.to_string(),
+                },
+            };
+            (group, state)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    states.extend(read);
+    states
+}
+
+/// The notification configuration of every bucket in `region` (a full sweep) and of every
+/// `wanted` bucket wherever it is.
+pub async fn buckets(
+    apis: &TargetApis,
+    region: &Region,
+    wanted: &BTreeMap<BucketName, Region>,
+    concurrency: usize,
+) -> BTreeMap<BucketName, BucketState> {
+    let mut to_read: BTreeMap<BucketName, Region> = wanted.clone();
+    if let Ok(all) = apis.s3.list_buckets().await {
+        let regions: Vec<_> = stream::iter(all)
+            .map(|bucket| async move {
+                let region = apis.s3.bucket_region(&bucket).await;
+                (bucket, region)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (bucket, bucket_region) in regions {
+            if let Ok(bucket_region) = bucket_region
+                && &bucket_region == region
+            {
+                to_read.insert(bucket, bucket_region);
+            }
+        }
+    }
+    stream::iter(to_read)
+        .map(|(bucket, region)| async move {
+            let state = match apis.s3.notification_config(&bucket, &region).await {
+                Ok(config) => BucketState::Found { region, config },
+                Err(e) if e.class == ErrorClass::NotFound => BucketState::Missing,
+                Err(e) => BucketState::Unreadable {
+                    detail: e.to_string(),
+                },
+            };
+            (bucket, state)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}

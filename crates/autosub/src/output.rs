@@ -1,0 +1,150 @@
+//! What the commands print on stdout, and the exit code it implies.
+
+use autosub_core::render::{plan_json, plan_text, table};
+use autosub_engine::PassReport;
+use autosub_engine::{ChangeOutcome, Outcome};
+use serde_json::json;
+
+use crate::cli::Format;
+use crate::exit;
+
+/// Prints the plan (and in apply mode the outcomes) of every pass.
+pub fn plans(format: Format, reports: &[PassReport], calls: u64) -> u8 {
+    match format {
+        Format::Text => {
+            for report in reports {
+                let title = format!("Plan for {}", report.target);
+                print!("{}", plan_text(&title, &report.plan));
+                print_gaps(report);
+                if let Some(outcomes) = &report.outcomes {
+                    print_outcomes(outcomes);
+                }
+                println!();
+            }
+            eprintln!("{calls} AWS API calls");
+        }
+        Format::Json => {
+            let passes: Vec<_> = reports
+                .iter()
+                .map(|r| {
+                    let plan: serde_json::Value =
+                        serde_json::from_str(&plan_json(&r.plan)).unwrap_or_default();
+                    json!({
+                        "target": r.target,
+                        "plan": plan,
+                        "gaps": r.discovery.gaps,
+                        "outcomes": r.outcomes,
+                    })
+                })
+                .collect();
+            print_json(&json!({ "passes": passes, "aws_calls": calls }));
+        }
+    }
+    status(reports)
+}
+
+/// Prints every discovered source.
+pub fn discovery(format: Format, reports: &[PassReport], calls: u64) -> u8 {
+    match format {
+        Format::Text => {
+            for report in reports {
+                println!(
+                    "Sources in {}: {}",
+                    report.target,
+                    report.discovery.sources.len()
+                );
+                let rows: Vec<[String; 3]> = report
+                    .discovery
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        [
+                            s.service.to_string(),
+                            s.resource_arn.clone(),
+                            s.location.to_string(),
+                        ]
+                    })
+                    .collect();
+                let mut out = String::new();
+                table(&mut out, ["SERVICE", "RESOURCE", "LOCATION"], &rows);
+                print!("{out}");
+                print_gaps(report);
+                println!();
+            }
+            eprintln!("{calls} AWS API calls");
+        }
+        Format::Json => {
+            let passes: Vec<_> = reports
+                .iter()
+                .map(|r| json!({ "target": r.target, "sources": r.discovery.sources, "gaps": r.discovery.gaps }))
+                .collect();
+            print_json(&json!({ "passes": passes, "aws_calls": calls }));
+        }
+    }
+    if reports.iter().any(|r| !r.discovery.gaps.is_empty()) {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
+}
+
+fn status(reports: &[PassReport]) -> u8 {
+    let partial = reports
+        .iter()
+        .any(|r| r.failures() > 0 || !r.discovery.gaps.is_empty());
+    if partial { exit::PARTIAL } else { exit::OK }
+}
+
+fn print_gaps(report: &PassReport) {
+    if report.discovery.gaps.is_empty() {
+        return;
+    }
+    println!("\nDiscovery was incomplete (no deletes this pass):");
+    let rows: Vec<[String; 2]> = report
+        .discovery
+        .gaps
+        .iter()
+        .map(|g| [g.service.to_string(), g.detail.clone()])
+        .collect();
+    let mut out = String::new();
+    table(&mut out, ["SERVICE", "COULD NOT READ"], &rows);
+    print!("{out}");
+}
+
+fn print_outcomes(outcomes: &[ChangeOutcome]) {
+    let applied = outcomes
+        .iter()
+        .filter(|o| o.outcome == Outcome::Applied)
+        .count();
+    println!("\nApplied {applied} of {} changes.", outcomes.len());
+    let rows: Vec<[String; 4]> = outcomes
+        .iter()
+        .filter_map(|o| match &o.outcome {
+            Outcome::Applied => None,
+            Outcome::Skipped { reason, detail } => Some([
+                "skipped".into(),
+                o.change.trigger.resource(),
+                reason.to_string(),
+                detail.clone(),
+            ]),
+            Outcome::Failed { class, error } => Some([
+                "failed".into(),
+                o.change.trigger.resource(),
+                class.clone(),
+                error.clone(),
+            ]),
+        })
+        .collect();
+    if !rows.is_empty() {
+        let mut out = String::new();
+        table(&mut out, ["OUTCOME", "RESOURCE", "CLASS", "DETAIL"], &rows);
+        print!("{out}");
+    }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
