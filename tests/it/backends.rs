@@ -1,0 +1,525 @@
+//! The trigger backends (`autosub_triggers::observe` and `apply`) against moto, with hand-built
+//! plans so each case pins one backend behaviour.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use autosub_core::observed::parse_policy;
+use autosub_core::plan::{Action, Change, Plan, PlanPolicy, SkipReason, Trigger};
+use autosub_core::{
+    BucketName, BucketState, FunctionArn, InvokePermission, Invoker, LogGroupClass, LogGroupName,
+    LogGroupState, PolicyState, Region, SubscriptionFilter,
+};
+use autosub_testkit::estate::{self, FilterSpec, NotificationEntry, NotificationTarget};
+use autosub_triggers::observe;
+use autosub_triggers::{ChangeOutcome, Outcome, apply};
+use aws_sdk_s3::types::{LambdaFunctionConfiguration, QueueConfiguration, TopicConfiguration};
+
+use crate::support::{EU_REGION, Moto, REGION};
+
+const FILTER_NAME: &str = "autosub";
+
+fn policy(moto: &Moto) -> PlanPolicy {
+    PlanPolicy {
+        account: moto.account.clone(),
+        notification_id_prefix: "autosub-".to_owned(),
+        filter_name: FILTER_NAME.to_owned(),
+        filter_pattern: String::new(),
+        statement_id_prefix: "autosub-".to_owned(),
+        max_filters_per_log_group: 2,
+        max_deletes_per_pass: 10,
+        protect: Vec::new(),
+    }
+}
+
+fn plan_of(changes: Vec<Change>) -> Plan {
+    Plan {
+        changes,
+        skips: Vec::new(),
+    }
+}
+
+fn change(action: Action, trigger: Trigger) -> Change {
+    Change {
+        action,
+        trigger,
+        reason: "hand-built for the test".to_owned(),
+    }
+}
+
+fn s3_create(bucket: &str, prefix: &str, forwarder: &FunctionArn) -> Change {
+    change(
+        Action::Create,
+        Trigger::S3Notification {
+            bucket: BucketName::new(bucket),
+            region: Region::new(REGION),
+            id: format!("autosub-{prefix}"),
+            prefix: prefix.to_owned(),
+            destination: forwarder.to_string(),
+        },
+    )
+}
+
+fn filter_change(action: Action, group: &str, forwarder: &FunctionArn) -> Change {
+    change(
+        action,
+        Trigger::SubscriptionFilter {
+            log_group: LogGroupName::new(group),
+            filter_name: FILTER_NAME.to_owned(),
+            pattern: String::new(),
+            destination: forwarder.to_string(),
+        },
+    )
+}
+
+/// The only outcome of a one-change plan.
+fn only(outcomes: Vec<ChangeOutcome>) -> Outcome {
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    outcomes.into_iter().next().expect("one outcome").outcome
+}
+
+/// A bucket's notification entries exactly as the SDK parses S3's reply (the whole output would
+/// also compare request ids).
+#[derive(Debug, PartialEq)]
+struct RawNotifications {
+    topics: Vec<TopicConfiguration>,
+    queues: Vec<QueueConfiguration>,
+    lambdas: Vec<LambdaFunctionConfiguration>,
+}
+
+async fn raw_notifications(moto: &Moto, bucket: &str) -> RawNotifications {
+    let out = moto
+        .cx
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("raw GetBucketNotificationConfiguration");
+    RawNotifications {
+        topics: out.topic_configurations().to_vec(),
+        queues: out.queue_configurations().to_vec(),
+        lambdas: out.lambda_function_configurations().to_vec(),
+    }
+}
+
+/// Foreign entries of every kind, none overlapping an `ObjectCreated:*` rule on `logs/`.
+fn foreign_entries(lambda: &FunctionArn) -> Vec<NotificationEntry> {
+    vec![
+        NotificationEntry::new(
+            "audit-queue",
+            NotificationTarget::Queue("arn:aws:sqs:us-east-1:123456789012:audit".to_owned()),
+            "s3:ObjectCreated:*",
+        )
+        .prefix("audit/")
+        .suffix(".json"),
+        NotificationEntry::new(
+            "second-queue",
+            NotificationTarget::Queue("arn:aws:sqs:us-east-1:123456789012:second".to_owned()),
+            "s3:ObjectCreated:Put",
+        )
+        .prefix("second/"),
+        NotificationEntry::new(
+            "removals-topic",
+            NotificationTarget::Topic("arn:aws:sns:us-east-1:123456789012:removals".to_owned()),
+            "s3:ObjectRemoved:*",
+        ),
+        NotificationEntry::new(
+            "thumbnailer",
+            NotificationTarget::Lambda(lambda.to_string()),
+            "s3:ObjectCreated:*",
+        )
+        .prefix("images/")
+        .suffix(".png"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_create_keeps_every_foreign_entry_exactly() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let thumbnailer = moto.function("it-thumbnailer").await;
+    let bucket = "it-shared-logs";
+    estate::create_bucket(&moto.cx, bucket).await.unwrap();
+    estate::put_notifications(&moto.cx, bucket, &foreign_entries(&thumbnailer))
+        .await
+        .unwrap();
+    let before = raw_notifications(&moto, bucket).await;
+    assert_eq!(
+        (
+            before.queues.len(),
+            before.topics.len(),
+            before.lambdas.len()
+        ),
+        (2, 1, 1)
+    );
+
+    let plan = plan_of(vec![s3_create(bucket, "logs/", &forwarder)]);
+    let outcomes = apply(&moto.apis, &plan, &policy(&moto)).await;
+    assert_eq!(only(outcomes), Outcome::Applied);
+
+    let after = raw_notifications(&moto, bucket).await;
+    assert_eq!(after.queues, before.queues);
+    assert_eq!(after.topics, before.topics);
+    let (ours, foreign): (Vec<_>, Vec<_>) = after
+        .lambdas
+        .iter()
+        .cloned()
+        .partition(|l| l.id() == Some("autosub-logs/"));
+    assert_eq!(foreign, before.lambdas);
+    assert_eq!(ours.len(), 1, "{after:?}");
+    let ours = &ours[0];
+    assert_eq!(ours.lambda_function_arn(), forwarder.to_string());
+    assert_eq!(
+        ours.events().iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        ["s3:ObjectCreated:*"]
+    );
+    let rules: Vec<(String, String)> = ours
+        .filter()
+        .and_then(|f| f.key())
+        .map(|k| k.filter_rules())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                r.name().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+                r.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(rules, [("prefix".to_owned(), "logs/".to_owned())]);
+
+    // Applying the same plan again leaves the bucket as it is (our entry is replaced in place).
+    let again = apply(&moto.apis, &plan, &policy(&moto)).await;
+    assert_eq!(only(again), Outcome::Applied);
+    assert_eq!(raw_notifications(&moto, bucket).await, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_create_overlapping_a_rule_that_appeared_after_planning_is_skipped_unwritten() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let bucket = "it-late-rule";
+    estate::create_bucket(&moto.cx, bucket).await.unwrap();
+    // Planned while the bucket had no notifications at all.
+    let plan = plan_of(vec![s3_create(bucket, "AWSLogs/", &forwarder)]);
+
+    // Then someone adds a queue rule for every new object.
+    estate::put_notifications(
+        &moto.cx,
+        bucket,
+        &[NotificationEntry::new(
+            "legacy-ingest",
+            NotificationTarget::Queue("arn:aws:sqs:us-east-1:123456789012:legacy".to_owned()),
+            "s3:ObjectCreated:*",
+        )],
+    )
+    .await
+    .unwrap();
+    let before = raw_notifications(&moto, bucket).await;
+
+    let outcome = only(apply(&moto.apis, &plan, &policy(&moto)).await);
+    match &outcome {
+        Outcome::Skipped { reason, detail } => {
+            assert_eq!(*reason, SkipReason::S3Overlap);
+            assert!(detail.contains("legacy-ingest"), "{detail}");
+        }
+        other => panic!("expected a skip, got {other:?}"),
+    }
+    assert_eq!(raw_notifications(&moto, bucket).await, before);
+    let writes: u64 = moto
+        .factory
+        .calls()
+        .snapshot()
+        .iter()
+        .filter(|((_, op, _), _)| op == "PutBucketNotificationConfiguration")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(writes, 0, "a skipped change must not write the bucket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_create_on_a_full_group_is_skipped_for_no_free_slot() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let siem = moto.function("it-siem").await;
+    let group = "/aws/lambda/it-busy";
+    estate::create_log_group(&moto.cx, group).await.unwrap();
+    for name in ["siem-a", "siem-b"] {
+        estate::put_subscription_filter(
+            &moto.cx,
+            &FilterSpec {
+                log_group: group.to_owned(),
+                filter_name: name.to_owned(),
+                destination_arn: siem.to_string(),
+                pattern: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let plan = plan_of(vec![filter_change(Action::Create, group, &forwarder)]);
+    let outcome = only(apply(&moto.apis, &plan, &policy(&moto)).await);
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Skipped {
+                reason: SkipReason::NoFreeSlot,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let names: BTreeSet<String> = moto
+        .apis
+        .logs
+        .subscription_filters(&LogGroupName::new(group))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(names, BTreeSet::from(["siem-a".into(), "siem-b".into()]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_create_then_delete_and_delete_when_already_gone_are_applied() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let group = "/aws/lambda/it-app";
+    estate::create_log_group(&moto.cx, group).await.unwrap();
+    let policy = policy(&moto);
+    let create = plan_of(vec![filter_change(Action::Create, group, &forwarder)]);
+    assert_eq!(
+        only(apply(&moto.apis, &create, &policy).await),
+        Outcome::Applied
+    );
+    assert_eq!(
+        moto.apis
+            .logs
+            .subscription_filters(&LogGroupName::new(group))
+            .await,
+        Ok(vec![SubscriptionFilter {
+            name: FILTER_NAME.to_owned(),
+            destination_arn: forwarder.to_string(),
+            pattern: String::new(),
+        }])
+    );
+
+    let delete = plan_of(vec![filter_change(Action::Delete, group, &forwarder)]);
+    assert_eq!(
+        only(apply(&moto.apis, &delete, &policy).await),
+        Outcome::Applied
+    );
+    // Already gone: deleting again is done, not failed.
+    assert_eq!(
+        only(apply(&moto.apis, &delete, &policy).await),
+        Outcome::Applied
+    );
+    // The group itself gone: still done.
+    let no_group = plan_of(vec![filter_change(
+        Action::Delete,
+        "/aws/lambda/it-deleted",
+        &forwarder,
+    )]);
+    assert_eq!(
+        only(apply(&moto.apis, &no_group, &policy).await),
+        Outcome::Applied
+    );
+    assert_eq!(
+        moto.apis
+            .logs
+            .subscription_filters(&LogGroupName::new(group))
+            .await,
+        Ok(vec![])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_create_when_the_statement_id_exists_is_applied() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let permission =
+        InvokePermission::account_wide("autosub-", Invoker::Logs, &moto.account, &moto.region);
+    let plan = plan_of(vec![change(
+        Action::Create,
+        Trigger::InvokePermission {
+            forwarder: forwarder.clone(),
+            permission: permission.clone(),
+        },
+    )]);
+    let policy = policy(&moto);
+    assert_eq!(
+        only(apply(&moto.apis, &plan, &policy).await),
+        Outcome::Applied
+    );
+    // Again, with the statement id now taken. AWS answers ResourceConflictException, which apply
+    // treats as done; moto accepts the duplicate, so this pins only the outcome.
+    assert_eq!(
+        only(apply(&moto.apis, &plan, &policy).await),
+        Outcome::Applied
+    );
+
+    let json = moto
+        .apis
+        .lambda
+        .policy(&forwarder)
+        .await
+        .unwrap()
+        .expect("a policy");
+    let statements = parse_policy(&json).unwrap();
+    let ours: Vec<_> = statements
+        .iter()
+        .filter(|s| s.sid == permission.statement_id)
+        .collect();
+    assert!(!ours.is_empty(), "{json}");
+    let group_arn = LogGroupName::new("/aws/lambda/app").arn(&moto.account, &moto.region);
+    assert!(
+        ours.iter()
+            .all(|s| s.allows("logs.amazonaws.com", moto.account.as_str(), &group_arn)),
+        "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_log_groups_sweeps_every_group_and_marks_wanted_absent_ones_missing() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    estate::create_log_group(&moto.cx, "/aws/lambda/it-present")
+        .await
+        .unwrap();
+    estate::create_log_group(&moto.cx, "/aws/lambda/it-stale")
+        .await
+        .unwrap();
+    estate::put_subscription_filter(
+        &moto.cx,
+        &FilterSpec {
+            log_group: "/aws/lambda/it-stale".to_owned(),
+            filter_name: FILTER_NAME.to_owned(),
+            destination_arn: forwarder.to_string(),
+            pattern: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    let wanted: BTreeSet<LogGroupName> = ["/aws/lambda/it-present", "/aws/lambda/it-never-ran"]
+        .into_iter()
+        .map(LogGroupName::new)
+        .collect();
+
+    let states = observe::log_groups(&moto.apis, &wanted, 4).await;
+    let want = BTreeMap::from([
+        (
+            LogGroupName::new("/aws/lambda/it-never-ran"),
+            LogGroupState::Missing,
+        ),
+        (
+            LogGroupName::new("/aws/lambda/it-present"),
+            LogGroupState::Found {
+                class: LogGroupClass::Standard,
+                filters: vec![],
+            },
+        ),
+        // Not wanted, but found by the sweep because it holds our filter.
+        (
+            LogGroupName::new("/aws/lambda/it-stale"),
+            LogGroupState::Found {
+                class: LogGroupClass::Standard,
+                filters: vec![SubscriptionFilter {
+                    name: FILTER_NAME.to_owned(),
+                    destination_arn: forwarder.to_string(),
+                    pattern: String::new(),
+                }],
+            },
+        ),
+    ]);
+    assert_eq!(states, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_forwarder_policies_reports_a_missing_forwarder_as_unavailable() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let eu = Region::new(EU_REGION);
+    let eu_forwarder = FunctionArn::from_parts(&moto.account, &eu, "it-fwd");
+    let forwarders = BTreeMap::from([
+        (moto.region.clone(), forwarder.clone()),
+        (eu.clone(), eu_forwarder),
+    ]);
+
+    let (policies, unavailable) = observe::forwarder_policies(&moto.apis, &forwarders).await;
+    assert_eq!(
+        policies,
+        BTreeMap::from([(forwarder, PolicyState::Found { statements: vec![] })])
+    );
+    assert_eq!(unavailable.keys().collect::<Vec<_>>(), [&eu]);
+    assert!(
+        unavailable[&eu].contains("does not exist"),
+        "{unavailable:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_buckets_reads_the_region_and_wanted_buckets_elsewhere() {
+    let moto = Moto::start().await;
+    let eu_cx = moto.clients_in(EU_REGION);
+    estate::create_bucket(&moto.cx, "it-us-a").await.unwrap();
+    estate::create_bucket(&eu_cx, "it-eu-wanted").await.unwrap();
+    estate::create_bucket(&eu_cx, "it-eu-other").await.unwrap();
+    estate::put_notifications(
+        &eu_cx,
+        "it-eu-wanted",
+        &[NotificationEntry::new(
+            "q",
+            NotificationTarget::Queue("arn:aws:sqs:eu-west-1:123456789012:q".to_owned()),
+            "s3:ObjectCreated:*",
+        )],
+    )
+    .await
+    .unwrap();
+    let eu = Region::new(EU_REGION);
+    let names: BTreeSet<BucketName> = ["it-us-a", "it-eu-wanted", "it-gone"]
+        .into_iter()
+        .map(BucketName::new)
+        .collect();
+
+    let (regions, unresolved) = observe::bucket_regions(&moto.apis, &names, 4).await;
+    assert_eq!(
+        regions,
+        BTreeMap::from([
+            (BucketName::new("it-eu-wanted"), eu.clone()),
+            (BucketName::new("it-us-a"), moto.region.clone()),
+        ])
+    );
+    assert_eq!(
+        unresolved,
+        BTreeMap::from([(
+            BucketName::new("it-gone"),
+            "the bucket does not exist".to_owned()
+        )])
+    );
+
+    let wanted = BTreeMap::from([
+        (BucketName::new("it-eu-wanted"), eu.clone()),
+        (BucketName::new("it-gone"), eu.clone()),
+    ]);
+    let states = observe::buckets(&moto.apis, &moto.region, &wanted, 4).await;
+    let keys: Vec<&str> = states.keys().map(BucketName::as_str).collect();
+    // it-eu-other is in another region and not wanted: not read.
+    assert_eq!(keys, ["it-eu-wanted", "it-gone", "it-us-a"]);
+    assert_eq!(states[&BucketName::new("it-gone")], BucketState::Missing);
+    match &states[&BucketName::new("it-us-a")] {
+        BucketState::Found { region, config } => {
+            assert_eq!(region, &moto.region);
+            assert!(config.entries.is_empty(), "{config:?}");
+        }
+        other => panic!("it-us-a: {other:?}"),
+    }
+    match &states[&BucketName::new("it-eu-wanted")] {
+        BucketState::Found { region, config } => {
+            assert_eq!(region, &eu);
+            let ids: Vec<_> = config.entries.iter().map(|e| e.id.as_deref()).collect();
+            assert_eq!(ids, [Some("q")]);
+        }
+        other => panic!("it-eu-wanted: {other:?}"),
+    }
+}

@@ -1,0 +1,557 @@
+//! End to end: the built `autosub` binary against moto seeded with the demo estate.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use autosub_testkit::estate::FilterSpec;
+use autosub_testkit::{Clients, DemoEstate, MotoServer, seed_demo_estate};
+use serde_json::Value;
+
+/// The `autosub` binary, built once per test run by the same cargo that runs the tests, so it is
+/// never stale.
+fn autosub_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "autosub", "--bin", "autosub"])
+            .current_dir(&workspace)
+            .status()
+            .expect("run cargo build for the autosub binary");
+        assert!(status.success(), "cargo build -p autosub failed");
+        // This test binary lives in <target>/<profile>/deps; the CLI in <target>/<profile>.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("<target>/<profile>");
+        profile_dir.join(format!("autosub{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// A moto server seeded with the demo estate, and a config file for it.
+struct Demo {
+    moto: MotoServer,
+    estate: DemoEstate,
+    us: Clients,
+    config: PathBuf,
+    _dir: tempdir::Dir,
+}
+
+mod tempdir {
+    /// A temporary directory removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "autosub-e2e-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default()
+            ));
+            std::fs::create_dir_all(&path).expect("create a temp dir");
+            Self(path)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Demo {
+    async fn start() -> Self {
+        let moto = MotoServer::start().expect("start moto_server");
+        let sdk = moto.sdk_config("us-east-1");
+        let estate = seed_demo_estate(&sdk, autosub_testkit::MOTO_DEFAULT_ACCOUNT)
+            .await
+            .expect("seed the demo estate");
+        let us = Clients::new(&sdk, &estate.account, &estate.region);
+        let dir = tempdir::Dir::new();
+        let config = dir.0.join("autosub.toml");
+        let demo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml");
+        std::fs::copy(demo_config, &config).expect("copy config/demo.toml");
+        Self {
+            moto,
+            estate,
+            us,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn autosub(&self, args: &[&str]) -> Output {
+        Command::new(autosub_binary())
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AUTOSUB_LOG", "warn")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run autosub")
+    }
+
+    /// Runs `autosub <args> --output json`, checks the exit code and parses stdout.
+    fn json(&self, args: &[&str], want_code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.autosub(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(want_code),
+            "autosub {args:?}: {stderr}"
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("autosub {args:?} printed no JSON ({e}): {stderr}"))
+    }
+
+    /// Every entry and filter autosub must never touch, as the SDK reads them.
+    async fn foreign_state(&self) -> Vec<String> {
+        let mut state = Vec::new();
+        for bucket in self.estate.foreign_notifications.keys() {
+            let config = self
+                .us
+                .s3
+                .get_bucket_notification_configuration()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("read notifications");
+            state.extend(
+                config
+                    .topic_configurations()
+                    .iter()
+                    .map(|c| format!("{bucket} {c:?}")),
+            );
+            state.extend(
+                config
+                    .queue_configurations()
+                    .iter()
+                    .map(|c| format!("{bucket} {c:?}")),
+            );
+            state.extend(
+                config
+                    .lambda_function_configurations()
+                    .iter()
+                    .filter(|c| !c.id().unwrap_or_default().starts_with("autosub-"))
+                    .map(|c| format!("{bucket} {c:?}")),
+            );
+        }
+        for group in [
+            &self.estate.full_log_group,
+            &self.estate.adopted_filter.log_group,
+        ] {
+            let filters = self
+                .us
+                .logs
+                .describe_subscription_filters()
+                .log_group_name(group)
+                .send()
+                .await
+                .expect("read filters");
+            state.extend(filters.subscription_filters().iter().map(|f| {
+                format!(
+                    "{group} {:?} {:?} {:?}",
+                    f.filter_name(),
+                    f.destination_arn(),
+                    f.filter_pattern()
+                )
+            }));
+        }
+        let policy = self
+            .us
+            .lambda
+            .get_policy()
+            .function_name(&self.estate.forwarder_name)
+            .send()
+            .await
+            .expect("read the forwarder policy");
+        let policy: Value =
+            serde_json::from_str(policy.policy().unwrap_or("{}")).expect("policy JSON");
+        for statement in policy["Statement"].as_array().into_iter().flatten() {
+            if !statement["Sid"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("autosub-")
+            {
+                state.push(statement.to_string());
+            }
+        }
+        state
+    }
+}
+
+fn changes(plan: &Value) -> BTreeSet<String> {
+    plan["passes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["plan"]["changes"].as_array().cloned().unwrap_or_default())
+        .map(|c| {
+            let t = &c["trigger"];
+            let resource = match t["kind"].as_str() {
+                Some("s3_notification") => format!(
+                    "s3://{}/{}",
+                    t["bucket"].as_str().unwrap(),
+                    t["prefix"].as_str().unwrap()
+                ),
+                Some("subscription_filter") => t["log_group"].as_str().unwrap().to_owned(),
+                _ => format!(
+                    "{} {}",
+                    t["forwarder"].as_str().unwrap(),
+                    t["permission"]["statement_id"].as_str().unwrap()
+                ),
+            };
+            format!(
+                "{} {} {resource}",
+                c["action"].as_str().unwrap(),
+                t["kind"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn skips(plan: &Value) -> BTreeSet<String> {
+    plan["passes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["plan"]["skips"].as_array().cloned().unwrap_or_default())
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["reason"].as_str().unwrap(),
+                s["subject"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+const US_FWD: &str = "arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder";
+const EU_FWD: &str = "arn:aws:lambda:eu-west-1:123456789012:function:datadog-forwarder";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive() {
+    let demo = Demo::start().await;
+    let foreign_before = demo.foreign_state().await;
+
+    let plan = demo.json(&["plan", "--detailed-exitcode"], 2);
+    assert_eq!(
+        changes(&plan),
+        set(&[
+            &format!("create invoke_permission {US_FWD} autosub-s3-123456789012"),
+            &format!("create invoke_permission {EU_FWD} autosub-s3-123456789012"),
+            "create s3_notification s3://demo-access-logs/s3/app-assets/",
+            "create s3_notification s3://demo-access-logs/s3/app-uploads/",
+            "create s3_notification s3://demo-eu-logs/site/",
+            "create subscription_filter /aws/lambda/checkout-api",
+            "create subscription_filter /aws/lambda/payments-worker",
+            "create subscription_filter /aws/lambda/siem-shipper",
+        ]),
+        "the Datadog template's logs statement already covers the log groups: no logs permission"
+    );
+    assert_eq!(
+        skips(&plan),
+        set(&[
+            "no_free_slot log-group:/aws/lambda/audit-sink",
+            // moto drops LoggingConfig, so image-resizer's custom group is not visible here; the
+            // custom-group mapping is covered by the Lambda discoverer's unit test.
+            "log_group_missing log-group:/aws/lambda/image-resizer",
+            "log_group_missing log-group:/aws/lambda/nightly-report",
+            "s3_overlap s3://demo-conflict-logs/s3/",
+        ])
+    );
+    let overlap = plan["passes"][0]["plan"]["skips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["reason"] == "s3_overlap")
+        .unwrap();
+    assert!(
+        overlap["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&demo.estate.conflict_rule_id),
+        "the skip names the foreign rule: {overlap}"
+    );
+
+    // `reconcile --dry-run` prints the same plan and changes nothing.
+    let dry = demo.json(&["reconcile", "--dry-run"], 0);
+    assert_eq!(changes(&dry), changes(&plan));
+
+    let applied = demo.json(&["reconcile"], 0);
+    let outcomes: Vec<&Value> = applied["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["outcomes"].as_array().unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 8);
+    assert!(
+        outcomes.iter().all(|o| o["outcome"] == "applied"),
+        "{outcomes:?}"
+    );
+
+    let again = demo.json(&["plan", "--detailed-exitcode"], 0);
+    assert_eq!(
+        changes(&again),
+        BTreeSet::new(),
+        "a second pass plans nothing"
+    );
+    assert_eq!(
+        skips(&again),
+        skips(&plan),
+        "the skips stay, each with its reason"
+    );
+    assert_eq!(
+        demo.foreign_state().await,
+        foreign_before,
+        "foreign entries, filters and statements are unchanged"
+    );
+
+    // Our triggers really exist, pointing at the forwarder of their region.
+    let eu = Clients::new(
+        &demo.moto.sdk_config("eu-west-1"),
+        &demo.estate.account,
+        "eu-west-1",
+    );
+    let eu_config = eu
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket("demo-eu-logs")
+        .send()
+        .await
+        .unwrap();
+    let ours = eu_config.lambda_function_configurations();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].lambda_function_arn(), EU_FWD);
+    let filters = demo
+        .us
+        .logs
+        .describe_subscription_filters()
+        .log_group_name("/aws/lambda/checkout-api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        filters.subscription_filters()[0].filter_name(),
+        Some("autosub")
+    );
+    assert_eq!(
+        filters.subscription_filters()[0].destination_arn(),
+        Some(US_FWD)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_goes_away_loses_our_trigger_and_foreign_ones_stay() {
+    let demo = Demo::start().await;
+    demo.json(&["reconcile"], 0);
+
+    // checkout-api is deleted (its log group stays, as on AWS) and someone adds a filter there.
+    demo.us
+        .lambda
+        .delete_function()
+        .function_name("checkout-api")
+        .send()
+        .await
+        .unwrap();
+    autosub_testkit::estate::put_subscription_filter(
+        &demo.us,
+        &FilterSpec {
+            log_group: "/aws/lambda/checkout-api".into(),
+            filter_name: "team-archive".into(),
+            destination_arn: demo.estate.siem_shipper_arn.clone(),
+            pattern: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    // demo-app-assets stops logging.
+    demo.us
+        .s3
+        .put_bucket_logging()
+        .bucket("demo-app-assets")
+        .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+        .send()
+        .await
+        .unwrap();
+    let foreign_before = demo.foreign_state().await;
+
+    let plan = demo.json(&["plan"], 0);
+    assert_eq!(
+        changes(&plan),
+        set(&[
+            "delete s3_notification s3://demo-access-logs/s3/app-assets/",
+            "delete subscription_filter /aws/lambda/checkout-api",
+        ])
+    );
+    demo.json(&["reconcile"], 0);
+    assert_eq!(changes(&demo.json(&["plan"], 0)), BTreeSet::new());
+
+    let filters = demo
+        .us
+        .logs
+        .describe_subscription_filters()
+        .log_group_name("/aws/lambda/checkout-api")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = filters
+        .subscription_filters()
+        .iter()
+        .filter_map(|f| f.filter_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["team-archive"],
+        "the foreign filter in the same log group stays"
+    );
+    let config = demo
+        .us
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket("demo-access-logs")
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = config
+        .lambda_function_configurations()
+        .iter()
+        .filter_map(|c| c.id())
+        .collect();
+    assert_eq!(
+        ids,
+        ["thumbnailer", "autosub-s3/app-uploads/"],
+        "the foreign Lambda entry and our other prefix stay"
+    );
+    assert_eq!(demo.foreign_state().await, foreign_before);
+}
+
+#[test]
+fn every_example_config_validates_and_a_bad_one_names_its_keys() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = Command::new(autosub_binary())
+                .arg("--config")
+                .arg(&path)
+                .arg("validate-config")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 2,
+        "config/ holds the annotated example and the demo config"
+    );
+
+    let dir = tempdir::Dir::new();
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(&bad, "[forwarders]\nus-east-1 = \"arn:aws:lambda:eu-west-1:123456789012:function:fwd\"\n[safety]\nmax_deletes = 1\n").unwrap();
+    let out = Command::new(autosub_binary())
+        .arg("--config")
+        .arg(&bad)
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "bad config has its own exit code"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("max_deletes"), "{stderr}");
+    std::fs::write(
+        &bad,
+        "[forwarders]\nus-east-1 = \"arn:aws:lambda:eu-west-1:123456789012:function:fwd\"\n",
+    )
+    .unwrap();
+    let out = Command::new(autosub_binary())
+        .arg("--config")
+        .arg(&bad)
+        .arg("validate-config")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        stderr.contains("forwarders.us-east-1") && stderr.contains("own region"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_lists_every_source_with_service_arn_and_location() {
+    let demo = Demo::start().await;
+    let found = demo.json(&["discover"], 0);
+    let sources: BTreeSet<String> = found["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["sources"].as_array().cloned().unwrap())
+        .map(|s| {
+            let l = &s["location"];
+            let location = match l["kind"].as_str().unwrap() {
+                "s3" => format!(
+                    "s3://{}/{}",
+                    l["bucket"].as_str().unwrap(),
+                    l["prefix"].as_str().unwrap()
+                ),
+                _ => l["name"].as_str().unwrap().to_owned(),
+            };
+            format!(
+                "{} {} {location}",
+                s["service"].as_str().unwrap(),
+                s["resource_arn"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let lambda = |name: &str| {
+        format!("lambda arn:aws:lambda:us-east-1:123456789012:function:{name} /aws/lambda/{name}")
+    };
+    let mut want: BTreeSet<String> = [
+        "audit-sink",
+        "checkout-api",
+        "image-resizer",
+        "nightly-report",
+        "orders-api",
+        "payments-worker",
+        "siem-shipper",
+    ]
+    .iter()
+    .map(|n| lambda(n))
+    .collect();
+    want.extend(set(&[
+        "s3_access_logs arn:aws:s3:::demo-app-assets s3://demo-access-logs/s3/app-assets/",
+        "s3_access_logs arn:aws:s3:::demo-app-uploads s3://demo-access-logs/s3/app-uploads/",
+        "s3_access_logs arn:aws:s3:::demo-conflict-src s3://demo-conflict-logs/s3/",
+        "s3_access_logs arn:aws:s3:::demo-eu-site s3://demo-eu-logs/site/",
+    ]));
+    assert_eq!(sources, want, "the forwarders are not sources");
+}
