@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
+use autosub_aws::apis::{S3Api, TargetApis};
 use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_config::Config;
 use autosub_core::{AccountId, Region};
+use autosub_engine::memo::MemoS3;
 use autosub_engine::{Mode, PassReport, Target, run_pass};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -136,21 +140,26 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
     };
     let progress = TerminalProgress::new();
     let mut reports: Vec<PassReport> = Vec::new();
+    // One bucket list and one region lookup per bucket for the whole run, whatever the regions.
+    let s3: Arc<dyn S3Api> = Arc::new(MemoS3::new(factory.apis(&account, &regions[0]).s3));
     for region in regions {
         let target = Target {
             account: account.clone(),
             region,
         };
-        let apis = factory.apis(&target.account, &target.region);
+        let apis = TargetApis {
+            s3: Arc::clone(&s3),
+            ..factory.apis(&target.account, &target.region)
+        };
         reports.push(run_pass(&apis, &target, config, mode, &progress).await);
     }
     progress.finish();
-    let calls = factory.calls().total();
+    let calls = factory.calls().snapshot();
 
     let code = match &cli.command {
-        Command::Discover => output::discovery(cli.output, &reports, calls),
+        Command::Discover => output::discovery(cli.output, &reports, &calls),
         Command::Plan { .. } | Command::Reconcile { .. } => {
-            output::plans(cli.output, &reports, calls)
+            output::plans(cli.output, &reports, &calls)
         }
         Command::ValidateConfig => exit::OK,
     };

@@ -5,11 +5,13 @@ use autosub_engine::PassReport;
 use autosub_engine::{ChangeOutcome, Outcome};
 use serde_json::json;
 
+use std::collections::BTreeMap;
+
 use crate::cli::Format;
 use crate::exit;
 
 /// Prints the plan (and in apply mode the outcomes) of every pass.
-pub fn plans(format: Format, reports: &[PassReport], calls: u64) -> u8 {
+pub fn plans(format: Format, reports: &[PassReport], calls: &CallCounts) -> u8 {
     match format {
         Format::Text => {
             for report in reports {
@@ -21,7 +23,7 @@ pub fn plans(format: Format, reports: &[PassReport], calls: u64) -> u8 {
                 }
                 println!();
             }
-            eprintln!("{calls} AWS API calls");
+            eprintln!("{} AWS API calls", calls.values().sum::<u64>());
         }
         Format::Json => {
             let passes: Vec<_> = reports
@@ -37,14 +39,14 @@ pub fn plans(format: Format, reports: &[PassReport], calls: u64) -> u8 {
                     })
                 })
                 .collect();
-            print_json(&json!({ "passes": passes, "aws_calls": calls }));
+            print_json(&json!({ "passes": passes, "aws_calls": calls_json(calls) }));
         }
     }
     status(reports)
 }
 
 /// Prints every discovered source.
-pub fn discovery(format: Format, reports: &[PassReport], calls: u64) -> u8 {
+pub fn discovery(format: Format, reports: &[PassReport], calls: &CallCounts) -> u8 {
     match format {
         Format::Text => {
             for report in reports {
@@ -71,14 +73,14 @@ pub fn discovery(format: Format, reports: &[PassReport], calls: u64) -> u8 {
                 print_gaps(report);
                 println!();
             }
-            eprintln!("{calls} AWS API calls");
+            eprintln!("{} AWS API calls", calls.values().sum::<u64>());
         }
         Format::Json => {
             let passes: Vec<_> = reports
                 .iter()
                 .map(|r| json!({ "target": r.target, "sources": r.discovery.sources, "gaps": r.discovery.gaps }))
                 .collect();
-            print_json(&json!({ "passes": passes, "aws_calls": calls }));
+            print_json(&json!({ "passes": passes, "aws_calls": calls_json(calls) }));
         }
     }
     if reports.iter().any(|r| !r.discovery.gaps.is_empty()) {
@@ -86,6 +88,19 @@ pub fn discovery(format: Format, reports: &[PassReport], calls: u64) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// AWS operations of the run by (service, operation, outcome), from the SDK interceptor.
+pub type CallCounts = BTreeMap<(String, String, String), u64>;
+
+fn calls_json(calls: &CallCounts) -> serde_json::Value {
+    let by_operation: Vec<_> = calls
+        .iter()
+        .map(|((service, operation, outcome), count)| {
+            json!({ "service": service, "operation": operation, "outcome": outcome, "count": count })
+        })
+        .collect();
+    json!({ "total": calls.values().sum::<u64>(), "by_operation": by_operation })
 }
 
 fn status(reports: &[PassReport]) -> u8 {
