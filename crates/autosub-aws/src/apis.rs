@@ -11,6 +11,7 @@ use autosub_core::{
 };
 
 use crate::error::AwsError;
+use crate::source_apis::{SourceApis, Tags};
 
 /// The capabilities for one target (account × region), as the factory hands them out.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct TargetApis {
     pub logs: Arc<dyn LogsApi>,
     /// Lambda (function calls go to each function's region).
     pub lambda: Arc<dyn LambdaApi>,
+    /// The services whose resources write logs, for the discoverers.
+    pub sources: SourceApis,
 }
 
 /// Where a bucket's server access logs go (`GetBucketLogging`).
@@ -55,6 +58,8 @@ pub trait S3Api: Send + Sync {
         bucket: &BucketName,
         region: &Region,
     ) -> Result<Option<AccessLogTarget>, AwsError>;
+    /// The bucket's tags (GetBucketTagging); none when it has no tag set.
+    async fn bucket_tags(&self, bucket: &BucketName, region: &Region) -> Result<Tags, AwsError>;
     /// The bucket's whole notification configuration.
     async fn notification_config(
         &self,
@@ -101,6 +106,8 @@ pub trait LogsApi: Send + Sync {
 pub trait LambdaApi: Send + Sync {
     /// Every function in the region (ListFunctions, all pages).
     async fn functions(&self) -> Result<Vec<FunctionInfo>, AwsError>;
+    /// The function's tags (ListTags).
+    async fn tags(&self, function: &FunctionArn) -> Result<Tags, AwsError>;
     /// The function's resource policy JSON; `Ok(None)` when the function exists without a policy,
     /// `NotFound` when the function does not exist.
     async fn policy(&self, function: &FunctionArn) -> Result<Option<String>, AwsError>;

@@ -14,13 +14,21 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
 use aws_types::service_config::ServiceConfigKey;
 
+use crate::api_gateway::SdkApiGateway;
 use crate::apis::TargetApis;
 use crate::calls::CallRecorder;
+use crate::cloudfront::SdkCloudFront;
+use crate::elb::SdkElb;
+use crate::elbv2::SdkElbv2;
 use crate::error::{AwsError, ErrorClass};
 use crate::lambda::SdkLambda;
 use crate::logs::{LimitExceededIsFinal, SdkLogs};
+use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
+use crate::source_apis::SourceApis;
+use crate::step_functions::SdkStepFunctions;
+use crate::wafv2::SdkWafv2;
 
 /// The region STS is asked in when neither the settings nor the environment name one.
 const FALLBACK_REGION: &str = "us-east-1";
@@ -78,6 +86,7 @@ impl ClientFactory {
                 s3: Mutex::default(),
                 logs: Mutex::default(),
                 lambda: Mutex::default(),
+                sources: SourceClients::default(),
             }),
         }
     }
@@ -122,7 +131,16 @@ impl ClientFactory {
         TargetApis {
             s3: Arc::new(SdkS3::new(target.clone())),
             logs: Arc::new(SdkLogs::new(&target)),
-            lambda: Arc::new(SdkLambda::new(target)),
+            lambda: Arc::new(SdkLambda::new(target.clone())),
+            sources: SourceApis {
+                cloudfront: Arc::new(SdkCloudFront::new(target.clone())),
+                elb: Arc::new(SdkElb::new(target.clone())),
+                elbv2: Arc::new(SdkElbv2::new(target.clone())),
+                redshift: Arc::new(SdkRedshift::new(target.clone())),
+                step_functions: Arc::new(SdkStepFunctions::new(target.clone())),
+                wafv2: Arc::new(SdkWafv2::new(target.clone())),
+                api_gateway: Arc::new(SdkApiGateway::new(target)),
+            },
         }
     }
 
@@ -160,6 +178,49 @@ pub(crate) struct Clients {
     s3: Mutex<HashMap<Key, aws_sdk_s3::Client>>,
     logs: Mutex<HashMap<Key, aws_sdk_cloudwatchlogs::Client>>,
     lambda: Mutex<HashMap<Key, aws_sdk_lambda::Client>>,
+    sources: SourceClients,
+}
+
+/// Declares the cached clients of the log-source services and their constructors on [`Clients`];
+/// every one gets the same endpoint, retry partition and call recorder as the others.
+macro_rules! source_clients {
+    ($($field:ident: $sdk:ident, $partition:literal;)*) => {
+        /// One client per log-source service, account and region.
+        #[derive(Debug, Default)]
+        struct SourceClients {
+            $($field: Mutex<HashMap<Key, $sdk::Client>>,)*
+        }
+
+        impl Clients {
+            $(
+                #[doc = concat!("The ", $partition, " client for `account` in `region`.")]
+                pub(crate) fn $field(&self, account: &AccountId, region: &Region) -> $sdk::Client {
+                    cached(&self.sources.$field, (account.clone(), region.clone()), || {
+                        let mut config = $sdk::config::Builder::from(&self.sdk)
+                            .region(sdk_region(region))
+                            .retry_config(self.retry_config())
+                            .retry_partition(partition($partition, account, region))
+                            .interceptor(self.calls.clone());
+                        if let Some(url) = &self.endpoint_url {
+                            config = config.endpoint_url(url);
+                        }
+                        $sdk::Client::from_conf(config.build())
+                    })
+                }
+            )*
+        }
+    };
+}
+
+source_clients! {
+    cloudfront: aws_sdk_cloudfront, "cloudfront";
+    elb: aws_sdk_elasticloadbalancing, "elb";
+    elbv2: aws_sdk_elasticloadbalancingv2, "elbv2";
+    redshift: aws_sdk_redshift, "redshift";
+    sfn: aws_sdk_sfn, "sfn";
+    wafv2: aws_sdk_wafv2, "wafv2";
+    apigateway: aws_sdk_apigateway, "apigateway";
+    apigatewayv2: aws_sdk_apigatewayv2, "apigatewayv2";
 }
 
 impl Clients {

@@ -8,6 +8,7 @@ use crate::apis::{FunctionInfo, LambdaApi};
 use crate::error::{AwsError, ErrorClass};
 use crate::factory::Target;
 use crate::sdk_error::aws_error;
+use crate::source_apis::Tags;
 
 /// Lambda through the SDK; calls on one function use the client of the function's region.
 pub(crate) struct SdkLambda {
@@ -38,6 +39,20 @@ impl LambdaApi for SdkLambda {
             functions.extend(page.functions().iter().filter_map(function_info));
         }
         Ok(functions)
+    }
+
+    async fn tags(&self, function: &FunctionArn) -> Result<Tags, AwsError> {
+        let out = self
+            .client(function.region())
+            .list_tags()
+            .resource(function.to_string())
+            .send()
+            .await
+            .map_err(|e| aws_error("lambda:ListTags", e))?;
+        Ok(out
+            .tags()
+            .map(|t| t.clone().into_iter().collect())
+            .unwrap_or_default())
     }
 
     async fn policy(&self, function: &FunctionArn) -> Result<Option<String>, AwsError> {

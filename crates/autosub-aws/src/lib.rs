@@ -4,17 +4,26 @@
 //!   endpoint overrides, and gives every service × account × region its own retry partition.
 //! - [`apis`] holds the narrow per-service traits in domain types that the rest of autosub uses;
 //!   the SDK implementations behind them stay private, as do all SDK types.
+//! - [`source_apis`] holds the same for the services whose resources write logs.
 //! - [`error`] classifies every failure once; [`calls::CallRecorder`] counts every call.
 
 pub mod apis;
 pub mod calls;
 pub mod error;
 pub mod factory;
+pub mod source_apis;
 
+mod api_gateway;
+mod cloudfront;
+mod elb;
+mod elbv2;
 mod lambda;
 mod logs;
+mod redshift;
 mod s3;
 mod sdk_error;
+mod step_functions;
+mod wafv2;
 
 pub use apis::{AccessLogTarget, FunctionInfo, LambdaApi, LogsApi, S3Api, TargetApis};
 pub use calls::CallRecorder;

@@ -16,6 +16,7 @@ use crate::apis::{AccessLogTarget, S3Api};
 use crate::error::{AwsError, ErrorClass};
 use crate::factory::Target;
 use crate::sdk_error::aws_error;
+use crate::source_apis::Tags;
 
 /// The header S3 names a bucket's region in, on HeadBucket replies and on its errors.
 const BUCKET_REGION_HEADER: &str = "x-amz-bucket-region";
@@ -110,6 +111,29 @@ impl S3Api for SdkS3 {
             bucket: BucketName::new(l.target_bucket()),
             prefix: l.target_prefix().to_owned(),
         }))
+    }
+
+    async fn bucket_tags(&self, bucket: &BucketName, region: &Region) -> Result<Tags, AwsError> {
+        let reply = self
+            .client(region)
+            .get_bucket_tagging()
+            .bucket(bucket.as_str())
+            .send()
+            .await;
+        match reply {
+            Ok(out) => Ok(out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()),
+            // A bucket without tags answers NoSuchTagSet rather than an empty set.
+            Err(e)
+                if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchTagSet") =>
+            {
+                Ok(Tags::new())
+            }
+            Err(e) => Err(aws_error("s3:GetBucketTagging", e)),
+        }
     }
 
     async fn notification_config(

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use autosub_core::{AccountId, FunctionArn, Region};
+use autosub_core::selection::ResourceFilter;
+use autosub_core::{AccountId, FunctionArn, Region, Service};
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -146,30 +147,99 @@ fn default_max_filters() -> usize {
     2
 }
 
-/// Which discoverers run.
+/// Which discoverers run, and which resources of each are in scope.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesConfig {
     /// Lambda functions' log groups.
     #[serde(default)]
-    pub lambda: ServiceToggle,
+    pub lambda: ServiceConfig,
     /// S3 server access logs.
     #[serde(default)]
-    pub s3_access_logs: ServiceToggle,
+    pub s3_access_logs: ServiceConfig,
+    /// CloudFront standard logs.
+    #[serde(default)]
+    pub cloudfront: ServiceConfig,
+    /// ALB/NLB access and connection logs.
+    #[serde(default)]
+    pub elbv2: ServiceConfig,
+    /// Classic ELB access logs.
+    #[serde(default)]
+    pub elb: ServiceConfig,
+    /// Redshift audit logs.
+    #[serde(default)]
+    pub redshift: ServiceConfig,
+    /// Step Functions logs.
+    #[serde(default)]
+    pub step_functions: ServiceConfig,
+    /// WAFv2 web ACL logs.
+    #[serde(default)]
+    pub wafv2: ServiceConfig,
+    /// API Gateway access and execution logs.
+    #[serde(default)]
+    pub api_gateway: ServiceConfig,
 }
 
-/// On or off for one discoverer.
+impl ServicesConfig {
+    /// The configuration of one service.
+    pub fn get(&self, service: Service) -> &ServiceConfig {
+        match service {
+            Service::Lambda => &self.lambda,
+            Service::S3AccessLogs => &self.s3_access_logs,
+            Service::CloudFront => &self.cloudfront,
+            Service::Elbv2 => &self.elbv2,
+            Service::Elb => &self.elb,
+            Service::Redshift => &self.redshift,
+            Service::StepFunctions => &self.step_functions,
+            Service::Wafv2 => &self.wafv2,
+            Service::ApiGateway => &self.api_gateway,
+        }
+    }
+
+    /// The enabled services with their resource filters.
+    pub fn enabled(&self) -> BTreeMap<Service, ResourceFilter> {
+        Service::ALL
+            .into_iter()
+            .filter(|s| self.get(*s).enabled)
+            .map(|s| {
+                let c = self.get(s);
+                let filter = ResourceFilter {
+                    include: c.include.clone(),
+                    exclude: c.exclude.clone(),
+                    tags: c.tags.clone(),
+                };
+                (s, filter)
+            })
+            .collect()
+    }
+}
+
+/// One discoverer: on or off, and which of its resources are in scope.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServiceToggle {
+pub struct ServiceConfig {
     /// Whether the discoverer runs.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Resource name patterns (`*`, `?`) to include; empty = all.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Resource name patterns to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Tags a resource must all carry, e.g. `{ logs = "datadog" }` (`"*"` = any value).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
-impl Default for ServiceToggle {
+impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            tags: BTreeMap::new(),
+        }
     }
 }
 
@@ -417,7 +487,11 @@ us-east-1 = "arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder"
         let config = Config::parse(MINIMAL, "t.toml").unwrap();
         assert_eq!(config.ownership.filter_name, "autosub");
         assert_eq!(config.safety.max_filters_per_log_group, 2);
-        assert!(config.services.lambda.enabled && config.services.s3_access_logs.enabled);
+        assert_eq!(
+            config.services.enabled().len(),
+            Service::ALL.len(),
+            "every service is on by default"
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Routing {
     pub forwarders: BTreeMap<Region, FunctionArn>,
     /// Regions whose forwarder is configured but unusable, with the reason.
     pub unavailable: BTreeMap<Region, String>,
+    /// Every region autosub reconciles; a bucket in another reconciled region is left to that
+    /// region's pass, one in a region not listed is reported.
+    pub reconciled_regions: BTreeSet<Region>,
     /// The region of each bucket named by a source, where it could be resolved.
     pub bucket_regions: BTreeMap<BucketName, Region>,
     /// Buckets whose region could not be resolved, with the reason.
@@ -144,25 +147,35 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
     }
 
     for (bucket, prefixes) in by_bucket {
-        let route = routing
-            .bucket_regions
-            .get(bucket)
-            .ok_or_else(|| {
+        let route = match routing.bucket_regions.get(bucket) {
+            // S3 invokes only a same-region Lambda and each pass sweeps its own region's buckets,
+            // so a bucket belongs to the pass of its region.
+            Some(region) if region != &routing.home_region => {
+                if routing.reconciled_regions.contains(region) {
+                    continue;
+                }
+                Err((
+                    SkipReason::RegionNotReconciled,
+                    format!(
+                        "the bucket is in {region}, which autosub does not reconcile; add it to aws.regions"
+                    ),
+                ))
+            }
+            Some(region) => routing
+                .forwarder(region)
+                .map(|f| (region, f))
+                .map_err(|why| (SkipReason::NoForwarder, why)),
+            None => {
                 let why = routing
                     .unresolved_buckets
                     .get(bucket)
                     .map_or("not resolved", |w| w);
-                (
+                Err((
                     SkipReason::BucketRegionUnknown,
                     format!("the bucket's region is unknown: {why}"),
-                )
-            })
-            .and_then(|region| {
-                routing
-                    .forwarder(region)
-                    .map(|f| (region, f))
-                    .map_err(|why| (SkipReason::NoForwarder, why))
-            });
+                ))
+            }
+        };
         match route {
             Ok((region, forwarder)) => {
                 desired.buckets.insert(
@@ -195,6 +208,13 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
             detail,
         })
         .collect();
+    desired
+        .skips
+        .extend(discovery.unsubscribable.iter().map(|u| Skip {
+            subject: u.resource_arn.clone(),
+            reason: SkipReason::NotSubscribable,
+            detail: format!("its logs go to {}: {}", u.destination, u.why),
+        }));
     desired
 }
 

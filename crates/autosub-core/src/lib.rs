@@ -9,7 +9,10 @@ pub mod observed;
 pub mod pattern;
 pub mod permission;
 pub mod plan;
+#[cfg(test)]
+mod plan_tests;
 pub mod render;
+pub mod selection;
 pub mod source;
 
 pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
@@ -19,4 +22,4 @@ pub use observed::{
     SubscriptionFilter,
 };
 pub use permission::{InvokePermission, Invoker};
-pub use source::{Discovery, Gap, Location, LogSource, Service};
+pub use source::{Discovery, Gap, Location, LogSource, Service, Unsubscribable};

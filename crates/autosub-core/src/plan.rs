@@ -175,6 +175,10 @@ pub enum SkipReason {
     DeleteCap,
     /// The resource is on the protect list.
     Protected,
+    /// The logs go somewhere no trigger can be put (e.g. a Firehose stream).
+    NotSubscribable,
+    /// The bucket is in a region autosub is not configured to reconcile.
+    RegionNotReconciled,
 }
 
 impl SkipReason {
@@ -194,6 +198,8 @@ impl SkipReason {
             Self::IncompleteDiscovery => "incomplete_discovery",
             Self::DeleteCap => "delete_cap",
             Self::Protected => "protected",
+            Self::NotSubscribable => "not_subscribable",
+            Self::RegionNotReconciled => "region_not_reconciled",
         }
     }
 }
@@ -303,6 +309,7 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         changes: Vec::new(),
         skips: desired.skips.clone(),
         uses: Uses::default(),
+        unread: BTreeMap::new(),
     };
     planner.log_groups(observed);
     planner.buckets(observed);
@@ -330,6 +337,9 @@ struct Planner<'a> {
     changes: Vec<Change>,
     skips: Vec<Skip>,
     uses: Uses,
+    /// Per invoker, the first log group or bucket that could not be read: it may hold a trigger
+    /// that uses the invoker's statement, so that statement is not deleted this pass.
+    unread: BTreeMap<Invoker, String>,
 }
 
 impl Planner<'_> {
@@ -426,6 +436,12 @@ impl Planner<'_> {
         for name in names {
             let subject = format!("log-group:{name}");
             let wanted = self.desired.log_groups.get(name);
+            if matches!(
+                observed.log_groups.get(name),
+                None | Some(LogGroupState::Unreadable { .. })
+            ) {
+                self.unread.entry(Invoker::Logs).or_insert(subject.clone());
+            }
             let (class, filters) = match (observed.log_groups.get(name), wanted) {
                 (Some(LogGroupState::Found { class, filters }), _) => (class, filters),
                 (Some(LogGroupState::Missing), Some(_)) => {
@@ -449,9 +465,12 @@ impl Planner<'_> {
                     _ => continue,
                 },
             };
+            // AWS lists filters in no promised order; sorted, the plan's words cannot depend on it.
+            let mut filters: Vec<&SubscriptionFilter> = filters.iter().collect();
+            filters.sort();
             let mut ours = None;
             let mut adopted = Vec::new();
-            for filter in filters {
+            for &filter in &filters {
                 match classify_filter(filter, self.policy, &self.desired.forwarders) {
                     Ownership::Ours => ours = Some(filter),
                     Ownership::Adopted => adopted.push(filter),
@@ -586,6 +605,14 @@ impl Planner<'_> {
             .collect();
         for bucket in names {
             let wanted = self.desired.buckets.get(bucket);
+            if matches!(
+                observed.buckets.get(bucket),
+                None | Some(BucketState::Unreadable { .. })
+            ) {
+                self.unread
+                    .entry(Invoker::S3)
+                    .or_insert(format!("s3://{bucket}"));
+            }
             let (region, config) = match (observed.buckets.get(bucket), wanted) {
                 (Some(BucketState::Found { region, config }), _) => (region, config),
                 (Some(BucketState::Missing), Some(want)) => {
@@ -724,7 +751,9 @@ impl Planner<'_> {
                 }
                 _ => {}
             }
-            if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry) && k.id != entry.id) {
+            // Any kept entry counts, even one sharing our id (a non-Lambda entry carrying our
+            // prefix is not ours): rewrite_notifications would refuse the write all the same.
+            if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry)) {
                 self.skip(subject, SkipReason::S3Overlap, format!(
                     "our rule would overlap the {} for the same events; S3 rejects overlapping rules (\"ambiguously defined\"). Narrow or remove that rule, or exclude the bucket",
                     conflict.describe()));
@@ -835,7 +864,13 @@ impl Planner<'_> {
                                 invoker.principal()
                             ),
                         };
-                        match self.delete_blocker(forwarder.name()) {
+                        let unread = self.unread.get(&invoker).map(|what| {
+                            (
+                                SkipReason::Unreadable,
+                                format!("{what} could not be read; a trigger there may still use the statement"),
+                            )
+                        });
+                        match self.delete_blocker(forwarder.name()).or(unread) {
                             Some((reason, detail)) => self.skip(
                                 subject,
                                 reason,

@@ -14,6 +14,20 @@ pub enum Service {
     Lambda,
     /// S3 server access logging (the target bucket and prefix).
     S3AccessLogs,
+    /// CloudFront standard logging (global; buckets in any region).
+    CloudFront,
+    /// Application/Network Load Balancer access and connection logs.
+    Elbv2,
+    /// Classic Load Balancer access logs.
+    Elb,
+    /// Redshift audit logs (S3 or CloudWatch Logs).
+    Redshift,
+    /// Step Functions execution logs.
+    StepFunctions,
+    /// WAFv2 web ACL logs (S3 or CloudWatch Logs).
+    Wafv2,
+    /// API Gateway access and execution logs (REST, HTTP and WebSocket APIs).
+    ApiGateway,
 }
 
 impl Service {
@@ -22,7 +36,32 @@ impl Service {
         match self {
             Self::Lambda => "lambda",
             Self::S3AccessLogs => "s3_access_logs",
+            Self::CloudFront => "cloudfront",
+            Self::Elbv2 => "elbv2",
+            Self::Elb => "elb",
+            Self::Redshift => "redshift",
+            Self::StepFunctions => "step_functions",
+            Self::Wafv2 => "wafv2",
+            Self::ApiGateway => "api_gateway",
         }
+    }
+
+    /// Every service, in a fixed order.
+    pub const ALL: [Service; 9] = [
+        Self::Lambda,
+        Self::S3AccessLogs,
+        Self::CloudFront,
+        Self::Elbv2,
+        Self::Elb,
+        Self::Redshift,
+        Self::StepFunctions,
+        Self::Wafv2,
+        Self::ApiGateway,
+    ];
+
+    /// Global services are discovered once per account, not once per region.
+    pub fn is_global(self) -> bool {
+        self == Self::CloudFront
     }
 }
 
@@ -79,20 +118,46 @@ pub struct Gap {
     pub detail: String,
 }
 
+/// A resource whose logs go somewhere autosub cannot subscribe a forwarder to (a Firehose
+/// stream, say): reported, never silently dropped.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Unsubscribable {
+    /// The service the resource belongs to.
+    pub service: Service,
+    /// The ARN of the resource that writes the logs.
+    pub resource_arn: String,
+    /// Where its logs go.
+    pub destination: String,
+    /// Why that cannot be subscribed, and what to do instead.
+    pub why: String,
+}
+
 /// Everything the discoverers found in one pass.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discovery {
     /// The sources found, sorted.
     pub sources: Vec<LogSource>,
+    /// Resources whose logs land where no trigger can be put, sorted.
+    #[serde(default)]
+    pub unsubscribable: Vec<Unsubscribable>,
     /// What could not be read; any gap forbids deletes for the pass.
     pub gaps: Vec<Gap>,
 }
 
 impl Discovery {
+    /// Adds everything `other` found.
+    pub fn merge(&mut self, other: Discovery) {
+        self.sources.extend(other.sources);
+        self.unsubscribable.extend(other.unsubscribable);
+        self.gaps.extend(other.gaps);
+    }
+
     /// Sorts sources and gaps so that equal discoveries compare and render equal.
     pub fn normalize(mut self) -> Self {
         self.sources.sort();
         self.sources.dedup();
+        self.unsubscribable.sort();
+        self.unsubscribable.dedup();
         self.gaps.sort();
         self.gaps.dedup();
         self

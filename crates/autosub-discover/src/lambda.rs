@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use autosub_aws::apis::FunctionInfo;
-use autosub_core::{Discovery, Gap, Location, LogGroupName, LogSource, Service};
+use autosub_aws::source_apis::Tags;
+use autosub_core::{Discovery, Location, LogGroupName, LogSource, Service};
 
-use crate::{DiscoverCx, Discoverer};
+use crate::{DiscoverCx, Discoverer, gap};
 
 /// Discovers every function's log group, except the forwarders'.
 pub struct LambdaDiscoverer;
@@ -15,24 +16,42 @@ impl Discoverer for LambdaDiscoverer {
         Service::Lambda
     }
 
+    fn iam_actions(&self) -> &'static [&'static str] {
+        &["lambda:ListFunctions", "lambda:ListTags"]
+    }
+
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
-        match cx.apis.lambda.functions().await {
-            Ok(functions) => Discovery {
-                sources: functions
-                    .iter()
-                    .filter(|f| !cx.forwarders.contains(&f.arn))
-                    .map(source_of)
-                    .collect(),
-                gaps: Vec::new(),
-            },
-            Err(e) => Discovery {
-                sources: Vec::new(),
-                gaps: vec![Gap {
-                    service: Service::Lambda,
-                    detail: e.to_string(),
-                }],
-            },
+        let filter = cx.filter(Service::Lambda);
+        let functions = match cx.apis.lambda.functions().await {
+            Ok(functions) => functions,
+            Err(e) => {
+                return Discovery {
+                    gaps: vec![gap(Service::Lambda, e)],
+                    ..Discovery::default()
+                };
+            }
+        };
+        let mut found = Discovery::default();
+        for function in functions.iter().filter(|f| !cx.forwarders.contains(&f.arn)) {
+            let tags = if filter.needs_tags() {
+                match cx.apis.lambda.tags(&function.arn).await {
+                    Ok(tags) => tags,
+                    Err(e) => {
+                        found.gaps.push(gap(
+                            Service::Lambda,
+                            format!("function {}: {e}", function.arn.name()),
+                        ));
+                        continue;
+                    }
+                }
+            } else {
+                Tags::new()
+            };
+            if filter.admits(function.arn.name(), &tags) {
+                found.sources.push(source_of(function));
+            }
         }
+        found
     }
 }
 

@@ -2,6 +2,8 @@
 //! to be in the source bucket's region and account.
 
 use async_trait::async_trait;
+use autosub_aws::source_apis::Tags;
+use autosub_core::selection::ResourceFilter;
 use autosub_core::{BucketName, Discovery, Gap, Location, LogSource, Partition, Service};
 use futures::{StreamExt, stream};
 
@@ -16,6 +18,15 @@ impl Discoverer for S3AccessLogsDiscoverer {
         Service::S3AccessLogs
     }
 
+    fn iam_actions(&self) -> &'static [&'static str] {
+        &[
+            "s3:ListAllMyBuckets",
+            "s3:ListBucket",
+            "s3:GetBucketLogging",
+            "s3:GetBucketTagging",
+        ]
+    }
+
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         let gap = |detail: String| Gap {
             service: Service::S3AccessLogs,
@@ -25,14 +36,21 @@ impl Discoverer for S3AccessLogsDiscoverer {
             Ok(buckets) => buckets,
             Err(e) => {
                 return Discovery {
-                    sources: Vec::new(),
                     gaps: vec![gap(e.to_string())],
+                    ..Discovery::default()
                 };
             }
         };
         // A bucket belongs to the pass of its own region, so a fleet sees each source once.
+        let filter = cx.filter(Service::S3AccessLogs);
+        let filter = &filter;
         let results: Vec<Result<Option<LogSource>, String>> = stream::iter(buckets)
-            .map(|bucket| async move { source_of(cx, bucket).await })
+            .filter(|bucket| {
+                std::future::ready(
+                    filter.needs_tags() || filter.admits(bucket.as_str(), &Tags::new()),
+                )
+            })
+            .map(|bucket| async move { source_of(cx, filter, bucket).await })
             .buffer_unordered(cx.concurrency)
             .collect()
             .await;
@@ -48,7 +66,11 @@ impl Discoverer for S3AccessLogsDiscoverer {
     }
 }
 
-async fn source_of(cx: &DiscoverCx<'_>, bucket: BucketName) -> Result<Option<LogSource>, String> {
+async fn source_of(
+    cx: &DiscoverCx<'_>,
+    filter: &ResourceFilter,
+    bucket: BucketName,
+) -> Result<Option<LogSource>, String> {
     let region = match cx.apis.s3.bucket_region(&bucket).await {
         Ok(region) => region,
         // Deleted between the listing and now: nothing to discover.
@@ -57,6 +79,17 @@ async fn source_of(cx: &DiscoverCx<'_>, bucket: BucketName) -> Result<Option<Log
     };
     if &region != cx.region {
         return Ok(None);
+    }
+    if filter.needs_tags() {
+        let tags = cx
+            .apis
+            .s3
+            .bucket_tags(&bucket, &region)
+            .await
+            .map_err(|e| format!("bucket {bucket}: {e}"))?;
+        if !filter.admits(bucket.as_str(), &tags) {
+            return Ok(None);
+        }
     }
     match cx.apis.s3.access_log_target(&bucket, &region).await {
         Ok(Some(target)) => Ok(Some(LogSource {

@@ -5,4 +5,4 @@ pub mod memo;
 pub mod pass;
 
 pub use autosub_triggers::{ChangeOutcome, Outcome};
-pub use pass::{Mode, PassReport, Progress, Target, run_pass};
+pub use pass::{Mode, PassReport, Progress, Run, Target, run_pass};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use autosub_aws::apis::{AccessLogTarget, S3Api};
 use autosub_aws::error::AwsError;
+use autosub_aws::source_apis::Tags;
 use autosub_core::{BucketName, NotificationConfig, Region};
 use tokio::sync::OnceCell;
 
@@ -60,6 +61,10 @@ impl S3Api for MemoS3 {
         region: &Region,
     ) -> Result<Option<AccessLogTarget>, AwsError> {
         self.inner.access_log_target(bucket, region).await
+    }
+
+    async fn bucket_tags(&self, bucket: &BucketName, region: &Region) -> Result<Tags, AwsError> {
+        self.inner.bucket_tags(bucket, region).await
     }
 
     async fn notification_config(

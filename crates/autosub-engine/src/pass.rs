@@ -13,9 +13,10 @@ use autosub_core::plan::{Plan, PlanPolicy, plan};
 use autosub_core::{
     AccountId, Discovery, FunctionArn, Location, LogGroupName, Observed, Region, Service,
 };
-use autosub_discover::{DiscoverCx, discover_all, discoverers};
+use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
 use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
 use serde::Serialize;
+use tokio::sync::OnceCell;
 
 /// An account and region to reconcile.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -85,22 +86,30 @@ pub fn plan_policy(config: &Config, account: &AccountId) -> PlanPolicy {
     }
 }
 
-/// The services whose discoverers are enabled.
-pub fn enabled_services(config: &Config) -> BTreeSet<Service> {
-    let s = &config.services;
-    [
-        (Service::Lambda, s.lambda.enabled),
-        (Service::S3AccessLogs, s.s3_access_logs.enabled),
-    ]
-    .into_iter()
-    .filter_map(|(service, on)| on.then_some(service))
-    .collect()
+/// What the passes of one run share: the regions reconciled and the discovery of global
+/// services, made once per account.
+#[derive(Default)]
+pub struct Run {
+    /// Every region the run reconciles.
+    pub regions: BTreeSet<Region>,
+    global: OnceCell<Discovery>,
+}
+
+impl Run {
+    /// A run over `regions`.
+    pub fn new(regions: impl IntoIterator<Item = Region>) -> Self {
+        Self {
+            regions: regions.into_iter().collect(),
+            global: OnceCell::new(),
+        }
+    }
 }
 
 /// Runs one pass over `target`.
 pub async fn run_pass(
     apis: &TargetApis,
     target: &Target,
+    run: &Run,
     config: &Config,
     mode: Mode,
     progress: &dyn Progress,
@@ -120,14 +129,27 @@ pub async fn run_pass(
 
     progress.step(target, "discovering log sources");
     let all_forwarders: BTreeSet<FunctionArn> = forwarders.values().cloned().collect();
+    let filters = config.services.enabled();
     let cx = DiscoverCx {
         account: &target.account,
         region: &target.region,
         apis,
         forwarders: &all_forwarders,
+        filters: &filters,
         concurrency,
     };
-    let discovery = discover_all(&cx, &discoverers(&enabled_services(config))).await;
+    let enabled: BTreeSet<Service> = filters.keys().copied().collect();
+    let all = discoverers(&enabled);
+    let (global, regional): (Vec<&dyn Discoverer>, Vec<&dyn Discoverer>) =
+        all.iter().map(|d| d.as_ref()).partition(|d| d.global());
+    let mut discovery = discover_all(&cx, &regional).await;
+    discovery.merge(
+        run.global
+            .get_or_init(|| discover_all(&cx, &global))
+            .await
+            .clone(),
+    );
+    let discovery = discovery.normalize();
 
     progress.step(target, "resolving bucket regions");
     let source_buckets: BTreeSet<_> = discovery
@@ -142,6 +164,7 @@ pub async fn run_pass(
         observe::bucket_regions(apis, &source_buckets, concurrency).await;
     let routing = Routing {
         home_region: target.region.clone(),
+        reconciled_regions: run.regions.clone(),
         forwarders: forwarders
             .iter()
             .filter(|(r, _)| !unavailable.contains_key(*r))

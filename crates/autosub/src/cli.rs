@@ -9,7 +9,7 @@ use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_config::Config;
 use autosub_core::{AccountId, Region};
 use autosub_engine::memo::MemoS3;
-use autosub_engine::{Mode, PassReport, Target, run_pass};
+use autosub_engine::{Mode, PassReport, Run, Target, run_pass};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::exit;
@@ -139,6 +139,7 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
         _ => Mode::Plan,
     };
     let progress = TerminalProgress::new();
+    let run = Run::new(regions.iter().cloned());
     let mut reports: Vec<PassReport> = Vec::new();
     // One bucket list and one region lookup per bucket for the whole run, whatever the regions.
     let s3: Arc<dyn S3Api> = Arc::new(MemoS3::new(factory.apis(&account, &regions[0]).s3));
@@ -151,7 +152,7 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
             s3: Arc::clone(&s3),
             ..factory.apis(&target.account, &target.region)
         };
-        reports.push(run_pass(&apis, &target, config, mode, &progress).await);
+        reports.push(run_pass(&apis, &target, &run, config, mode, &progress).await);
     }
     progress.finish();
     let calls = factory.calls().snapshot();
