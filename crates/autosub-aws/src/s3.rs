@@ -34,24 +34,6 @@ impl SdkS3 {
     fn client(&self, region: &Region) -> aws_sdk_s3::Client {
         self.target.clients.s3(&self.target.account, region)
     }
-
-    /// GetBucketLocation, for when HeadBucket answers without the region header.
-    async fn bucket_location(&self, bucket: &BucketName) -> Result<Region, AwsError> {
-        let out = self
-            .client(&self.target.region)
-            .get_bucket_location()
-            .bucket(bucket.as_str())
-            .send()
-            .await
-            .map_err(|e| aws_error("s3:GetBucketLocation", e))?;
-        let location = out.location_constraint().map_or("", |c| c.as_str());
-        Ok(Region::new(match location {
-            // Legacy values: no constraint is us-east-1, `EU` is eu-west-1.
-            "" => "us-east-1",
-            "EU" => "eu-west-1",
-            other => other,
-        }))
-    }
 }
 
 #[async_trait]
@@ -86,7 +68,13 @@ impl S3Api for SdkS3 {
         match reply {
             Ok(out) => match out.bucket_region() {
                 Some(region) => Ok(Region::new(region)),
-                None => self.bucket_location(bucket).await,
+                // S3 always sends the header; an emulator or proxy that drops it is a setup error.
+                None => Err(AwsError {
+                    class: ErrorClass::Fatal,
+                    operation: OP,
+                    code: None,
+                    message: format!("HeadBucket on {bucket} answered without x-amz-bucket-region"),
+                }),
             },
             Err(err) => match region_of_refusal(err.raw_response()) {
                 Some(region) => Ok(region),

@@ -114,7 +114,6 @@ fn erased_meta(error: &ErasedError) -> Option<&ErrorMetadata> {
     try_types!(
         aws_sdk_s3::operation::list_buckets::ListBucketsError,
         aws_sdk_s3::operation::head_bucket::HeadBucketError,
-        aws_sdk_s3::operation::get_bucket_location::GetBucketLocationError,
         aws_sdk_s3::operation::get_bucket_logging::GetBucketLoggingError,
         aws_sdk_s3::operation::get_bucket_notification_configuration::GetBucketNotificationConfigurationError,
         aws_sdk_s3::operation::put_bucket_notification_configuration::PutBucketNotificationConfigurationError,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
 use crate::notification::NotificationConfig;
 use crate::pattern::wildcard_match;
+use crate::permission::Invoker;
 
 /// Who a trigger belongs to, which decides what autosub may do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -147,6 +148,10 @@ pub struct Observed {
     pub log_groups: BTreeMap<LogGroupName, LogGroupState>,
     /// The resource policy of every forwarder in play.
     pub policies: BTreeMap<FunctionArn, PolicyState>,
+    /// Sweeps that failed (listing the region's log groups or buckets), by the invoker whose
+    /// triggers may hide there: our statement for it is not pruned on such a pass.
+    #[serde(default)]
+    pub unswept: BTreeMap<Invoker, String>,
 }
 
 /// The parts of a policy document we read; everything else is ignored.

@@ -309,7 +309,7 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         changes: Vec::new(),
         skips: desired.skips.clone(),
         uses: Uses::default(),
-        unread: BTreeMap::new(),
+        unread: observed.unswept.clone(),
     };
     planner.log_groups(observed);
     planner.buckets(observed);

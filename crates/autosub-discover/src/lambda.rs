@@ -17,7 +17,11 @@ impl Discoverer for LambdaDiscoverer {
     }
 
     fn iam_actions(&self) -> &'static [&'static str] {
-        &["lambda:ListFunctions", "lambda:ListTags"]
+        &["lambda:ListFunctions"]
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        &["lambda:ListTags"]
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

@@ -23,8 +23,11 @@ impl Discoverer for S3AccessLogsDiscoverer {
             "s3:ListAllMyBuckets",
             "s3:ListBucket",
             "s3:GetBucketLogging",
-            "s3:GetBucketTagging",
         ]
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        &["s3:GetBucketTagging"]
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

@@ -1,6 +1,7 @@
 //! The reconcile pass of one target (account × region): discover → desire → observe → plan →
 //! apply. Level-triggered: every pass re-derives everything from AWS and the config.
 
+pub mod iam;
 pub mod memo;
 pub mod pass;
 

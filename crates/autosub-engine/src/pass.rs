@@ -11,7 +11,7 @@ use autosub_config::Config;
 use autosub_core::desired::{Routing, Selection, desire};
 use autosub_core::plan::{Plan, PlanPolicy, plan};
 use autosub_core::{
-    AccountId, Discovery, FunctionArn, Location, LogGroupName, Observed, Region, Service,
+    AccountId, Discovery, FunctionArn, Invoker, Location, LogGroupName, Observed, Region, Service,
 };
 use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
 use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
@@ -183,7 +183,7 @@ pub async fn run_pass(
         .chain(&desired.held_log_groups)
         .cloned()
         .collect();
-    let log_groups = observe::log_groups(apis, &wanted_groups, concurrency).await;
+    let (log_groups, logs_unswept) = observe::log_groups(apis, &wanted_groups, concurrency).await;
 
     progress.step(target, "reading bucket notifications");
     let mut wanted_buckets: BTreeMap<_, _> = desired
@@ -196,12 +196,18 @@ pub async fn run_pass(
             wanted_buckets.insert(bucket.clone(), region.clone());
         }
     }
-    let buckets = observe::buckets(apis, &target.region, &wanted_buckets, concurrency).await;
+    let (buckets, s3_unswept) =
+        observe::buckets(apis, &target.region, &wanted_buckets, concurrency).await;
 
+    let unswept = [(Invoker::Logs, logs_unswept), (Invoker::S3, s3_unswept)]
+        .into_iter()
+        .filter_map(|(invoker, failure)| failure.map(|f| (invoker, f)))
+        .collect();
     let observed = Observed {
         buckets,
         log_groups,
         policies,
+        unswept,
     };
     let policy = plan_policy(config, &target.account);
     let plan = plan(&desired, &observed, &policy);

@@ -78,16 +78,17 @@ pub async fn bucket_regions(
 
 /// Every log group of the region with its filters (a full sweep, so that our filters on groups
 /// whose source went away are found too), plus `wanted` groups, which are `Missing` when absent.
+/// When the sweep itself fails, the wanted groups are `Unreadable` and the failure is returned.
 pub async fn log_groups(
     apis: &TargetApis,
     wanted: &BTreeSet<LogGroupName>,
     concurrency: usize,
-) -> BTreeMap<LogGroupName, LogGroupState> {
+) -> (BTreeMap<LogGroupName, LogGroupState>, Option<String>) {
     let listed = match apis.logs.log_groups().await {
         Ok(listed) => listed,
         Err(e) => {
             let detail = format!("listing log groups: {e}");
-            return wanted
+            let states = wanted
                 .iter()
                 .map(|g| {
                     (
@@ -98,6 +99,7 @@ pub async fn log_groups(
                     )
                 })
                 .collect();
+            return (states, Some(detail));
         }
     };
     let mut states: BTreeMap<LogGroupName, LogGroupState> = wanted
@@ -120,7 +122,7 @@ pub async fn log_groups(
         .collect()
         .await;
     states.extend(read);
-    states
+    (states, None)
 }
 
 /// The notification configuration of every bucket in `region` (a full sweep) and of every
@@ -130,26 +132,34 @@ pub async fn buckets(
     region: &Region,
     wanted: &BTreeMap<BucketName, Region>,
     concurrency: usize,
-) -> BTreeMap<BucketName, BucketState> {
+) -> (BTreeMap<BucketName, BucketState>, Option<String>) {
     let mut to_read: BTreeMap<BucketName, Region> = wanted.clone();
-    if let Ok(all) = apis.s3.list_buckets().await {
-        let regions: Vec<_> = stream::iter(all)
-            .map(|bucket| async move {
-                let region = apis.s3.bucket_region(&bucket).await;
-                (bucket, region)
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        for (bucket, bucket_region) in regions {
-            if let Ok(bucket_region) = bucket_region
-                && &bucket_region == region
-            {
-                to_read.insert(bucket, bucket_region);
+    let mut unswept = Vec::new();
+    match apis.s3.list_buckets().await {
+        Ok(all) => {
+            let regions: Vec<_> = stream::iter(all)
+                .map(|bucket| async move {
+                    let region = apis.s3.bucket_region(&bucket).await;
+                    (bucket, region)
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            for (bucket, bucket_region) in regions {
+                match bucket_region {
+                    Ok(bucket_region) if &bucket_region == region => {
+                        to_read.insert(bucket, bucket_region);
+                    }
+                    Ok(_) => {}
+                    // Deleted since the listing: nothing of ours can be there.
+                    Err(e) if e.class == ErrorClass::NotFound => {}
+                    Err(e) => unswept.push(format!("bucket {bucket}: {e}")),
+                }
             }
         }
+        Err(e) => unswept.push(format!("listing buckets: {e}")),
     }
-    stream::iter(to_read)
+    let states = stream::iter(to_read)
         .map(|(bucket, region)| async move {
             let state = match apis.s3.notification_config(&bucket, &region).await {
                 Ok(config) => BucketState::Found { region, config },
@@ -162,5 +172,6 @@ pub async fn buckets(
         })
         .buffer_unordered(concurrency)
         .collect()
-        .await
+        .await;
+    (states, unswept.into_iter().next())
 }

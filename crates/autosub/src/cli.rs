@@ -69,6 +69,12 @@ pub enum Command {
     },
     /// List the log sources the discoverers find.
     Discover,
+    /// Print the least-privilege IAM policy (JSON) for the enabled services and the backends.
+    IamPolicy {
+        /// For every service, whatever the configuration enables.
+        #[arg(long)]
+        all: bool,
+    },
     /// Check the configuration file and exit.
     ValidateConfig,
 }
@@ -82,9 +88,20 @@ pub async fn run(cli: Cli) -> u8 {
             return exit::BAD_CONFIG;
         }
     };
-    if matches!(cli.command, Command::ValidateConfig) {
-        println!("{}: configuration is valid", cli.config.display());
-        return exit::OK;
+    match cli.command {
+        Command::ValidateConfig => {
+            println!("{}: configuration is valid", cli.config.display());
+            return exit::OK;
+        }
+        Command::IamPolicy { all } => {
+            let policy = autosub_engine::iam::policy(&config, all);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&policy).unwrap_or_default()
+            );
+            return exit::OK;
+        }
+        _ => {}
     }
     match execute(&cli, &config).await {
         Ok(code) => code,
@@ -162,7 +179,7 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
         Command::Plan { .. } | Command::Reconcile { .. } => {
             output::plans(cli.output, &reports, &calls)
         }
-        Command::ValidateConfig => exit::OK,
+        Command::ValidateConfig | Command::IamPolicy { .. } => exit::OK,
     };
     let pending = reports.iter().any(|r| !r.plan.is_empty());
     Ok(match &cli.command {
