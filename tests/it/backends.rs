@@ -2,6 +2,11 @@
 //! plans so each case pins one backend behaviour.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use autosub_aws::source_apis::Tags;
+use autosub_aws::{AwsError, ErrorClass, FunctionInfo, LambdaApi, TargetApis};
 
 use autosub_core::observed::parse_policy;
 use autosub_core::plan::{Action, Change, Plan, PlanPolicy, SkipReason, Trigger};
@@ -406,7 +411,8 @@ async fn observe_log_groups_sweeps_every_group_and_marks_wanted_absent_ones_miss
         .map(LogGroupName::new)
         .collect();
 
-    let states = observe::log_groups(&moto.apis, &wanted, 4).await;
+    let (states, unswept) = observe::log_groups(&moto.apis, &wanted, 4).await;
+    assert_eq!(unswept, None);
     let want = BTreeMap::from([
         (
             LogGroupName::new("/aws/lambda/it-never-ran"),
@@ -502,7 +508,8 @@ async fn observe_buckets_reads_the_region_and_wanted_buckets_elsewhere() {
         (BucketName::new("it-eu-wanted"), eu.clone()),
         (BucketName::new("it-gone"), eu.clone()),
     ]);
-    let states = observe::buckets(&moto.apis, &moto.region, &wanted, 4).await;
+    let (states, unswept) = observe::buckets(&moto.apis, &moto.region, &wanted, 4).await;
+    assert_eq!(unswept, None);
     let keys: Vec<&str> = states.keys().map(BucketName::as_str).collect();
     // it-eu-other is in another region and not wanted: not read.
     assert_eq!(keys, ["it-eu-wanted", "it-gone", "it-us-a"]);
@@ -522,4 +529,239 @@ async fn observe_buckets_reads_the_region_and_wanted_buckets_elsewhere() {
         }
         other => panic!("it-eu-wanted: {other:?}"),
     }
+}
+
+/// Lambda as AWS behaves on AddPermission: a taken statement id is `ResourceConflictException`.
+/// moto accepts the duplicate (and keeps both statements), so this layer restores AWS's answer.
+struct RejectTakenStatementIds(Arc<dyn LambdaApi>);
+
+#[async_trait]
+impl LambdaApi for RejectTakenStatementIds {
+    async fn functions(&self) -> Result<Vec<FunctionInfo>, AwsError> {
+        self.0.functions().await
+    }
+
+    async fn tags(&self, function: &FunctionArn) -> Result<Tags, AwsError> {
+        self.0.tags(function).await
+    }
+
+    async fn policy(&self, function: &FunctionArn) -> Result<Option<String>, AwsError> {
+        self.0.policy(function).await
+    }
+
+    async fn add_permission(
+        &self,
+        function: &FunctionArn,
+        permission: &InvokePermission,
+    ) -> Result<(), AwsError> {
+        let json = self.0.policy(function).await?.unwrap_or_default();
+        let taken = !json.is_empty()
+            && parse_policy(&json)
+                .expect("moto policy parses")
+                .iter()
+                .any(|s| s.sid == permission.statement_id);
+        if taken {
+            return Err(AwsError {
+                class: ErrorClass::Conflict,
+                operation: "lambda:AddPermission",
+                code: Some("ResourceConflictException".to_owned()),
+                message: "The statement id provided already exists.".to_owned(),
+            });
+        }
+        self.0.add_permission(function, permission).await
+    }
+
+    async fn remove_permission(
+        &self,
+        function: &FunctionArn,
+        statement_id: &str,
+    ) -> Result<(), AwsError> {
+        self.0.remove_permission(function, statement_id).await
+    }
+}
+
+/// The statements of `forwarder`'s policy with `sid`.
+async fn statements_with_sid(
+    apis: &TargetApis,
+    forwarder: &FunctionArn,
+    sid: &str,
+) -> Vec<autosub_core::PolicyStatement> {
+    let json = apis
+        .lambda
+        .policy(forwarder)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    if json.is_empty() {
+        return Vec::new();
+    }
+    parse_policy(&json)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.sid == sid)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_create_when_aws_says_the_statement_id_is_taken_is_applied() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let apis = TargetApis {
+        lambda: Arc::new(RejectTakenStatementIds(Arc::clone(&moto.apis.lambda))),
+        ..moto.apis.clone()
+    };
+    let permission =
+        InvokePermission::account_wide("autosub-", Invoker::S3, &moto.account, &moto.region);
+    let plan = plan_of(vec![change(
+        Action::Create,
+        Trigger::InvokePermission {
+            forwarder: forwarder.clone(),
+            permission: permission.clone(),
+        },
+    )]);
+    let policy = policy(&moto);
+    assert_eq!(only(apply(&apis, &plan, &policy).await), Outcome::Applied);
+    // A concurrent run got there first: the conflict counts as done.
+    assert_eq!(only(apply(&apis, &plan, &policy).await), Outcome::Applied);
+    let ours = statements_with_sid(&apis, &forwarder, &permission.statement_id).await;
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].allows("s3.amazonaws.com", moto.account.as_str(), "arn:aws:s3:::b"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_update_replaces_the_statement_and_delete_when_gone_is_applied() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let policy = policy(&moto);
+    let old = InvokePermission {
+        source_arn: Some("arn:aws:logs:us-east-1:123456789012:log-group:/only/this:*".to_owned()),
+        ..InvokePermission::account_wide("autosub-", Invoker::Logs, &moto.account, &moto.region)
+    };
+    let new =
+        InvokePermission::account_wide("autosub-", Invoker::Logs, &moto.account, &moto.region);
+    let permission_change = |action: Action, permission: &InvokePermission| {
+        plan_of(vec![change(
+            action,
+            Trigger::InvokePermission {
+                forwarder: forwarder.clone(),
+                permission: permission.clone(),
+            },
+        )])
+    };
+    let sid = new.statement_id.clone();
+    let app_group = LogGroupName::new("/aws/lambda/app").arn(&moto.account, &moto.region);
+
+    let create = permission_change(Action::Create, &old);
+    assert_eq!(
+        only(apply(&moto.apis, &create, &policy).await),
+        Outcome::Applied
+    );
+    let before = statements_with_sid(&moto.apis, &forwarder, &sid).await;
+    assert_eq!(before.len(), 1);
+    assert!(!before[0].allows("logs.amazonaws.com", moto.account.as_str(), &app_group));
+
+    let update = permission_change(Action::Update, &new);
+    assert_eq!(
+        only(apply(&moto.apis, &update, &policy).await),
+        Outcome::Applied
+    );
+    let after = statements_with_sid(&moto.apis, &forwarder, &sid).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0].allows("logs.amazonaws.com", moto.account.as_str(), &app_group));
+
+    let delete = permission_change(Action::Delete, &new);
+    assert_eq!(
+        only(apply(&moto.apis, &delete, &policy).await),
+        Outcome::Applied
+    );
+    assert_eq!(
+        statements_with_sid(&moto.apis, &forwarder, &sid).await,
+        vec![]
+    );
+    // Already gone.
+    assert_eq!(
+        only(apply(&moto.apis, &delete, &policy).await),
+        Outcome::Applied
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_changes_on_one_bucket_are_one_write_that_moves_our_entry() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let thumbnailer = moto.function("it-thumbnailer").await;
+    let bucket = "it-moving";
+    estate::create_bucket(&moto.cx, bucket).await.unwrap();
+    let mut entries = foreign_entries(&thumbnailer);
+    entries.push(
+        NotificationEntry::new(
+            "autosub-old/",
+            NotificationTarget::Lambda(forwarder.to_string()),
+            "s3:ObjectCreated:*",
+        )
+        .prefix("old/"),
+    );
+    estate::put_notifications(&moto.cx, bucket, &entries)
+        .await
+        .unwrap();
+    let before = raw_notifications(&moto, bucket).await;
+
+    let delete_old = change(
+        Action::Delete,
+        Trigger::S3Notification {
+            bucket: BucketName::new(bucket),
+            region: Region::new(REGION),
+            id: "autosub-old/".to_owned(),
+            prefix: "old/".to_owned(),
+            destination: forwarder.to_string(),
+        },
+    );
+    let plan = plan_of(vec![delete_old, s3_create(bucket, "new/", &forwarder)]);
+    let outcomes = apply(&moto.apis, &plan, &policy(&moto)).await;
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|o| o.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Applied, Outcome::Applied]);
+
+    let after = raw_notifications(&moto, bucket).await;
+    assert_eq!(after.queues, before.queues);
+    assert_eq!(after.topics, before.topics);
+    let ids: Vec<Option<&str>> = after.lambdas.iter().map(|l| l.id()).collect();
+    assert_eq!(ids, [Some("thumbnailer"), Some("autosub-new/")]);
+    assert_eq!(after.lambdas[0], before.lambdas[0]);
+    let snapshot = moto.factory.calls().snapshot();
+    let writes: u64 = snapshot
+        .iter()
+        .filter(|((_, op, _), _)| op == "PutBucketNotificationConfiguration")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(writes, 1, "{snapshot:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_resources_deleted_during_the_pass_are_skipped() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let plan = plan_of(vec![
+        filter_change(Action::Create, "/aws/lambda/it-deleted", &forwarder),
+        s3_create("it-deleted-bucket", "logs/", &forwarder),
+    ]);
+    let outcomes: Vec<Outcome> = apply(&moto.apis, &plan, &policy(&moto))
+        .await
+        .into_iter()
+        .map(|o| o.outcome)
+        .collect();
+    let reasons: Vec<Option<SkipReason>> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Skipped { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            Some(SkipReason::LogGroupMissing),
+            Some(SkipReason::BucketMissing)
+        ],
+        "{outcomes:?}"
+    );
 }

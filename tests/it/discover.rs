@@ -1,6 +1,6 @@
 //! The discoverers against moto through the production AWS layer.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_core::{
     BucketName, Discovery, FunctionArn, Location, LogGroupName, LogSource, Region, Service,
@@ -25,9 +25,14 @@ async fn run(
         region,
         apis: &apis,
         forwarders,
+        filters: &BTreeMap::new(),
         concurrency: 4,
     };
     d.discover(&cx).await
+}
+
+fn as_refs(discoverers: &[Box<dyn Discoverer>]) -> Vec<&dyn Discoverer> {
+    discoverers.iter().map(AsRef::as_ref).collect()
 }
 
 fn lambda_source(arn: &FunctionArn) -> LogSource {
@@ -82,7 +87,7 @@ async fn lambda_discoverer_maps_every_function_but_the_forwarders_to_its_log_gro
     let forwarders = BTreeSet::from([forwarder.clone(), eu_forwarder]);
 
     let found = run(&moto, &moto.region, &forwarders, &LambdaDiscoverer).await;
-    assert_eq!(found.gaps, vec![]);
+    assert_eq!((&found.gaps, &found.unsubscribable), (&vec![], &vec![]));
     let mut want: Vec<LogSource> = apps.iter().map(lambda_source).collect();
     want.sort();
     assert_eq!(found.normalize().sources, want);
@@ -111,7 +116,7 @@ async fn s3_access_logs_discoverer_reports_logged_buckets_of_its_region_only() {
         &S3AccessLogsDiscoverer,
     )
     .await;
-    assert_eq!(found.gaps, vec![]);
+    assert_eq!((&found.gaps, &found.unsubscribable), (&vec![], &vec![]));
     assert_eq!(
         found.sources,
         vec![
@@ -123,7 +128,10 @@ async fn s3_access_logs_discoverer_reports_logged_buckets_of_its_region_only() {
     // The same estate from eu-west-1 reports only the eu bucket.
     let eu = Region::new(EU_REGION);
     let found_eu = run(&moto, &eu, &BTreeSet::new(), &S3AccessLogsDiscoverer).await;
-    assert_eq!(found_eu.gaps, vec![]);
+    assert_eq!(
+        (&found_eu.gaps, &found_eu.unsubscribable),
+        (&vec![], &vec![])
+    );
     assert_eq!(
         found_eu.sources,
         vec![access_log_source("it-eu-site", "it-eu-logs", "site/")]
@@ -144,7 +152,7 @@ async fn s3_access_logs_source_is_the_logged_bucket_not_its_target() {
         &S3AccessLogsDiscoverer,
     )
     .await;
-    assert_eq!(found.gaps, vec![]);
+    assert_eq!((&found.gaps, &found.unsubscribable), (&vec![], &vec![]));
     let source = found
         .sources
         .iter()
@@ -178,11 +186,12 @@ async fn discover_all_merges_the_enabled_services_sorted() {
         region: &moto.region,
         apis: &apis,
         forwarders: &forwarders,
+        filters: &BTreeMap::new(),
         concurrency: 2,
     };
 
     let both = discoverers(&BTreeSet::from([Service::Lambda, Service::S3AccessLogs]));
-    let found = discover_all(&cx, &both).await;
+    let found = discover_all(&cx, &as_refs(&both)).await;
     assert_eq!(
         found,
         Discovery {
@@ -190,11 +199,11 @@ async fn discover_all_merges_the_enabled_services_sorted() {
                 lambda_source(&app),
                 access_log_source("it-bucket", "it-bucket-logs", "logs/"),
             ],
-            gaps: vec![],
+            ..Discovery::default()
         }
     );
 
     let lambda_only = discoverers(&BTreeSet::from([Service::Lambda]));
-    let found = discover_all(&cx, &lambda_only).await;
+    let found = discover_all(&cx, &as_refs(&lambda_only)).await;
     assert_eq!(found.sources, vec![lambda_source(&app)]);
 }

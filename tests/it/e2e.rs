@@ -193,6 +193,30 @@ impl Demo {
     }
 }
 
+/// Replaces the ids AWS generates (API ids, ACL ids, load balancer suffixes, distribution ids)
+/// with `*`, so expectations can name resources.
+fn generated_ids_elided(line: String) -> String {
+    static PATTERNS: OnceLock<Vec<(regex::Regex, &str)>> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        [
+            (r"Execution-Logs_[a-z0-9]+/", "Execution-Logs_*/"),
+            (r"/(restapis|apis)/[a-z0-9]+/", "/$1/*/"),
+            (r"webacl/([^/]+)/[0-9a-f-]+", "webacl/$1/*"),
+            (
+                r"loadbalancer/(app|net)/([^/]+)/[0-9a-f]+",
+                "loadbalancer/$1/$2/*",
+            ),
+            (r"distribution/[A-Z0-9]+", "distribution/*"),
+        ]
+        .into_iter()
+        .map(|(p, r)| (regex::Regex::new(p).expect("a valid pattern"), r))
+        .collect()
+    });
+    patterns
+        .iter()
+        .fold(line, |line, (p, r)| p.replace_all(&line, *r).into_owned())
+}
+
 fn changes(plan: &Value) -> BTreeSet<String> {
     plan["passes"]
         .as_array()
@@ -214,11 +238,11 @@ fn changes(plan: &Value) -> BTreeSet<String> {
                     t["permission"]["statement_id"].as_str().unwrap()
                 ),
             };
-            format!(
+            generated_ids_elided(format!(
                 "{} {} {resource}",
                 c["action"].as_str().unwrap(),
                 t["kind"].as_str().unwrap()
-            )
+            ))
         })
         .collect()
 }
@@ -230,11 +254,11 @@ fn skips(plan: &Value) -> BTreeSet<String> {
         .flatten()
         .flat_map(|p| p["plan"]["skips"].as_array().cloned().unwrap_or_default())
         .map(|s| {
-            format!(
+            generated_ids_elided(format!(
                 "{} {}",
                 s["reason"].as_str().unwrap(),
                 s["subject"].as_str().unwrap()
-            )
+            ))
         })
         .collect()
 }
@@ -256,13 +280,41 @@ async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive()
         changes(&plan),
         set(&[
             &format!("create invoke_permission {US_FWD} autosub-s3-123456789012"),
+            &format!("create invoke_permission {EU_FWD} autosub-logs-123456789012"),
             &format!("create invoke_permission {EU_FWD} autosub-s3-123456789012"),
-            "create s3_notification s3://demo-access-logs/s3/app-assets/",
-            "create s3_notification s3://demo-access-logs/s3/app-uploads/",
-            "create s3_notification s3://demo-eu-logs/site/",
+            // Lambda, and S3 access logs in both regions.
             "create subscription_filter /aws/lambda/checkout-api",
             "create subscription_filter /aws/lambda/payments-worker",
             "create subscription_filter /aws/lambda/siem-shipper",
+            "create s3_notification s3://demo-access-logs/s3/app-assets/",
+            "create s3_notification s3://demo-access-logs/s3/app-uploads/",
+            "create s3_notification s3://demo-eu-logs/site/",
+            // CloudFront (global), each bucket routed to its own region's forwarder.
+            "create s3_notification s3://demo-cdn-logs/cloudfront/www/",
+            "create s3_notification s3://demo-eu-cdn-logs/cloudfront/shop/",
+            // ALB access and connection logs, NLB, classic ELB.
+            "create s3_notification s3://demo-alb-logs/alb/web/AWSLogs/123456789012/",
+            "create s3_notification s3://demo-alb-logs/alb/web-conn/AWSLogs/123456789012/",
+            "create s3_notification s3://demo-eu-alb-logs/AWSLogs/123456789012/",
+            "create s3_notification s3://demo-elb-logs/AWSLogs/123456789012/",
+            "create s3_notification s3://demo-elb-logs/classic/legacy-web/AWSLogs/123456789012/",
+            // Redshift to S3 and to CloudWatch Logs.
+            "create s3_notification s3://demo-redshift-logs/AWSLogs/123456789012/redshift/us-east-1/",
+            "create s3_notification s3://demo-eu-redshift-logs/audit/AWSLogs/123456789012/redshift/eu-west-1/",
+            "create subscription_filter /aws/redshift/cluster/demo-analytics/connectionlog",
+            "create subscription_filter /aws/redshift/cluster/demo-analytics/userlog",
+            // Step Functions.
+            "create subscription_filter /aws/vendedlogs/states/demo-order-pipeline",
+            "create subscription_filter /aws/vendedlogs/states/demo-eu-pipeline",
+            // WAF: a regional ACL to a log group, the CLOUDFRONT-scope one and an eu one to S3.
+            "create subscription_filter aws-waf-logs-demo-api",
+            "create s3_notification s3://aws-waf-logs-demo-site/edge/AWSLogs/123456789012/WAFLogs/",
+            "create s3_notification s3://aws-waf-logs-demo-eu/AWSLogs/123456789012/WAFLogs/",
+            // API Gateway: REST access and execution logs, HTTP API access logs.
+            "create subscription_filter /demo/apigateway/orders-access",
+            "create subscription_filter API-Gateway-Execution-Logs_*/prod",
+            "create subscription_filter /demo/apigateway/payments-access",
+            "create subscription_filter /demo/apigateway/eu-catalog-access",
         ]),
         "the Datadog template's logs statement already covers the log groups: no logs permission"
     );
@@ -275,6 +327,10 @@ async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive()
             "log_group_missing log-group:/aws/lambda/image-resizer",
             "log_group_missing log-group:/aws/lambda/nightly-report",
             "s3_overlap s3://demo-conflict-logs/s3/",
+            // Logs that go where no trigger can be put.
+            "not_subscribable arn:aws:apigateway:us-east-1::/restapis/*/stages/prod",
+            "not_subscribable arn:aws:states:us-east-1:123456789012:stateMachine:demo-cross-region",
+            "not_subscribable arn:aws:wafv2:us-east-1:123456789012:regional/webacl/demo-admin-acl/*",
         ])
     );
     let overlap = plan["passes"][0]["plan"]["skips"]
@@ -302,7 +358,7 @@ async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive()
         .iter()
         .flat_map(|p| p["outcomes"].as_array().unwrap())
         .collect();
-    assert_eq!(outcomes.len(), 8);
+    assert_eq!(outcomes.len(), 29);
     assert!(
         outcomes.iter().all(|o| o["outcome"] == "applied"),
         "{outcomes:?}"
@@ -525,11 +581,11 @@ async fn discover_lists_every_source_with_service_arn_and_location() {
                 ),
                 _ => l["name"].as_str().unwrap().to_owned(),
             };
-            format!(
+            generated_ids_elided(format!(
                 "{} {} {location}",
                 s["service"].as_str().unwrap(),
                 s["resource_arn"].as_str().unwrap()
-            )
+            ))
         })
         .collect();
     let lambda = |name: &str| {
@@ -552,6 +608,157 @@ async fn discover_lists_every_source_with_service_arn_and_location() {
         "s3_access_logs arn:aws:s3:::demo-app-uploads s3://demo-access-logs/s3/app-uploads/",
         "s3_access_logs arn:aws:s3:::demo-conflict-src s3://demo-conflict-logs/s3/",
         "s3_access_logs arn:aws:s3:::demo-eu-site s3://demo-eu-logs/site/",
+        // moto's distribution ARNs lack the empty region field AWS has (`cloudfront::<account>`).
+        "cloudfront arn:aws:cloudfront:123456789012:distribution/* s3://demo-cdn-logs/cloudfront/www/",
+        "cloudfront arn:aws:cloudfront:123456789012:distribution/* s3://demo-eu-cdn-logs/cloudfront/shop/",
+        "elbv2 arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/demo-web-alb/* s3://demo-alb-logs/alb/web/AWSLogs/123456789012/",
+        "elbv2 arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/demo-web-alb/* s3://demo-alb-logs/alb/web-conn/AWSLogs/123456789012/",
+        "elbv2 arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/demo-eu-nlb/* s3://demo-eu-alb-logs/AWSLogs/123456789012/",
+        "elb arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/demo-legacy-api s3://demo-elb-logs/AWSLogs/123456789012/",
+        "elb arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/demo-legacy-web s3://demo-elb-logs/classic/legacy-web/AWSLogs/123456789012/",
+        "redshift arn:aws:redshift:us-east-1:123456789012:cluster:demo-analytics /aws/redshift/cluster/demo-analytics/connectionlog",
+        "redshift arn:aws:redshift:us-east-1:123456789012:cluster:demo-analytics /aws/redshift/cluster/demo-analytics/userlog",
+        "redshift arn:aws:redshift:us-east-1:123456789012:cluster:demo-warehouse s3://demo-redshift-logs/AWSLogs/123456789012/redshift/us-east-1/",
+        "redshift arn:aws:redshift:eu-west-1:123456789012:cluster:demo-eu-warehouse s3://demo-eu-redshift-logs/audit/AWSLogs/123456789012/redshift/eu-west-1/",
+        "step_functions arn:aws:states:us-east-1:123456789012:stateMachine:demo-order-pipeline /aws/vendedlogs/states/demo-order-pipeline",
+        "step_functions arn:aws:states:eu-west-1:123456789012:stateMachine:demo-eu-pipeline /aws/vendedlogs/states/demo-eu-pipeline",
+        "wafv2 arn:aws:wafv2:us-east-1:123456789012:global/webacl/demo-site-acl/* s3://aws-waf-logs-demo-site/edge/AWSLogs/123456789012/WAFLogs/",
+        "wafv2 arn:aws:wafv2:us-east-1:123456789012:regional/webacl/demo-api-acl/* aws-waf-logs-demo-api",
+        "wafv2 arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/demo-eu-acl/* s3://aws-waf-logs-demo-eu/AWSLogs/123456789012/WAFLogs/",
+        "api_gateway arn:aws:apigateway:us-east-1::/restapis/*/stages/prod /demo/apigateway/orders-access",
+        "api_gateway arn:aws:apigateway:us-east-1::/restapis/*/stages/prod API-Gateway-Execution-Logs_*/prod",
+        "api_gateway arn:aws:apigateway:us-east-1::/apis/*/stages/$default /demo/apigateway/payments-access",
+        "api_gateway arn:aws:apigateway:eu-west-1::/apis/*/stages/$default /demo/apigateway/eu-catalog-access",
     ]));
     assert_eq!(sources, want, "the forwarders are not sources");
+}
+
+/// The IAM action each AWS operation needs (IAM's names differ from the API's in places).
+fn iam_action(service: &str, operation: &str) -> String {
+    let prefix = match service {
+        "S3" => "s3",
+        "Lambda" => "lambda",
+        "CloudWatch Logs" => "logs",
+        "CloudFront" => "cloudfront",
+        "Elastic Load Balancing" | "Elastic Load Balancing v2" => "elasticloadbalancing",
+        "Redshift" => "redshift",
+        "SFN" => "states",
+        "WAFV2" => "wafv2",
+        "API Gateway" | "ApiGatewayV2" => return "apigateway:GET".to_owned(),
+        other => panic!("no IAM prefix known for SDK service {other:?}"),
+    };
+    let action = match (prefix, operation) {
+        ("s3", "HeadBucket") => "ListBucket",
+        ("s3", "ListBuckets") => "ListAllMyBuckets",
+        ("s3", "GetBucketNotificationConfiguration") => "GetBucketNotification",
+        ("s3", "PutBucketNotificationConfiguration") => "PutBucketNotification",
+        (_, operation) => operation,
+    };
+    format!("{prefix}:{action}")
+}
+
+fn recorded_actions(outputs: &[Value]) -> BTreeSet<String> {
+    outputs
+        .iter()
+        .flat_map(|o| {
+            o["aws_calls"]["by_operation"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| c["service"] != "STS") // GetCallerIdentity needs no permission.
+        .map(|c| {
+            iam_action(
+                c["service"].as_str().unwrap(),
+                c["operation"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_iam_policy_covers_every_call_a_run_makes_and_nothing_more() {
+    let demo = Demo::start().await;
+    let mut outputs = vec![demo.json(&["plan"], 0), demo.json(&["reconcile"], 0)];
+    // Make a run delete a filter and an S3 entry, and replace a statement of ours that someone
+    // narrowed to another account (RemovePermission + AddPermission).
+    demo.us
+        .lambda
+        .delete_function()
+        .function_name("checkout-api")
+        .send()
+        .await
+        .unwrap();
+    demo.us
+        .s3
+        .put_bucket_logging()
+        .bucket("demo-app-assets")
+        .bucket_logging_status(aws_sdk_s3::types::BucketLoggingStatus::builder().build())
+        .send()
+        .await
+        .unwrap();
+    let sid = "autosub-s3-123456789012";
+    demo.us
+        .lambda
+        .remove_permission()
+        .function_name(US_FWD)
+        .statement_id(sid)
+        .send()
+        .await
+        .unwrap();
+    demo.us
+        .lambda
+        .add_permission()
+        .function_name(US_FWD)
+        .statement_id(sid)
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .source_account("999999999999")
+        .send()
+        .await
+        .unwrap();
+    let cleanup = demo.json(&["reconcile"], 0);
+    let cleaned = changes(&serde_json::json!({ "passes": cleanup["passes"] }));
+    assert!(
+        cleaned.contains(&format!(
+            "update invoke_permission {US_FWD} autosub-s3-123456789012"
+        )) && cleaned.contains("delete s3_notification s3://demo-access-logs/s3/app-assets/"),
+        "{cleaned:?}"
+    );
+    outputs.push(cleanup);
+
+    let called = recorded_actions(&outputs);
+    let out = demo.autosub(&["iam-policy", "--all"]);
+    assert!(out.status.success());
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let granted: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<_> = called.difference(&granted).collect();
+    assert!(missing.is_empty(), "called but not granted: {missing:?}");
+    let unused: Vec<_> = granted.difference(&called).collect();
+    assert!(unused.is_empty(), "granted but never called: {unused:?}");
+}
+
+#[test]
+fn the_deployed_policy_is_the_generated_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(autosub_binary())
+        .arg("--config")
+        .arg(root.join("config/autosub.example.toml"))
+        .args(["iam-policy", "--all"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let deployed =
+        std::fs::read_to_string(root.join("deploy/iam/autosub-policy.json")).unwrap_or_default();
+    assert_eq!(
+        deployed, generated,
+        "deploy/iam/autosub-policy.json is stale: regenerate it with `autosub --config config/autosub.example.toml iam-policy --all > deploy/iam/autosub-policy.json`"
+    );
 }

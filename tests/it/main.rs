@@ -4,5 +4,13 @@
 mod aws;
 mod backends;
 mod discover;
+mod discover_api_gateway;
+mod discover_cloudfront;
+mod discover_elb;
+mod discover_elbv2;
+mod discover_redshift;
+mod discover_step_functions;
+mod discover_wafv2;
 mod e2e;
+mod layering;
 mod support;

@@ -15,6 +15,7 @@ pub enum Service {
     /// S3 server access logging (the target bucket and prefix).
     S3AccessLogs,
     /// CloudFront standard logging (global; buckets in any region).
+    #[serde(rename = "cloudfront")]
     CloudFront,
     /// Application/Network Load Balancer access and connection logs.
     Elbv2,

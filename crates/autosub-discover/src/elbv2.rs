@@ -1,11 +1,26 @@
-//! Elbv2 discoverer (stub: being implemented).
+//! Application and Network Load Balancer logs: DescribeLoadBalancerAttributes has
+//! `access_logs.s3.{enabled,bucket,prefix}` and, on ALBs, `connection_logs.s3.*` — one source
+//! each when both are on. Both land under `<prefix>/AWSLogs/<account>/elasticloadbalancing/…`
+//! and are narrowed the way Classic Load Balancer logs are
+//! ([`crate::elb::load_balancer_log_prefix`]).
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use autosub_core::{Discovery, Service};
+use autosub_aws::apis::AccessLogTarget;
+use autosub_aws::error::ErrorClass;
+use autosub_aws::source_apis::{Elbv2Api, Resource, Tags};
+use autosub_core::selection::ResourceFilter;
+use autosub_core::{AccountId, BucketName, Discovery, Location, LogSource, Service};
+use futures::{StreamExt, stream};
 
-use crate::{DiscoverCx, Discoverer};
+use crate::elb::load_balancer_log_prefix;
+use crate::{DiscoverCx, Discoverer, gap};
 
-/// Discovers Elbv2 log locations.
+/// The attribute families that deliver to S3 under the ELB key layout.
+const LOG_KINDS: [&str; 2] = ["access_logs", "connection_logs"];
+
+/// Discovers the access- and connection-log buckets of every ALB/NLB in the region.
 pub struct Elbv2Discoverer;
 
 #[async_trait]
@@ -15,10 +30,217 @@ impl Discoverer for Elbv2Discoverer {
     }
 
     fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
+        &[
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            "elasticloadbalancing:DescribeTags",
+        ]
     }
 
-    async fn discover(&self, _cx: &DiscoverCx<'_>) -> Discovery {
-        Discovery::default()
+    async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
+        discover_with(
+            cx.apis.sources.elbv2.as_ref(),
+            cx.account,
+            &cx.filter(Service::Elbv2),
+            cx.concurrency,
+        )
+        .await
+    }
+}
+
+/// The configured S3 log targets in a load balancer's attributes: each kind whose
+/// `<kind>.s3.enabled` is `true` and that names a bucket (enabled without a bucket delivers
+/// nothing).
+pub(crate) fn log_targets(attributes: &BTreeMap<String, String>) -> Vec<AccessLogTarget> {
+    LOG_KINDS
+        .iter()
+        .filter_map(|kind| {
+            let get = |field: &str| attributes.get(&format!("{kind}.s3.{field}"));
+            let enabled = get("enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let bucket = get("bucket").filter(|b| !b.is_empty())?;
+            enabled.then(|| AccessLogTarget {
+                bucket: BucketName::new(bucket.as_str()),
+                prefix: get("prefix").cloned().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The discovery over any [`Elbv2Api`].
+async fn discover_with(
+    api: &dyn Elbv2Api,
+    account: &AccountId,
+    filter: &ResourceFilter,
+    concurrency: usize,
+) -> Discovery {
+    let gap_only = |detail: String| Discovery {
+        gaps: vec![gap(Service::Elbv2, detail)],
+        ..Discovery::default()
+    };
+    let lbs = match api.load_balancers().await {
+        Ok(lbs) => lbs,
+        Err(e) => return gap_only(format!("load balancers: {e}")),
+    };
+    let tags = if filter.needs_tags() {
+        let arns: Vec<String> = lbs.iter().map(|lb| lb.arn.clone()).collect();
+        match api.tags(&arns).await {
+            Ok(tags) => tags,
+            Err(e) => return gap_only(format!("load balancer tags: {e}")),
+        }
+    } else {
+        BTreeMap::new()
+    };
+    let no_tags = Tags::new();
+    let selected: Vec<Resource> = lbs
+        .into_iter()
+        .filter(|lb| filter.admits(&lb.name, tags.get(&lb.arn).unwrap_or(&no_tags)))
+        .collect();
+    let results: Vec<Result<Vec<LogSource>, String>> = stream::iter(selected)
+        .map(|lb| async move {
+            match api.attributes(&lb.arn).await {
+                Ok(attributes) => Ok(log_targets(&attributes)
+                    .into_iter()
+                    .map(|target| LogSource {
+                        service: Service::Elbv2,
+                        resource_arn: lb.arn.clone(),
+                        location: Location::S3 {
+                            bucket: target.bucket,
+                            prefix: load_balancer_log_prefix(&target.prefix, account),
+                        },
+                    })
+                    .collect()),
+                // Deleted between the listing and now: nothing to discover.
+                Err(e) if e.class == ErrorClass::NotFound => Ok(Vec::new()),
+                Err(e) => Err(format!("load balancer {}: {e}", lb.name)),
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut found = Discovery::default();
+    for result in results {
+        match result {
+            Ok(sources) => found.sources.extend(sources),
+            Err(detail) => found.gaps.push(gap(Service::Elbv2, detail)),
+        }
+    }
+    found.normalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use autosub_aws::error::AwsError;
+
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn target(bucket: &str, prefix: &str) -> AccessLogTarget {
+        AccessLogTarget {
+            bucket: BucketName::new(bucket),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn check(input: &[(&str, &str)], expected: &[AccessLogTarget]) {
+        assert_eq!(log_targets(&attrs(input)), expected, "{input:?}");
+    }
+
+    #[test]
+    fn attributes_map_to_their_log_targets() {
+        check(&[], &[]);
+        check(
+            &[
+                ("access_logs.s3.enabled", "false"),
+                ("access_logs.s3.bucket", "logs"),
+                ("access_logs.s3.prefix", "web"),
+            ],
+            &[],
+        );
+        check(
+            &[
+                ("access_logs.s3.enabled", "true"),
+                ("access_logs.s3.bucket", "logs"),
+                ("access_logs.s3.prefix", "web"),
+            ],
+            &[target("logs", "web")],
+        );
+        // Enabled without a bucket delivers nothing; a missing prefix is the bucket root.
+        check(
+            &[
+                ("access_logs.s3.enabled", "true"),
+                ("access_logs.s3.bucket", ""),
+                ("connection_logs.s3.enabled", "true"),
+                ("connection_logs.s3.bucket", "conn"),
+            ],
+            &[target("conn", "")],
+        );
+        check(
+            &[
+                ("access_logs.s3.enabled", "true"),
+                ("access_logs.s3.bucket", "logs"),
+                ("access_logs.s3.prefix", "access"),
+                ("connection_logs.s3.enabled", "true"),
+                ("connection_logs.s3.bucket", "logs"),
+                ("connection_logs.s3.prefix", "conn"),
+                ("deletion_protection.enabled", "true"),
+            ],
+            &[target("logs", "access"), target("logs", "conn")],
+        );
+    }
+
+    /// Lists one load balancer and refuses to read its attributes.
+    struct Denied;
+
+    #[async_trait]
+    impl Elbv2Api for Denied {
+        async fn load_balancers(&self) -> Result<Vec<Resource>, AwsError> {
+            Ok(vec![Resource {
+                arn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/denied-alb/0123456789abcdef".into(),
+                name: "denied-alb".into(),
+            }])
+        }
+
+        async fn attributes(&self, _arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
+            Err(AwsError {
+                class: ErrorClass::AccessDenied,
+                operation: "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                code: Some("AccessDenied".into()),
+                message: "not authorized".into(),
+            })
+        }
+
+        async fn tags(&self, _arns: &[String]) -> Result<BTreeMap<String, Tags>, AwsError> {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    #[test]
+    fn access_denied_is_a_gap_naming_the_load_balancer() {
+        let account = AccountId::new("123456789012");
+        let found = futures::executor::block_on(discover_with(
+            &Denied,
+            &account,
+            &ResourceFilter::default(),
+            4,
+        ));
+        assert!(found.sources.is_empty());
+        assert_eq!(found.gaps.len(), 1);
+        assert_eq!(found.gaps[0].service, Service::Elbv2);
+        assert!(
+            found.gaps[0].detail.contains("denied-alb"),
+            "{:?}",
+            found.gaps
+        );
+        assert!(
+            found.gaps[0].detail.contains("access_denied"),
+            "{:?}",
+            found.gaps
+        );
     }
 }

@@ -1,11 +1,20 @@
-//! Redshift discoverer (stub: being implemented).
+//! Redshift provisioned clusters: DescribeLoggingStatus says whether audit logs go to an S3 bucket
+//! and prefix or to CloudWatch Logs, one log group per exported log type.
+//!
+//! Redshift writes S3 audit logs to `<prefix>AWSLogs/<account>/redshift/<region>/…`. When the
+//! configured prefix is empty or ends in `/` that key is certain, so the source is narrowed to it;
+//! otherwise AWS does not settle whether a `/` is put between prefix and `AWSLogs/`, and the
+//! configured prefix is kept as is (a prefix of every key either way).
 
 use async_trait::async_trait;
-use autosub_core::{Discovery, Service};
+use autosub_aws::source_apis::{RedshiftApi, RedshiftLogging, TaggedResource};
+use autosub_core::selection::ResourceFilter;
+use autosub_core::{AccountId, Discovery, Location, LogGroupName, LogSource, Region, Service};
+use futures::{StreamExt, stream};
 
-use crate::{DiscoverCx, Discoverer};
+use crate::{DiscoverCx, Discoverer, gap};
 
-/// Discovers Redshift log locations.
+/// Discovers where every Redshift cluster in the target region writes its audit logs.
 pub struct RedshiftDiscoverer;
 
 #[async_trait]
@@ -15,10 +24,259 @@ impl Discoverer for RedshiftDiscoverer {
     }
 
     fn iam_actions(&self) -> &'static [&'static str] {
-        &[]
+        &[
+            "redshift:DescribeClusters",
+            "redshift:DescribeLoggingStatus",
+        ]
     }
 
-    async fn discover(&self, _cx: &DiscoverCx<'_>) -> Discovery {
-        Discovery::default()
+    async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
+        let filter = cx.filter(Service::Redshift);
+        discover_clusters(
+            cx.apis.sources.redshift.as_ref(),
+            cx.account,
+            cx.region,
+            &filter,
+            cx.concurrency,
+        )
+        .await
+    }
+}
+
+async fn discover_clusters(
+    api: &dyn RedshiftApi,
+    account: &AccountId,
+    region: &Region,
+    filter: &ResourceFilter,
+    concurrency: usize,
+) -> Discovery {
+    let clusters = match api.clusters().await {
+        Ok(clusters) => clusters,
+        Err(e) => {
+            return Discovery {
+                gaps: vec![gap(Service::Redshift, format!("clusters: {e}"))],
+                ..Discovery::default()
+            };
+        }
+    };
+    // DescribeClusters returns the tags, so the filter needs no extra calls.
+    let selected: Vec<TaggedResource> = clusters
+        .into_iter()
+        .filter(|c| filter.admits(&c.resource.name, &c.tags))
+        .collect();
+    let found: Vec<Discovery> = stream::iter(selected)
+        .map(|cluster| async move {
+            let mut found = Discovery::default();
+            match api.logging(&cluster.resource.name).await {
+                Ok(logging) => {
+                    found.sources.extend(
+                        locations_of(&cluster.resource.name, &logging, account, region)
+                            .into_iter()
+                            .map(|location| LogSource {
+                                service: Service::Redshift,
+                                resource_arn: cluster.resource.arn.clone(),
+                                location,
+                            }),
+                    );
+                }
+                // Deleted since it was listed: nothing to discover.
+                Err(e) if e.class == autosub_aws::error::ErrorClass::NotFound => {}
+                Err(e) => found.gaps.push(gap(
+                    Service::Redshift,
+                    format!("cluster {}: {e}", cluster.resource.name),
+                )),
+            }
+            found
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut all = Discovery::default();
+    for one in found {
+        all.merge(one);
+    }
+    all.normalize()
+}
+
+/// Where a cluster's audit logs land.
+pub fn locations_of(
+    cluster_id: &str,
+    logging: &RedshiftLogging,
+    account: &AccountId,
+    region: &Region,
+) -> Vec<Location> {
+    match logging {
+        RedshiftLogging::Off => Vec::new(),
+        RedshiftLogging::S3(target) => vec![Location::S3 {
+            bucket: target.bucket.clone(),
+            prefix: audit_log_prefix(&target.prefix, account, region),
+        }],
+        RedshiftLogging::CloudWatch { log_exports } => log_exports
+            .iter()
+            .map(|log_type| Location::LogGroup {
+                name: LogGroupName::new(format!("/aws/redshift/cluster/{cluster_id}/{log_type}")),
+            })
+            .collect(),
+    }
+}
+
+/// The key prefix of a cluster's S3 audit logs (see the module docs on when it is narrowed).
+pub fn audit_log_prefix(prefix: &str, account: &AccountId, region: &Region) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        format!("{prefix}AWSLogs/{account}/redshift/{region}/")
+    } else {
+        prefix.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use autosub_aws::apis::AccessLogTarget;
+    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_core::BucketName;
+
+    use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+    const REGION: &str = "eu-west-1";
+
+    fn s3(bucket: &str, prefix: &str) -> Location {
+        Location::S3 {
+            bucket: BucketName::new(bucket),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn group(name: &str) -> Location {
+        Location::LogGroup {
+            name: LogGroupName::new(name),
+        }
+    }
+
+    #[test]
+    fn logging_settings_map_to_locations() {
+        let to_s3 = |prefix: &str| {
+            RedshiftLogging::S3(AccessLogTarget {
+                bucket: BucketName::new("audit"),
+                prefix: prefix.to_owned(),
+            })
+        };
+        let cases = [
+            (RedshiftLogging::Off, vec![]),
+            (
+                to_s3(""),
+                vec![s3("audit", "AWSLogs/123456789012/redshift/eu-west-1/")],
+            ),
+            (
+                to_s3("dw/"),
+                vec![s3("audit", "dw/AWSLogs/123456789012/redshift/eu-west-1/")],
+            ),
+            // Whether Redshift adds a `/` after `dw` is unsettled: keep the prefix.
+            (to_s3("dw"), vec![s3("audit", "dw")]),
+            (
+                RedshiftLogging::CloudWatch {
+                    log_exports: vec![],
+                },
+                vec![],
+            ),
+            (
+                RedshiftLogging::CloudWatch {
+                    log_exports: vec!["connectionlog".into(), "useractivitylog".into()],
+                },
+                vec![
+                    group("/aws/redshift/cluster/dw-1/connectionlog"),
+                    group("/aws/redshift/cluster/dw-1/useractivitylog"),
+                ],
+            ),
+        ];
+        for (logging, want) in cases {
+            assert_eq!(
+                locations_of(
+                    "dw-1",
+                    &logging,
+                    &AccountId::new(ACCOUNT),
+                    &Region::new(REGION)
+                ),
+                want,
+                "{logging:?}"
+            );
+        }
+    }
+
+    /// A RedshiftApi that lists one cluster and fails the way it is told.
+    struct FakeRedshift {
+        listing: Option<AwsError>,
+        logging: Result<RedshiftLogging, AwsError>,
+    }
+
+    #[async_trait]
+    impl RedshiftApi for FakeRedshift {
+        async fn clusters(&self) -> Result<Vec<TaggedResource>, AwsError> {
+            match &self.listing {
+                Some(e) => Err(e.clone()),
+                None => Ok(vec![TaggedResource {
+                    resource: Resource {
+                        arn: format!("arn:aws:redshift:{REGION}:{ACCOUNT}:cluster:dw-1"),
+                        name: "dw-1".into(),
+                    },
+                    tags: Tags::new(),
+                }]),
+            }
+        }
+
+        async fn logging(&self, _cluster_id: &str) -> Result<RedshiftLogging, AwsError> {
+            self.logging.clone()
+        }
+    }
+
+    fn denied(operation: &'static str) -> AwsError {
+        AwsError {
+            class: ErrorClass::AccessDenied,
+            operation,
+            code: Some("AccessDenied".into()),
+            message: "not authorized".into(),
+        }
+    }
+
+    fn run(fake: &FakeRedshift) -> Discovery {
+        futures::executor::block_on(discover_clusters(
+            fake,
+            &AccountId::new(ACCOUNT),
+            &Region::new(REGION),
+            &ResourceFilter::default(),
+            2,
+        ))
+    }
+
+    #[test]
+    fn access_denied_is_a_gap_and_no_source() {
+        let on = RedshiftLogging::CloudWatch {
+            log_exports: vec!["userlog".into()],
+        };
+        for fake in [
+            FakeRedshift {
+                listing: Some(denied("redshift:DescribeClusters")),
+                logging: Ok(on),
+            },
+            FakeRedshift {
+                listing: None,
+                logging: Err(denied("redshift:DescribeLoggingStatus")),
+            },
+        ] {
+            let found = run(&fake);
+            assert!(found.sources.is_empty(), "{found:?}");
+            assert_eq!(found.gaps.len(), 1, "{found:?}");
+            assert_eq!(found.gaps[0].service, Service::Redshift);
+            assert!(found.gaps[0].detail.contains("access_denied"), "{found:?}");
+        }
+        let found = run(&FakeRedshift {
+            listing: None,
+            logging: Err(denied("redshift:DescribeLoggingStatus")),
+        });
+        assert!(
+            found.gaps[0].detail.starts_with("cluster dw-1: "),
+            "{found:?}"
+        );
     }
 }

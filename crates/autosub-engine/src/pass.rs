@@ -18,6 +18,9 @@ use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+/// Where global services (CloudFront, WAF's CLOUDFRONT scope) write CloudWatch Logs.
+const GLOBAL_LOG_REGION: &str = "us-east-1";
+
 /// An account and region to reconcile.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Target {
@@ -143,12 +146,18 @@ pub async fn run_pass(
     let (global, regional): (Vec<&dyn Discoverer>, Vec<&dyn Discoverer>) =
         all.iter().map(|d| d.as_ref()).partition(|d| d.global());
     let mut discovery = discover_all(&cx, &regional).await;
-    discovery.merge(
-        run.global
-            .get_or_init(|| discover_all(&cx, &global))
-            .await
-            .clone(),
-    );
+    let mut shared = run
+        .global
+        .get_or_init(|| discover_all(&cx, &global))
+        .await
+        .clone();
+    // Global services deliver CloudWatch Logs in us-east-1: those log groups are that pass's.
+    if target.region.as_str() != GLOBAL_LOG_REGION {
+        shared
+            .sources
+            .retain(|s| !matches!(s.location, Location::LogGroup { .. }));
+    }
+    discovery.merge(shared);
     let discovery = discovery.normalize();
 
     progress.step(target, "resolving bucket regions");

@@ -899,6 +899,15 @@ pub async fn seed_demo_estate(sdk: &SdkConfig, account: &str) -> Result<DemoEsta
     })
     .collect();
 
+    // Every other log source service, each seeding its own buckets and log groups.
+    crate::demo::cloudfront::seed(sdk, account).await?;
+    crate::demo::elb::seed(sdk, account).await?;
+    crate::demo::elbv2::seed(sdk, account).await?;
+    crate::demo::redshift::seed(sdk, account).await?;
+    crate::demo::step_functions::seed(sdk, account).await?;
+    crate::demo::wafv2::seed(sdk, account).await?;
+    crate::demo::api_gateway::seed(sdk, account).await?;
+
     Ok(DemoEstate {
         account: account.to_owned(),
         region: DEMO_REGION.to_owned(),

@@ -23,6 +23,7 @@
 //!   `demo-conflict-logs` (a foreign queue rule `legacy-ingest` with no key filter overlaps
 //!   anything autosub would add), and in eu-west-1 `demo-eu-site` → `demo-eu-logs`.
 
+pub mod demo;
 pub mod estate;
 pub mod moto;
 
