@@ -33,8 +33,11 @@ impl Discoverer for CloudFrontDiscoverer {
         &[
             "cloudfront:ListDistributions",
             "cloudfront:GetDistributionConfig",
-            "cloudfront:ListTagsForResource",
         ]
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        &["cloudfront:ListTagsForResource"]
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

@@ -31,8 +31,11 @@ impl Discoverer for ElbDiscoverer {
         &[
             "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeLoadBalancerAttributes",
-            "elasticloadbalancing:DescribeTags",
         ]
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        &["elasticloadbalancing:DescribeTags"]
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

@@ -33,8 +33,11 @@ impl Discoverer for Elbv2Discoverer {
         &[
             "elasticloadbalancing:DescribeLoadBalancers",
             "elasticloadbalancing:DescribeLoadBalancerAttributes",
-            "elasticloadbalancing:DescribeTags",
         ]
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        &["elasticloadbalancing:DescribeTags"]
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

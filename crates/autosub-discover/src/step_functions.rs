@@ -26,11 +26,11 @@ impl Discoverer for StepFunctionsDiscoverer {
     }
 
     fn iam_actions(&self) -> &'static [&'static str] {
-        &[
-            "states:ListStateMachines",
-            "states:DescribeStateMachine",
-            "states:ListTagsForResource",
-        ]
+        &["states:ListStateMachines", "states:DescribeStateMachine"]
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        &["states:ListTagsForResource"]
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

@@ -28,11 +28,10 @@ const CLOUDFRONT_REGION: &str = "us-east-1";
 const FIREHOSE_WHY: &str = "Firehose delivery streams cannot take a subscription trigger; have \
     the stream deliver to S3 and subscribe that bucket, or use Datadog's Firehose destination";
 
-const IAM_ACTIONS: &[&str] = &[
-    "wafv2:ListWebACLs",
-    "wafv2:GetLoggingConfiguration",
-    "wafv2:ListTagsForResource",
-];
+const IAM_ACTIONS: &[&str] = &["wafv2:ListWebACLs", "wafv2:GetLoggingConfiguration"];
+
+/// The action that reads tags, called only when a tag filter needs them.
+const TAG_ACTIONS: &[&str] = &["wafv2:ListTagsForResource"];
 
 /// Discovers the logging of REGIONAL web ACLs in the target region.
 pub struct Wafv2Discoverer;
@@ -48,6 +47,10 @@ impl Discoverer for Wafv2Discoverer {
 
     fn iam_actions(&self) -> &'static [&'static str] {
         IAM_ACTIONS
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        TAG_ACTIONS
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
@@ -76,6 +79,10 @@ impl Discoverer for Wafv2CloudFrontDiscoverer {
 
     fn iam_actions(&self) -> &'static [&'static str] {
         IAM_ACTIONS
+    }
+
+    fn tag_actions(&self) -> &'static [&'static str] {
+        TAG_ACTIONS
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
