@@ -4,6 +4,7 @@
 
 pub mod desired;
 pub mod ids;
+pub mod ledger;
 pub mod notification;
 pub mod observed;
 pub mod pattern;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
+use crate::ledger::TargetLedger;
 use crate::notification::NotificationConfig;
 use crate::pattern::wildcard_match;
 use crate::permission::Invoker;
@@ -152,6 +153,9 @@ pub struct Observed {
     /// triggers may hide there: our statement for it is not pruned on such a pass.
     #[serde(default)]
     pub unswept: BTreeMap<Invoker, String>,
+    /// What the previous pass remembered about our triggers here (stale counts, origins).
+    #[serde(default)]
+    pub ledger: TargetLedger,
 }
 
 /// The parts of a policy document we read; everything else is ignored.

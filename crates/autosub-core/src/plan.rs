@@ -10,6 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, DesiredBucket};
+use crate::ledger::TargetLedger;
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
 use crate::notification::{
     DestinationKind, FilterRule, NotificationConfig, NotificationEntry, OBJECT_CREATED_ALL, is_ours,
@@ -37,8 +38,15 @@ pub struct PlanPolicy {
     pub max_filters_per_log_group: usize,
     /// At most this many deletes per pass; the rest wait for the next pass.
     pub max_deletes_per_pass: usize,
+    /// Consecutive passes a trigger of ours must be stale before it is deleted (1 = at once).
+    #[serde(default = "one")]
+    pub stale_passes_before_delete: u32,
     /// Bucket and log group name patterns whose triggers are never deleted.
     pub protect: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// What a change does.
@@ -179,6 +187,10 @@ pub enum SkipReason {
     NotSubscribable,
     /// The bucket is in a region autosub is not configured to reconcile.
     RegionNotReconciled,
+    /// Stale, but not yet for `stale_passes_before_delete` consecutive passes.
+    StaleWait,
+    /// autosub was shutting down; the change waits for the next pass.
+    Shutdown,
 }
 
 impl SkipReason {
@@ -200,6 +212,8 @@ impl SkipReason {
             Self::Protected => "protected",
             Self::NotSubscribable => "not_subscribable",
             Self::RegionNotReconciled => "region_not_reconciled",
+            Self::StaleWait => "stale_wait",
+            Self::Shutdown => "shutdown",
         }
     }
 }
@@ -229,6 +243,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Skips, sorted.
     pub skips: Vec<Skip>,
+    /// The target's ledger after this pass, before any change is applied: every trigger of ours
+    /// that was observed, with its stale count. Apply records its outcomes on top.
+    #[serde(skip)]
+    pub ledger: TargetLedger,
 }
 
 impl Plan {
@@ -310,10 +328,13 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         skips: desired.skips.clone(),
         uses: Uses::default(),
         unread: observed.unswept.clone(),
+        previous: &observed.ledger,
+        ledger: TargetLedger::default(),
     };
     planner.log_groups(observed);
     planner.buckets(observed);
     planner.permissions(observed);
+    planner.carry_unobserved(observed);
     planner.finish()
 }
 
@@ -340,6 +361,10 @@ struct Planner<'a> {
     /// Per invoker, the first log group or bucket that could not be read: it may hold a trigger
     /// that uses the invoker's statement, so that statement is not deleted this pass.
     unread: BTreeMap<Invoker, String>,
+    /// The ledger as the previous pass left it.
+    previous: &'a TargetLedger,
+    /// The ledger after this pass: every trigger of ours observed, with its stale count.
+    ledger: TargetLedger,
 }
 
 impl Planner<'_> {
@@ -381,11 +406,44 @@ impl Planner<'_> {
             })
     }
 
-    /// Queues a delete of ours unless it is blocked (then it is a skip and returns false); `use_`
-    /// is the permission the trigger keeps relying on if it stays.
+    /// Records `trigger` as ours in the next ledger with `stale_passes`.
+    fn track(&mut self, trigger: &Trigger, stale_passes: u32) {
+        self.ledger.track(trigger, stale_passes, self.previous);
+    }
+
+    /// Decides a stale trigger of ours: `Ok` to delete it, or why it stays. A blocked pass
+    /// (`blocker`, gaps, protect list) does not count towards its stale passes; an unblocked one
+    /// does, and the delete waits until it has been stale `stale_passes_before_delete` times.
+    fn gate_delete(
+        &mut self,
+        resource: &str,
+        trigger: &Trigger,
+        blocker: Option<(SkipReason, String)>,
+    ) -> Result<(), (SkipReason, String)> {
+        let previous = self.previous.stale_passes(trigger);
+        if let Some(blocked) = self.delete_blocker(resource).or(blocker) {
+            self.track(trigger, previous);
+            return Err(blocked);
+        }
+        let stale = previous.saturating_add(1);
+        let needed = self.policy.stale_passes_before_delete;
+        self.track(trigger, stale);
+        if stale < needed {
+            return Err((
+                SkipReason::StaleWait,
+                format!(
+                    "stale for {stale} of the {needed} consecutive passes safety.stale_passes_before_delete asks for"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Queues a delete of ours unless it is blocked or still waiting (then it is a skip and
+    /// returns false); `use_` is the permission the trigger keeps relying on if it stays.
     fn delete(&mut self, resource: &str, change: Change, use_: Option<PermissionUse>) -> bool {
-        match self.delete_blocker(resource) {
-            Some((reason, detail)) => {
+        match self.gate_delete(resource, &change.trigger, None) {
+            Err((reason, detail)) => {
                 let subject = change.trigger.resource();
                 self.skip(
                     subject,
@@ -397,9 +455,38 @@ impl Planner<'_> {
                 }
                 false
             }
-            None => {
+            Ok(()) => {
                 self.deletes.push((change, use_));
                 true
+            }
+        }
+    }
+
+    /// Keeps the previous ledger's entries for resources this pass could not read: what they
+    /// hold is unknown, so their stale counts neither grow nor reset.
+    fn carry_unobserved(&mut self, observed: &Observed) {
+        let seen = |location: &str| {
+            if let Some(name) = location.strip_prefix("log-group:") {
+                matches!(
+                    observed.log_groups.get(&LogGroupName::new(name)),
+                    Some(LogGroupState::Found { .. } | LogGroupState::Missing)
+                )
+            } else if let Some(bucket) = location.strip_prefix("s3://") {
+                matches!(
+                    observed.buckets.get(&BucketName::from(bucket)),
+                    Some(BucketState::Found { .. } | BucketState::Missing)
+                )
+            } else if let Some(arn) = location.strip_prefix("lambda:") {
+                FunctionArn::parse(arn).is_ok_and(|f| {
+                    matches!(observed.policies.get(&f), Some(PolicyState::Found { .. }))
+                })
+            } else {
+                false
+            }
+        };
+        for (key, entry) in &self.previous.triggers {
+            if !self.ledger.triggers.contains_key(key) && !seen(&entry.location) {
+                self.ledger.triggers.insert(key.clone(), entry.clone());
             }
         }
     }
@@ -493,9 +580,14 @@ impl Planner<'_> {
                 pattern: filter.pattern.clone(),
                 destination: filter.destination_arn.clone(),
             };
+            if let Some(filter) = ours {
+                self.track(&ours_trigger(filter), 0);
+            }
             let Some(want) = wanted else {
                 if let Some(filter) = ours {
                     if self.desired.held_log_groups.contains(name) {
+                        let trigger = ours_trigger(filter);
+                        self.track(&trigger, self.previous.stale_passes(&trigger));
                         self.use_ours(
                             &filter.destination_arn,
                             Invoker::Logs,
@@ -687,6 +779,9 @@ impl Planner<'_> {
             prefix: entry.prefix().to_owned(),
             destination: entry.arn.clone(),
         };
+        for entry in ours.values() {
+            self.track(&entry_trigger(entry), 0);
+        }
 
         // What we want, after adopted entries that already cover a prefix are taken out.
         let mut want: BTreeMap<String, (NotificationEntry, &BTreeSet<String>)> = BTreeMap::new();
@@ -716,6 +811,8 @@ impl Planner<'_> {
                 .ok()
                 .map(|f| (f, Invoker::S3, bucket_arn.clone()));
             if held {
+                let trigger = entry_trigger(entry);
+                self.track(&trigger, self.previous.stale_passes(&trigger));
                 if let Some(u) = use_ {
                     self.uses.ours.entry((u.0, u.1)).or_default().insert(u.2);
                 }
@@ -827,6 +924,11 @@ impl Planner<'_> {
                     }
                 };
                 let existing = statements.iter().find(|s| s.sid == ours.statement_id);
+                // Each forwarder's statements belong to the pass of its own region.
+                let home = forwarder.region() == &self.desired.home_region;
+                if existing.is_some() && home {
+                    self.ledger.track(&trigger, 0, self.previous);
+                }
                 match needed {
                     Some(arns) => {
                         let covered = arns.iter().all(|arn| {
@@ -852,10 +954,7 @@ impl Planner<'_> {
                     }
                     // S3 and Logs invoke only same-region functions, and this pass sweeps its
                     // whole region: it alone knows that nothing uses the statement any more.
-                    None if existing.is_some()
-                        && !self.uses.adopted.contains(&key)
-                        && forwarder.region() == &self.desired.home_region =>
-                    {
+                    None if existing.is_some() && !self.uses.adopted.contains(&key) && home => {
                         let change = Change {
                             action: Action::Delete,
                             trigger,
@@ -870,13 +969,13 @@ impl Planner<'_> {
                                 format!("{what} could not be read; a trigger there may still use the statement"),
                             )
                         });
-                        match self.delete_blocker(forwarder.name()).or(unread) {
-                            Some((reason, detail)) => self.skip(
+                        match self.gate_delete(forwarder.name(), &change.trigger, unread) {
+                            Err((reason, detail)) => self.skip(
                                 subject,
                                 reason,
                                 format!("would delete: {}; {detail}", change.reason),
                             ),
-                            None => self.deletes.push((change, None)),
+                            Ok(()) => self.deletes.push((change, None)),
                         }
                     }
                     None => {}
@@ -928,6 +1027,7 @@ impl Planner<'_> {
         Plan {
             changes,
             skips: self.skips,
+            ledger: self.ledger,
         }
     }
 }

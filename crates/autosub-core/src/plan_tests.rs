@@ -63,6 +63,7 @@ fn policy() -> PlanPolicy {
         statement_id_prefix: "autosub-".into(),
         max_filters_per_log_group: 2,
         max_deletes_per_pass: 10,
+        stale_passes_before_delete: 1,
         protect: Vec::new(),
     }
 }
@@ -778,6 +779,99 @@ fn safety_rails() {
             vec!["skip no_forwarder log-group:/aws/lambda/api"],
         ),
     ]);
+}
+
+/// Plans `passes` passes in a row over an unchanged estate, each pass starting from the ledger
+/// the previous one left (nothing applied); the summaries of every pass.
+fn passes(estate: Estate, passes: usize) -> Vec<Vec<String>> {
+    let mut estate = estate;
+    (0..passes)
+        .map(|_| {
+            let plan = estate.plan();
+            estate.observed.ledger = plan.ledger.clone();
+            summary(&plan)
+        })
+        .collect()
+}
+
+#[test]
+fn deletes_wait_for_the_configured_stale_passes() {
+    let home = fwd(HOME).to_string();
+    let stale = Estate::new()
+        .function("api")
+        .log_group(&group("api"), vec![ours(&home)])
+        .log_group(&group("gone"), vec![ours(&home)])
+        .with(|p| p.stale_passes_before_delete = 3);
+    assert_eq!(
+        passes(stale.clone(), 3),
+        [
+            vec!["skip stale_wait log-group:/aws/lambda/gone"],
+            vec!["skip stale_wait log-group:/aws/lambda/gone"],
+            vec!["delete log-group:/aws/lambda/gone -> fwd@us-east-1"],
+        ]
+    );
+    let detail = skip_detail(&stale.plan(), SkipReason::StaleWait);
+    assert!(detail.contains("stale for 1 of the 3"), "{detail}");
+
+    // A pass with gaps neither counts nor resets; a pass that wants it again resets.
+    let mut estate = stale.clone();
+    estate.observed.ledger = estate.plan().ledger;
+    let gappy = estate.clone().gap("ListFunctions: throttled");
+    assert_eq!(gappy.plan().ledger, estate.observed.ledger);
+    let wanted_again = estate.clone().function("gone");
+    let ledger = wanted_again.plan().ledger;
+    assert_eq!(ledger.triggers.len(), 2);
+    assert!(ledger.triggers.values().all(|e| e.stale_passes == 0));
+}
+
+#[test]
+fn the_ledger_tracks_every_trigger_of_ours_and_only_ours() {
+    let home = fwd(HOME).to_string();
+    let plan = Estate::new()
+        .function("api")
+        .log_group(&group("api"), vec![ours(&home), filter("siem", KINESIS)])
+        .log_group(&group("dd"), vec![filter(DD_FILTER, &home)])
+        .log_group_state(
+            &group("flaky"),
+            LogGroupState::Unreadable {
+                detail: "throttled".into(),
+            },
+        )
+        .bucket(
+            "logs",
+            HOME,
+            vec![
+                queue_entry("audit", "uploads/"),
+                lambda_entry("autosub-AWSLogs/", &home, "AWSLogs/"),
+            ],
+        )
+        .statements(HOME, vec![our_statement(Invoker::Logs, HOME)])
+        .plan();
+    let keys: Vec<&str> = plan.ledger.triggers.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            format!("invoke-permission lambda:{home} autosub-logs-{ACCOUNT}"),
+            "s3-notification s3://logs autosub-AWSLogs/".to_owned(),
+            "subscription-filter log-group:/aws/lambda/api autosub".to_owned(),
+        ],
+        "adopted, foreign and unread triggers are not ours"
+    );
+
+    // An unreadable log group keeps what the previous ledger knew about it.
+    let mut estate = Estate::new().log_group_state(
+        &group("flaky"),
+        LogGroupState::Unreadable {
+            detail: "throttled".into(),
+        },
+    );
+    let known = Estate::new()
+        .log_group(&group("flaky"), vec![ours(&home)])
+        .with(|p| p.stale_passes_before_delete = 5)
+        .plan()
+        .ledger;
+    estate.observed.ledger = known.clone();
+    assert_eq!(estate.plan().ledger, known);
 }
 
 #[test]
