@@ -36,6 +36,12 @@ pub struct Config {
     /// Locations the forwarders or autosub write to, on top of the forwarders' own log groups.
     #[serde(default)]
     pub loop_guard: LoopGuardConfig,
+    /// Where autosub remembers the triggers it owns between passes.
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+    /// The long-running service (`autosub run`).
+    #[serde(default)]
+    pub run: RunConfig,
 }
 
 /// How to reach AWS. Credentials always come from the default chain.
@@ -127,7 +133,14 @@ pub struct SafetyConfig {
     /// Bucket and log group name patterns whose triggers are never deleted.
     #[serde(default)]
     pub protect: Vec<String>,
+    /// Consecutive stale passes before one of our triggers is deleted; unset: 1 for
+    /// `reconcile`, [`DAEMON_STALE_PASSES`] for `run`.
+    pub stale_passes_before_delete: Option<u32>,
 }
+
+/// The daemon's default for `safety.stale_passes_before_delete`: a source that disappears for
+/// one or two passes (a redeploy, a throttled API) keeps its trigger.
+pub const DAEMON_STALE_PASSES: u32 = 3;
 
 impl Default for SafetyConfig {
     fn default() -> Self {
@@ -135,8 +148,140 @@ impl Default for SafetyConfig {
             max_deletes_per_pass: default_max_deletes(),
             max_filters_per_log_group: default_max_filters(),
             protect: Vec::new(),
+            stale_passes_before_delete: None,
         }
     }
+}
+
+/// Where the ledger lives.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// A file path (relative paths are relative to the configuration file), `s3://bucket/key`,
+    /// `dynamodb://table`, or `none`.
+    #[serde(default = "default_ledger")]
+    pub location: String,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            location: default_ledger(),
+        }
+    }
+}
+
+fn default_ledger() -> String {
+    "autosub-ledger.json".into()
+}
+
+/// A parsed `ledger.location`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerLocation {
+    /// A local JSON file.
+    File(std::path::PathBuf),
+    /// One S3 object.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The object key.
+        key: String,
+    },
+    /// A DynamoDB table (partition key `pk`, sort key `sk`, both strings).
+    DynamoDb {
+        /// The table name.
+        table: String,
+    },
+    /// No ledger: stale counts start from zero on every run.
+    None,
+}
+
+impl LedgerLocation {
+    /// Parses a location; the error says what forms are accepted.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            Err(format!(
+                "{value:?} {why}; use a file path, \"s3://bucket/key\", \"dynamodb://table\" or \"none\""
+            ))
+        };
+        if value == "none" {
+            Ok(Self::None)
+        } else if let Some(rest) = value.strip_prefix("s3://") {
+            match rest.split_once('/') {
+                Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(Self::S3 {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                }),
+                _ => bad("names no bucket and key"),
+            }
+        } else if let Some(table) = value.strip_prefix("dynamodb://") {
+            let valid = (3..=255).contains(&table.len())
+                && table
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            if valid {
+                Ok(Self::DynamoDb {
+                    table: table.to_owned(),
+                })
+            } else {
+                bad("is not a DynamoDB table name (3-255 letters, digits, '_', '-', '.')")
+            }
+        } else if value.contains("://") {
+            bad("has an unknown scheme")
+        } else if value.is_empty() {
+            bad("is empty")
+        } else {
+            Ok(Self::File(value.into()))
+        }
+    }
+}
+
+/// The long-running service.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// When passes start: a cron expression with seconds (`sec min hour day month weekday`, UTC).
+    /// A pass also runs at start-up.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// Each scheduled pass starts after a random delay of up to this many seconds, so many
+    /// deployments on one schedule do not hit AWS at the same instant.
+    #[serde(default)]
+    pub jitter_secs: u64,
+    /// Address of the health and metrics server.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// `/readyz` fails when the last pass finished longer ago than this; unset: twice the
+    /// schedule's interval plus the jitter and five minutes.
+    pub ready_max_age_secs: Option<u64>,
+    /// On SIGTERM, how long the in-flight change may take before autosub exits anyway (ECS kills
+    /// the task 30 s after SIGTERM by default).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            schedule: default_schedule(),
+            jitter_secs: 0,
+            listen: default_listen(),
+            ready_max_age_secs: None,
+            shutdown_grace_secs: default_grace(),
+        }
+    }
+}
+
+fn default_schedule() -> String {
+    "0 */15 * * * *".into()
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8080".into()
+}
+
+fn default_grace() -> u64 {
+    20
 }
 
 fn default_max_deletes() -> usize {
@@ -328,22 +473,97 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The environment variables that override configuration keys, for settings ECS users set in
+/// the task definition: (variable, key path).
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("AUTOSUB_REGIONS", "aws.regions"),
+    ("AUTOSUB_LEDGER", "ledger.location"),
+    ("AUTOSUB_SCHEDULE", "run.schedule"),
+    ("AUTOSUB_JITTER_SECS", "run.jitter_secs"),
+    ("AUTOSUB_LISTEN", "run.listen"),
+    (
+        "AUTOSUB_STALE_PASSES_BEFORE_DELETE",
+        "safety.stale_passes_before_delete",
+    ),
+];
+
 impl Config {
     /// Parses and validates a configuration text; `source_name` names it in errors.
     pub fn parse(text: &str, source_name: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError {
+        Self::parse_with_env(text, source_name, |_| None)
+    }
+
+    /// Like [`Config::parse`], then applies the [`ENV_OVERRIDES`] that `env` knows before
+    /// validating; a problem with an overridden value names the variable.
+    pub fn parse_with_env(
+        text: &str,
+        source_name: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let fail = |problems| ConfigError {
             source_name: source_name.to_owned(),
-            problems: vec![syntax_problem(&e)],
-        })?;
-        let problems = config.problems();
+            problems,
+        };
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| fail(vec![syntax_problem(&e)]))?;
+        let mut problems = Vec::new();
+        let mut overridden = BTreeMap::new();
+        for (var, key) in ENV_OVERRIDES {
+            let Some(value) = env(var) else { continue };
+            overridden.insert(*key, *var);
+            if let Err(message) = config.set(key, value.trim()) {
+                problems.push(Problem {
+                    key: format!("{key} (from {var})"),
+                    message,
+                });
+            }
+        }
+        for mut problem in config.problems() {
+            if let Some(var) = overridden.get(problem.key.as_str()) {
+                problem.key = format!("{} (from {var})", problem.key);
+            }
+            problems.push(problem);
+        }
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigError {
-                source_name: source_name.to_owned(),
-                problems,
-            })
+            Err(fail(problems))
         }
+    }
+
+    /// Sets one of the [`ENV_OVERRIDES`] keys from its text.
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let number = |value: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{value:?} is not a whole number"))
+        };
+        match key {
+            "aws.regions" => {
+                self.aws.regions = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            "ledger.location" => value.clone_into(&mut self.ledger.location),
+            "run.schedule" => value.clone_into(&mut self.run.schedule),
+            "run.jitter_secs" => self.run.jitter_secs = number(value)?,
+            "run.listen" => value.clone_into(&mut self.run.listen),
+            "safety.stale_passes_before_delete" => {
+                let n = number(value)?;
+                self.safety.stale_passes_before_delete =
+                    Some(u32::try_from(n).map_err(|_| format!("{n} is too large"))?);
+            }
+            other => return Err(format!("{other} cannot be set from the environment")),
+        }
+        Ok(())
+    }
+
+    /// The parsed ledger location (validated by [`Config::parse`]).
+    pub fn ledger_location(&self) -> LedgerLocation {
+        LedgerLocation::parse(&self.ledger.location).unwrap_or(LedgerLocation::None)
     }
 
     /// The configured forwarders by region.
@@ -443,6 +663,41 @@ impl Config {
         {
             problem("ownership.statement_id_prefix".into(), "must be 3-60 characters of letters, digits, '-' and '_' (Lambda's statement id rule, leaving room for our suffix)".into());
         }
+        if self.safety.stale_passes_before_delete == Some(0) {
+            problem(
+                "safety.stale_passes_before_delete".into(),
+                "must be at least 1 (1 deletes on the first pass that finds a trigger stale)"
+                    .into(),
+            );
+        }
+        if let Err(message) = LedgerLocation::parse(&self.ledger.location) {
+            problem("ledger.location".into(), message);
+        }
+        if let Err(e) = parse_schedule(&self.run.schedule) {
+            problem(
+                "run.schedule".into(),
+                format!(
+                    "{:?} is not a cron expression with seconds ({e}); e.g. \"0 */15 * * * *\" runs every 15 minutes",
+                    self.run.schedule
+                ),
+            );
+        }
+        if self.run.listen.parse::<std::net::SocketAddr>().is_err() {
+            problem(
+                "run.listen".into(),
+                format!(
+                    "{:?} is not an address and port such as \"0.0.0.0:8080\"",
+                    self.run.listen
+                ),
+            );
+        }
+        if self.run.shutdown_grace_secs == 0 {
+            problem(
+                "run.shutdown_grace_secs".into(),
+                "must be at least 1; keep it below the container's stop timeout (ECS: 30 s)"
+                    .into(),
+            );
+        }
         if self.safety.max_filters_per_log_group == 0 {
             problem(
                 "safety.max_filters_per_log_group".into(),
@@ -451,6 +706,16 @@ impl Config {
         }
         problems
     }
+}
+
+/// Parses a schedule the way the daemon's scheduler (tokio-cron-scheduler) does: six or seven
+/// fields, seconds first, day-of-month and day-of-week both applying.
+pub fn parse_schedule(expression: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expression)
 }
 
 fn looks_like_region(region: &str) -> bool {
@@ -522,6 +787,60 @@ filter_name = "a:b"
             err.to_string()
                 .contains("S3 and CloudWatch Logs can only invoke a forwarder in their own region")
         );
+    }
+
+    #[test]
+    fn environment_overrides_are_validated_and_named() {
+        let env = |var: &str| match var {
+            "AUTOSUB_SCHEDULE" => Some("*/5 * * * * *".to_owned()),
+            "AUTOSUB_REGIONS" => Some("us-east-1, eu-west-1".to_owned()),
+            "AUTOSUB_LEDGER" => Some("dynamodb://autosub-ledger".to_owned()),
+            _ => None,
+        };
+        let config = Config::parse_with_env(MINIMAL, "t.toml", env).unwrap();
+        assert_eq!(config.run.schedule, "*/5 * * * * *");
+        assert_eq!(config.aws.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(
+            config.ledger_location(),
+            LedgerLocation::DynamoDb {
+                table: "autosub-ledger".into()
+            }
+        );
+
+        let env = |var: &str| match var {
+            "AUTOSUB_SCHEDULE" => Some("every minute".to_owned()),
+            "AUTOSUB_JITTER_SECS" => Some("ten".to_owned()),
+            "AUTOSUB_LEDGER" => Some("s3://only-a-bucket".to_owned()),
+            _ => None,
+        };
+        let err = Config::parse_with_env(MINIMAL, "t.toml", env).unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "run.jitter_secs (from AUTOSUB_JITTER_SECS)",
+                "ledger.location (from AUTOSUB_LEDGER)",
+                "run.schedule (from AUTOSUB_SCHEDULE)",
+            ]
+        );
+    }
+
+    #[test]
+    fn ledger_locations_parse_or_say_what_is_accepted() {
+        assert_eq!(
+            LedgerLocation::parse("s3://b/autosub/ledger.json"),
+            Ok(LedgerLocation::S3 {
+                bucket: "b".into(),
+                key: "autosub/ledger.json".into()
+            })
+        );
+        assert_eq!(
+            LedgerLocation::parse("state/ledger.json"),
+            Ok(LedgerLocation::File("state/ledger.json".into()))
+        );
+        assert_eq!(LedgerLocation::parse("none"), Ok(LedgerLocation::None));
+        let err = LedgerLocation::parse("redis://x").unwrap_err();
+        assert!(err.contains("unknown scheme") && err.contains("dynamodb://table"), "{err}");
     }
 
     #[test]
