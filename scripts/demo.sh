@@ -54,7 +54,7 @@ cleanup() {
     kill "${MOTO_PID}" 2>/dev/null || true
     wait "${MOTO_PID}" 2>/dev/null || true
     # Keep the moto log only when something failed.
-    if [[ "${rc}" == 0 ]]; then rm -f "${MOTO_LOG}"; fi
+    if [[ "${rc}" == 0 ]]; then rm -f "${MOTO_LOG}" "${AUTOSUB_LEDGER:-}"; fi
 }
 trap cleanup EXIT
 
@@ -92,6 +92,8 @@ export AWS_ENDPOINT_URL="${ENDPOINT}"
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
+# The ledger of this demo lives and dies with its emulator.
+export AUTOSUB_LEDGER="${MOTO_LOG%.log}.ledger.json"
 
 heading "autosub plan"
 target/debug/autosub --config config/demo.toml plan

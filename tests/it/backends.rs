@@ -18,6 +18,7 @@ use autosub_testkit::estate::{self, FilterSpec, NotificationEntry, NotificationT
 use autosub_triggers::observe;
 use autosub_triggers::{ChangeOutcome, Outcome, apply};
 use aws_sdk_s3::types::{LambdaFunctionConfiguration, QueueConfiguration, TopicConfiguration};
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{EU_REGION, Moto, REGION};
 
@@ -31,6 +32,7 @@ fn policy(moto: &Moto) -> PlanPolicy {
         filter_pattern: String::new(),
         statement_id_prefix: "autosub-".to_owned(),
         max_filters_per_log_group: 2,
+        stale_passes_before_delete: 1,
         max_deletes_per_pass: 10,
         protect: Vec::new(),
     }
@@ -39,7 +41,7 @@ fn policy(moto: &Moto) -> PlanPolicy {
 fn plan_of(changes: Vec<Change>) -> Plan {
     Plan {
         changes,
-        skips: Vec::new(),
+        ..Plan::default()
     }
 }
 
@@ -159,7 +161,7 @@ async fn s3_create_keeps_every_foreign_entry_exactly() {
     );
 
     let plan = plan_of(vec![s3_create(bucket, "logs/", &forwarder)]);
-    let outcomes = apply(&moto.apis, &plan, &policy(&moto)).await;
+    let outcomes = apply(&moto.apis, &plan, &policy(&moto), &CancellationToken::new()).await;
     assert_eq!(only(outcomes), Outcome::Applied);
 
     let after = raw_notifications(&moto, bucket).await;
@@ -194,9 +196,35 @@ async fn s3_create_keeps_every_foreign_entry_exactly() {
     assert_eq!(rules, [("prefix".to_owned(), "logs/".to_owned())]);
 
     // Applying the same plan again leaves the bucket as it is (our entry is replaced in place).
-    let again = apply(&moto.apis, &plan, &policy(&moto)).await;
+    let again = apply(&moto.apis, &plan, &policy(&moto), &CancellationToken::new()).await;
     assert_eq!(only(again), Outcome::Applied);
     assert_eq!(raw_notifications(&moto, bucket).await, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_apply_writes_nothing_and_skips_every_change_for_shutdown() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let bucket = "it-shutdown";
+    estate::create_bucket(&moto.cx, bucket).await.unwrap();
+    let plan = plan_of(vec![
+        s3_create(bucket, "AWSLogs/", &forwarder),
+        filter_change(Action::Create, "/aws/lambda/it-app", &forwarder),
+    ]);
+    let before = moto.factory.calls().total();
+
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let outcomes = apply(&moto.apis, &plan, &policy(&moto), &cancel).await;
+    let reasons: Vec<_> = outcomes
+        .iter()
+        .map(|o| match &o.outcome {
+            Outcome::Skipped { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, [Some(SkipReason::Shutdown); 2]);
+    assert_eq!(moto.factory.calls().total(), before, "no AWS call was made");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +250,7 @@ async fn s3_create_overlapping_a_rule_that_appeared_after_planning_is_skipped_un
     .unwrap();
     let before = raw_notifications(&moto, bucket).await;
 
-    let outcome = only(apply(&moto.apis, &plan, &policy(&moto)).await);
+    let outcome = only(apply(&moto.apis, &plan, &policy(&moto), &CancellationToken::new()).await);
     match &outcome {
         Outcome::Skipped { reason, detail } => {
             assert_eq!(*reason, SkipReason::S3Overlap);
@@ -263,7 +291,7 @@ async fn filter_create_on_a_full_group_is_skipped_for_no_free_slot() {
         .unwrap();
     }
     let plan = plan_of(vec![filter_change(Action::Create, group, &forwarder)]);
-    let outcome = only(apply(&moto.apis, &plan, &policy(&moto)).await);
+    let outcome = only(apply(&moto.apis, &plan, &policy(&moto), &CancellationToken::new()).await);
     assert!(
         matches!(
             outcome,
@@ -295,7 +323,7 @@ async fn filter_create_then_delete_and_delete_when_already_gone_are_applied() {
     let policy = policy(&moto);
     let create = plan_of(vec![filter_change(Action::Create, group, &forwarder)]);
     assert_eq!(
-        only(apply(&moto.apis, &create, &policy).await),
+        only(apply(&moto.apis, &create, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     assert_eq!(
@@ -312,12 +340,12 @@ async fn filter_create_then_delete_and_delete_when_already_gone_are_applied() {
 
     let delete = plan_of(vec![filter_change(Action::Delete, group, &forwarder)]);
     assert_eq!(
-        only(apply(&moto.apis, &delete, &policy).await),
+        only(apply(&moto.apis, &delete, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     // Already gone: deleting again is done, not failed.
     assert_eq!(
-        only(apply(&moto.apis, &delete, &policy).await),
+        only(apply(&moto.apis, &delete, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     // The group itself gone: still done.
@@ -327,7 +355,7 @@ async fn filter_create_then_delete_and_delete_when_already_gone_are_applied() {
         &forwarder,
     )]);
     assert_eq!(
-        only(apply(&moto.apis, &no_group, &policy).await),
+        only(apply(&moto.apis, &no_group, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     assert_eq!(
@@ -354,13 +382,13 @@ async fn permission_create_when_the_statement_id_exists_is_applied() {
     )]);
     let policy = policy(&moto);
     assert_eq!(
-        only(apply(&moto.apis, &plan, &policy).await),
+        only(apply(&moto.apis, &plan, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     // Again, with the statement id now taken. AWS answers ResourceConflictException, which apply
     // treats as done; moto accepts the duplicate, so this pins only the outcome.
     assert_eq!(
-        only(apply(&moto.apis, &plan, &policy).await),
+        only(apply(&moto.apis, &plan, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
 
@@ -620,9 +648,15 @@ async fn permission_create_when_aws_says_the_statement_id_is_taken_is_applied() 
         },
     )]);
     let policy = policy(&moto);
-    assert_eq!(only(apply(&apis, &plan, &policy).await), Outcome::Applied);
+    assert_eq!(
+        only(apply(&apis, &plan, &policy, &CancellationToken::new()).await),
+        Outcome::Applied
+    );
     // A concurrent run got there first: the conflict counts as done.
-    assert_eq!(only(apply(&apis, &plan, &policy).await), Outcome::Applied);
+    assert_eq!(
+        only(apply(&apis, &plan, &policy, &CancellationToken::new()).await),
+        Outcome::Applied
+    );
     let ours = statements_with_sid(&apis, &forwarder, &permission.statement_id).await;
     assert_eq!(ours.len(), 1, "{ours:?}");
     assert!(ours[0].allows("s3.amazonaws.com", moto.account.as_str(), "arn:aws:s3:::b"));
@@ -653,7 +687,7 @@ async fn permission_update_replaces_the_statement_and_delete_when_gone_is_applie
 
     let create = permission_change(Action::Create, &old);
     assert_eq!(
-        only(apply(&moto.apis, &create, &policy).await),
+        only(apply(&moto.apis, &create, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     let before = statements_with_sid(&moto.apis, &forwarder, &sid).await;
@@ -662,7 +696,7 @@ async fn permission_update_replaces_the_statement_and_delete_when_gone_is_applie
 
     let update = permission_change(Action::Update, &new);
     assert_eq!(
-        only(apply(&moto.apis, &update, &policy).await),
+        only(apply(&moto.apis, &update, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     let after = statements_with_sid(&moto.apis, &forwarder, &sid).await;
@@ -671,7 +705,7 @@ async fn permission_update_replaces_the_statement_and_delete_when_gone_is_applie
 
     let delete = permission_change(Action::Delete, &new);
     assert_eq!(
-        only(apply(&moto.apis, &delete, &policy).await),
+        only(apply(&moto.apis, &delete, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
     assert_eq!(
@@ -680,7 +714,7 @@ async fn permission_update_replaces_the_statement_and_delete_when_gone_is_applie
     );
     // Already gone.
     assert_eq!(
-        only(apply(&moto.apis, &delete, &policy).await),
+        only(apply(&moto.apis, &delete, &policy, &CancellationToken::new()).await),
         Outcome::Applied
     );
 }
@@ -717,7 +751,7 @@ async fn s3_changes_on_one_bucket_are_one_write_that_moves_our_entry() {
         },
     );
     let plan = plan_of(vec![delete_old, s3_create(bucket, "new/", &forwarder)]);
-    let outcomes = apply(&moto.apis, &plan, &policy(&moto)).await;
+    let outcomes = apply(&moto.apis, &plan, &policy(&moto), &CancellationToken::new()).await;
     let outcomes: Vec<Outcome> = outcomes.into_iter().map(|o| o.outcome).collect();
     assert_eq!(outcomes, [Outcome::Applied, Outcome::Applied]);
 
@@ -744,11 +778,12 @@ async fn changes_on_resources_deleted_during_the_pass_are_skipped() {
         filter_change(Action::Create, "/aws/lambda/it-deleted", &forwarder),
         s3_create("it-deleted-bucket", "logs/", &forwarder),
     ]);
-    let outcomes: Vec<Outcome> = apply(&moto.apis, &plan, &policy(&moto))
-        .await
-        .into_iter()
-        .map(|o| o.outcome)
-        .collect();
+    let outcomes: Vec<Outcome> =
+        apply(&moto.apis, &plan, &policy(&moto), &CancellationToken::new())
+            .await
+            .into_iter()
+            .map(|o| o.outcome)
+            .collect();
     let reasons: Vec<Option<SkipReason>> = outcomes
         .iter()
         .map(|o| match o {

@@ -29,6 +29,7 @@ pub struct CallRecorder {
 #[derive(Debug, Default)]
 struct Counters {
     calls: Mutex<BTreeMap<CallKey, u64>>,
+    throttles: Mutex<BTreeMap<String, u64>>,
     attempts: AtomicU64,
 }
 
@@ -48,6 +49,15 @@ impl CallRecorder {
     /// Operations so far, whatever their outcome.
     pub fn total(&self) -> u64 {
         self.calls().values().sum()
+    }
+
+    /// Attempts AWS answered with a throttling error, retried or not, by service.
+    pub fn throttles(&self) -> BTreeMap<String, u64> {
+        self.inner
+            .throttles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// HTTP attempts so far, retries included (`attempts - total` is the number of retries).
@@ -76,11 +86,23 @@ impl Intercept for CallRecorder {
 
     fn read_after_attempt(
         &self,
-        _context: &FinalizerInterceptorContextRef<'_>,
+        context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.inner.attempts.fetch_add(1, Ordering::Relaxed);
+        if let Some(Err(error)) = context.output_or_error()
+            && erased_class(error, context.response()) == ErrorClass::Throttled
+        {
+            let service = cfg.load::<Metadata>().map_or("unknown", |m| m.service());
+            *self
+                .inner
+                .throttles
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(service.to_owned())
+                .or_default() += 1;
+        }
         Ok(())
     }
 

@@ -64,7 +64,8 @@ impl ErrorClass {
             | "RequestThrottledException"
             | "TooManyRequestsException"
             | "SlowDown"
-            | "RequestLimitExceeded" => Self::Throttled,
+            | "RequestLimitExceeded"
+            | "ProvisionedThroughputExceededException" => Self::Throttled,
             "AccessDenied"
             | "AccessDeniedException"
             | "UnauthorizedOperation"
@@ -76,12 +77,15 @@ impl ErrorClass {
             | "SignatureDoesNotMatch"
             | "ExpiredToken"
             | "ExpiredTokenException" => Self::AccessDenied,
-            "NoSuchBucket" | "NotFound" | "ResourceNotFoundException" | "404" => Self::NotFound,
+            "NoSuchBucket" | "NoSuchKey" | "NotFound" | "ResourceNotFoundException" | "404" => {
+                Self::NotFound
+            }
             "ResourceConflictException"
             | "ConflictException"
             | "OperationAbortedException"
             | "PreconditionFailed"
-            | "PreconditionFailedException" => Self::Conflict,
+            | "PreconditionFailedException"
+            | "ConditionalCheckFailedException" => Self::Conflict,
             "LimitExceededException" => Self::LimitExceeded,
             "InvalidParameterException"
             | "InvalidParameterValueException"

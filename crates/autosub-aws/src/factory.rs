@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use autosub_core::{AccountId, Region};
+use autosub_core::{AccountId, BucketName, Region};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
 use aws_types::service_config::ServiceConfigKey;
@@ -22,6 +22,7 @@ use crate::elb::SdkElb;
 use crate::elbv2::SdkElbv2;
 use crate::error::{AwsError, ErrorClass};
 use crate::lambda::SdkLambda;
+use crate::ledger_store::{LedgerTable, ObjectStore, SdkLedgerTable, SdkObject};
 use crate::logs::{LimitExceededIsFinal, SdkLogs};
 use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
@@ -142,6 +143,42 @@ impl ClientFactory {
                 api_gateway: Arc::new(SdkApiGateway::new(target)),
             },
         }
+    }
+
+    /// The S3 object `s3://bucket/key`, for the ledger, with the credentials' own account
+    /// (reached in the bucket's region, found from `region`).
+    pub fn ledger_object(
+        &self,
+        region: &Region,
+        bucket: &BucketName,
+        key: &str,
+    ) -> Arc<dyn ObjectStore> {
+        Arc::new(SdkObject {
+            target: Target {
+                clients: Arc::clone(&self.clients),
+                account: own_account(),
+                region: region.clone(),
+            },
+            bucket: bucket.clone(),
+            key: key.to_owned(),
+        })
+    }
+
+    /// The DynamoDB ledger table `table` in `region`, with the credentials' own account.
+    pub fn ledger_table(&self, region: &Region, table: &str) -> Arc<dyn LedgerTable> {
+        let c = &self.clients;
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&c.sdk)
+            .region(sdk_region(region))
+            .retry_config(c.retry_config())
+            .retry_partition(partition("dynamodb", &own_account(), region))
+            .interceptor(c.calls.clone());
+        if let Some(url) = &c.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Arc::new(SdkLedgerTable {
+            client: aws_sdk_dynamodb::Client::from_conf(config.build()),
+            table: table.to_owned(),
+        })
     }
 
     /// Counts of every call made through this factory's clients.
@@ -280,6 +317,11 @@ impl Clients {
     fn retry_config(&self) -> RetryConfig {
         RetryConfig::standard().with_max_attempts(self.max_attempts)
     }
+}
+
+/// The cache key of clients that act with the credentials as they are (no target account).
+fn own_account() -> AccountId {
+    AccountId::new("self")
 }
 
 /// Retry state (token bucket) is process-wide per partition name; one per service, account and

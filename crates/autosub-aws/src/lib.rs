@@ -11,6 +11,7 @@ pub mod apis;
 pub mod calls;
 pub mod error;
 pub mod factory;
+pub mod ledger_store;
 pub mod source_apis;
 
 mod api_gateway;

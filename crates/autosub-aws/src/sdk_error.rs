@@ -127,6 +127,10 @@ fn erased_meta(error: &ErasedError) -> Option<&ErrorMetadata> {
         aws_sdk_lambda::operation::add_permission::AddPermissionError,
         aws_sdk_lambda::operation::remove_permission::RemovePermissionError,
         aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        aws_sdk_s3::operation::get_object::GetObjectError,
+        aws_sdk_s3::operation::put_object::PutObjectError,
+        aws_sdk_dynamodb::operation::query::QueryError,
+        aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
     );
     None
 }

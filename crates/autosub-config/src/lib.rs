@@ -694,8 +694,7 @@ impl Config {
         if self.run.shutdown_grace_secs == 0 {
             problem(
                 "run.shutdown_grace_secs".into(),
-                "must be at least 1; keep it below the container's stop timeout (ECS: 30 s)"
-                    .into(),
+                "must be at least 1; keep it below the container's stop timeout (ECS: 30 s)".into(),
             );
         }
         if self.safety.max_filters_per_log_group == 0 {
@@ -840,7 +839,10 @@ filter_name = "a:b"
         );
         assert_eq!(LedgerLocation::parse("none"), Ok(LedgerLocation::None));
         let err = LedgerLocation::parse("redis://x").unwrap_err();
-        assert!(err.contains("unknown scheme") && err.contains("dynamodb://table"), "{err}");
+        assert!(
+            err.contains("unknown scheme") && err.contains("dynamodb://table"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, DesiredBucket};
-use crate::ledger::TargetLedger;
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
+use crate::ledger::TargetLedger;
 use crate::notification::{
     DestinationKind, FilterRule, NotificationConfig, NotificationEntry, OBJECT_CREATED_ALL, is_ours,
 };

@@ -1,9 +1,15 @@
 //! The reconcile pass of one target (account × region): discover → desire → observe → plan →
-//! apply. Level-triggered: every pass re-derives everything from AWS and the config.
+//! apply; a run over every target with its ledger; and the daemon that runs passes on a
+//! schedule with its metrics. Level-triggered: every pass re-derives everything from AWS and
+//! the config.
 
+pub mod daemon;
 pub mod iam;
+pub mod ledger;
 pub mod memo;
+pub mod metrics;
 pub mod pass;
+pub mod reconcile;
 
 pub use autosub_triggers::{ChangeOutcome, Outcome};
 pub use pass::{Mode, PassReport, Progress, Run, Target, run_pass};

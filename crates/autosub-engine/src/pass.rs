@@ -1,14 +1,17 @@
 //! One target's pass.
 //!
 //! Guarantees: nothing is written in [`Mode::Plan`]; in [`Mode::Apply`] exactly the plan that
-//! [`Mode::Plan`] would print is applied. Assumptions: the config was validated. Errors: none —
-//! every failure lands in the report (discovery gaps, unreadable resources, failed changes).
+//! [`Mode::Plan`] would print is applied, up to the run's cancellation: reads stop at once,
+//! apply stops between changes (never between a bucket's read and its write). Assumptions: the
+//! config was validated. Errors: none — every failure lands in the report (discovery gaps,
+//! unreadable resources, failed changes).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
 use autosub_config::Config;
 use autosub_core::desired::{Routing, Selection, desire};
+use autosub_core::ledger::TargetLedger;
 use autosub_core::plan::{Plan, PlanPolicy, plan};
 use autosub_core::{
     AccountId, Discovery, FunctionArn, Invoker, Location, LogGroupName, Observed, Region, Service,
@@ -17,6 +20,7 @@ use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
 use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
 use serde::Serialize;
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 /// Where global services (CloudFront, WAF's CLOUDFRONT scope) write CloudWatch Logs.
 const GLOBAL_LOG_REGION: &str = "us-east-1";
@@ -62,6 +66,11 @@ pub struct PassReport {
     pub plan: Plan,
     /// What happened to each change, in apply mode.
     pub outcomes: Option<Vec<ChangeOutcome>>,
+    /// The ledger after the pass: the plan's, with the applied changes recorded.
+    #[serde(skip)]
+    pub ledger: TargetLedger,
+    /// The run was cancelled (shutdown) before this pass finished.
+    pub interrupted: bool,
 }
 
 impl PassReport {
@@ -75,8 +84,13 @@ impl PassReport {
     }
 }
 
-/// The plan policy the config asks for in `account`.
-pub fn plan_policy(config: &Config, account: &AccountId) -> PlanPolicy {
+/// The plan policy the config asks for in `account`; `stale_passes_before_delete` is the
+/// command's default, used when the config does not set one.
+pub fn plan_policy(
+    config: &Config,
+    account: &AccountId,
+    stale_passes_before_delete: u32,
+) -> PlanPolicy {
     PlanPolicy {
         account: account.clone(),
         notification_id_prefix: config.ownership.notification_id_prefix.clone(),
@@ -85,38 +99,96 @@ pub fn plan_policy(config: &Config, account: &AccountId) -> PlanPolicy {
         statement_id_prefix: config.ownership.statement_id_prefix.clone(),
         max_filters_per_log_group: config.safety.max_filters_per_log_group,
         max_deletes_per_pass: config.safety.max_deletes_per_pass,
+        stale_passes_before_delete: config
+            .safety
+            .stale_passes_before_delete
+            .unwrap_or(stale_passes_before_delete),
         protect: config.safety.protect.clone(),
     }
 }
 
-/// What the passes of one run share: the regions reconciled and the discovery of global
-/// services, made once per account.
-#[derive(Default)]
+/// What the passes of one run share: the regions reconciled, the discovery of global services
+/// (made once per account), the command's stale-pass default and the shutdown signal.
 pub struct Run {
     /// Every region the run reconciles.
     pub regions: BTreeSet<Region>,
+    /// `safety.stale_passes_before_delete` when the config leaves it unset.
+    pub stale_passes_before_delete: u32,
+    /// Cancelled on shutdown.
+    pub cancel: CancellationToken,
     global: OnceCell<Discovery>,
 }
 
 impl Run {
-    /// A run over `regions`.
+    /// A run over `regions` that deletes on the first stale pass and is never cancelled.
     pub fn new(regions: impl IntoIterator<Item = Region>) -> Self {
         Self {
             regions: regions.into_iter().collect(),
+            stale_passes_before_delete: 1,
+            cancel: CancellationToken::new(),
             global: OnceCell::new(),
         }
     }
 }
 
-/// Runs one pass over `target`.
+/// Runs one pass over `target`, starting from the ledger the previous pass left.
 pub async fn run_pass(
     apis: &TargetApis,
     target: &Target,
     run: &Run,
     config: &Config,
     mode: Mode,
+    ledger: TargetLedger,
     progress: &dyn Progress,
 ) -> PassReport {
+    let policy = plan_policy(config, &target.account, run.stale_passes_before_delete);
+    let planned = tokio::select! {
+        biased;
+        () = run.cancel.cancelled() => None,
+        planned = discover_and_plan(apis, target, run, config, &policy, ledger, progress) => Some(planned),
+    };
+    let Some((discovery, plan)) = planned else {
+        return PassReport {
+            target: target.clone(),
+            discovery: Discovery::default(),
+            plan: Plan::default(),
+            outcomes: None,
+            ledger: TargetLedger::default(),
+            interrupted: true,
+        };
+    };
+    let mut ledger = plan.ledger.clone();
+    let outcomes = match mode {
+        Mode::Plan => None,
+        Mode::Apply => {
+            progress.step(target, "applying changes");
+            let outcomes = apply(apis, &plan, &policy, &run.cancel).await;
+            for o in outcomes.iter().filter(|o| o.outcome == Outcome::Applied) {
+                ledger.record_applied(&o.change);
+            }
+            Some(outcomes)
+        }
+    };
+    PassReport {
+        target: target.clone(),
+        discovery,
+        plan,
+        outcomes,
+        ledger,
+        interrupted: run.cancel.is_cancelled(),
+    }
+}
+
+/// The read-only part of a pass: discover, desire, observe, plan.
+async fn discover_and_plan(
+    apis: &TargetApis,
+    target: &Target,
+    run: &Run,
+    config: &Config,
+    policy: &PlanPolicy,
+    ledger: TargetLedger,
+    progress: &dyn Progress,
+) -> (Discovery, Plan) {
     let concurrency = config.aws.concurrency;
     let forwarders: BTreeMap<Region, FunctionArn> = config
         .forwarder_refs()
@@ -217,23 +289,10 @@ pub async fn run_pass(
         log_groups,
         policies,
         unswept,
+        ledger,
     };
-    let policy = plan_policy(config, &target.account);
-    let plan = plan(&desired, &observed, &policy);
-
-    let outcomes = match mode {
-        Mode::Plan => None,
-        Mode::Apply => {
-            progress.step(target, "applying changes");
-            Some(apply(apis, &plan, &policy).await)
-        }
-    };
-    PassReport {
-        target: target.clone(),
-        discovery,
-        plan,
-        outcomes,
-    }
+    let plan = plan(&desired, &observed, policy);
+    (discovery, plan)
 }
 
 /// Exclusions from the config, and loop guards: every forwarder's default log group plus the

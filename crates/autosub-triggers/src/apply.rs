@@ -8,6 +8,7 @@ use autosub_core::plan::{
 };
 use autosub_core::{BucketName, InvokePermission, LogGroupName, Region, SubscriptionFilter};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 /// What happened to one change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -48,12 +49,28 @@ fn failed(e: &AwsError) -> Outcome {
     }
 }
 
-/// Applies `plan`, returning one outcome per change in plan order.
-pub async fn apply(apis: &TargetApis, plan: &Plan, policy: &PlanPolicy) -> Vec<ChangeOutcome> {
+/// Applies `plan`, returning one outcome per change in plan order. Once `cancel` fires, the
+/// change in flight (a bucket's whole read-modify-write) finishes and the rest are skipped.
+pub async fn apply(
+    apis: &TargetApis,
+    plan: &Plan,
+    policy: &PlanPolicy,
+    cancel: &CancellationToken,
+) -> Vec<ChangeOutcome> {
     let mut outcomes = Vec::with_capacity(plan.changes.len());
     let mut i = 0;
     while i < plan.changes.len() {
         let change = &plan.changes[i];
+        if cancel.is_cancelled() {
+            outcomes.extend(plan.changes[i..].iter().map(|change| ChangeOutcome {
+                change: change.clone(),
+                outcome: Outcome::Skipped {
+                    reason: SkipReason::Shutdown,
+                    detail: "autosub was shutting down; the next pass makes this change".into(),
+                },
+            }));
+            break;
+        }
         let outcome = match &change.trigger {
             Trigger::S3Notification { bucket, region, .. } => {
                 // One read-modify-write per bucket for all of its changes.

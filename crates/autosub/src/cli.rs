@@ -1,20 +1,23 @@
 //! Command-line arguments and the commands they run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
-use autosub_aws::apis::{S3Api, TargetApis};
 use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_config::Config;
-use autosub_core::{AccountId, Region};
-use autosub_engine::memo::MemoS3;
-use autosub_engine::{Mode, PassReport, Run, Target, run_pass};
+use autosub_core::Region;
+use autosub_engine::reconcile::{self, RunCx};
+use autosub_engine::{Mode, ledger};
 use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 
 use crate::exit;
 use crate::output;
 use crate::progress::TerminalProgress;
+use crate::serve;
+
+/// The environment variable that carries the whole configuration text (e.g. an SSM parameter
+/// handed to an ECS task as a secret); it wins over `--config`.
+pub const CONFIG_TEXT_ENV: &str = "AUTOSUB_CONFIG_TOML";
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 error; 2 changes pending (plan --detailed-exitcode); \
 3 partial failure (a change failed or discovery had gaps); 4 invalid configuration.";
@@ -77,24 +80,41 @@ pub enum Command {
     },
     /// Check the configuration file and exit.
     ValidateConfig,
+    /// Run as a service: a pass at start-up and on every tick of `run.schedule`, with
+    /// `/healthz`, `/readyz` and `/metrics` on `run.listen`, until SIGTERM or SIGINT.
+    Run,
+    /// Exit 0 when the local `autosub run` answers `/healthz` (a container health check).
+    Healthcheck,
+}
+
+/// A loaded configuration and the directory relative ledger paths start from.
+pub struct Loaded {
+    /// The validated configuration.
+    pub config: Config,
+    /// Where it came from, for messages.
+    pub source: String,
+    /// The configuration file's directory (the working directory for `AUTOSUB_CONFIG_TOML`).
+    pub base: PathBuf,
 }
 
 /// Runs the command and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
-    let config = match load_config(&cli.config) {
-        Ok(config) => config,
+    let loaded = match load_config(&cli.config) {
+        Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::BAD_CONFIG;
         }
     };
+    let config = &loaded.config;
     match cli.command {
         Command::ValidateConfig => {
-            println!("{}: configuration is valid", cli.config.display());
+            println!("{}: configuration is valid", loaded.source);
             return exit::OK;
         }
+        Command::Healthcheck => return serve::healthcheck(&config.run.listen).await,
         Command::IamPolicy { all } => {
-            let policy = autosub_engine::iam::policy(&config, all);
+            let policy = autosub_engine::iam::policy(config, all);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&policy).unwrap_or_default()
@@ -103,7 +123,11 @@ pub async fn run(cli: Cli) -> u8 {
         }
         _ => {}
     }
-    match execute(&cli, &config).await {
+    let factory = client_factory(config).await;
+    if let Command::Run = cli.command {
+        return serve::run(&loaded, &factory).await;
+    }
+    match execute(&cli, &loaded, &factory).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -112,76 +136,105 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-fn load_config(path: &PathBuf) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read the configuration file {}: {e}; pass --config or set AUTOSUB_CONFIG (an annotated example is config/autosub.example.toml)",
-            path.display()
-        )
-    })?;
-    Config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())
+/// Reads the configuration from `AUTOSUB_CONFIG_TOML` or the file, with the environment
+/// overrides applied.
+fn load_config(path: &Path) -> Result<Loaded, String> {
+    let env = |var: &str| std::env::var(var).ok();
+    let (text, source, base) = match env(CONFIG_TEXT_ENV) {
+        Some(text) => (
+            text,
+            CONFIG_TEXT_ENV.to_owned(),
+            std::env::current_dir().unwrap_or_default(),
+        ),
+        None => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "cannot read the configuration file {}: {e}; pass --config, set AUTOSUB_CONFIG, or put the configuration itself in {CONFIG_TEXT_ENV} (an annotated example is config/autosub.example.toml)",
+                    path.display()
+                )
+            })?;
+            let base = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            (text, path.display().to_string(), base)
+        }
+    };
+    let config = Config::parse_with_env(&text, &source, env).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        config,
+        source,
+        base,
+    })
 }
 
-async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
-    let factory = ClientFactory::new(AwsSettings {
+/// The SDK client factory the configuration asks for.
+pub async fn client_factory(config: &Config) -> ClientFactory {
+    ClientFactory::new(AwsSettings {
         endpoint_url: config.aws.endpoint_url.clone(),
         max_attempts: config.aws.max_attempts,
         region: config.aws.regions.first().map(|r| Region::new(r.as_str())),
     })
-    .await;
-    let account = match &config.aws.account_id {
-        Some(account) => AccountId::new(account.as_str()),
-        None => factory.caller_account().await.map_err(|e| {
-            anyhow::anyhow!("cannot tell which account to reconcile ({e}); check the AWS credentials or set aws.account_id")
-        })?,
-    };
-    let regions: Vec<Region> = if config.aws.regions.is_empty() {
-        let region = factory.home_region().cloned().ok_or_else(|| {
-            anyhow::anyhow!(
-                "no region to reconcile: set aws.regions in the configuration or AWS_REGION"
-            )
-        })?;
-        vec![region]
-    } else {
-        config
-            .aws
-            .regions
-            .iter()
-            .map(|r| Region::new(r.as_str()))
-            .collect()
-    };
+    .await
+}
 
+/// The region the ledger's DynamoDB table (and the S3 bucket lookup) is reached in.
+pub fn ledger_region(factory: &ClientFactory, config: &Config) -> Region {
+    config
+        .aws
+        .regions
+        .first()
+        .map(|r| Region::new(r.as_str()))
+        .or_else(|| factory.home_region().cloned())
+        .unwrap_or_else(|| Region::new("us-east-1"))
+}
+
+async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow::Result<u8> {
+    let config = &loaded.config;
+    let targets = reconcile::targets(factory, config).await?;
     let mode = match cli.command {
         Command::Reconcile { dry_run: false } => Mode::Apply,
         _ => Mode::Plan,
     };
+    let ledger = ledger::open(
+        config,
+        &loaded.base,
+        factory,
+        &ledger_region(factory, config),
+    );
     let progress = TerminalProgress::new();
-    let run = Run::new(regions.iter().cloned());
-    let mut reports: Vec<PassReport> = Vec::new();
-    // One bucket list and one region lookup per bucket for the whole run, whatever the regions.
-    let s3: Arc<dyn S3Api> = Arc::new(MemoS3::new(factory.apis(&account, &regions[0]).s3));
-    for region in regions {
-        let target = Target {
-            account: account.clone(),
-            region,
-        };
-        let apis = TargetApis {
-            s3: Arc::clone(&s3),
-            ..factory.apis(&target.account, &target.region)
-        };
-        reports.push(run_pass(&apis, &target, &run, config, mode, &progress).await);
-    }
-    progress.finish();
-    let calls = factory.calls().snapshot();
-
-    let code = match &cli.command {
-        Command::Discover => output::discovery(cli.output, &reports, &calls),
-        Command::Plan { .. } | Command::Reconcile { .. } => {
-            output::plans(cli.output, &reports, &calls)
-        }
-        Command::ValidateConfig | Command::IamPolicy { .. } => exit::OK,
+    let cx = RunCx {
+        factory,
+        config,
+        ledger: ledger.as_ref(),
+        mode,
+        stale_passes_before_delete: 1,
+        progress: &progress,
     };
-    let pending = reports.iter().any(|r| !r.plan.is_empty());
+    let report = reconcile::run(&cx, &targets, &CancellationToken::new()).await;
+    progress.finish();
+    for problem in &report.ledger_errors {
+        eprintln!("warning: ledger: {problem}");
+    }
+
+    // Every call of the process, the account lookup included.
+    let calls = factory.calls().snapshot();
+    let code = match &cli.command {
+        Command::Discover => output::discovery(cli.output, &report.passes, &calls),
+        Command::Plan { .. } | Command::Reconcile { .. } => {
+            output::plans(cli.output, &report.passes, &calls)
+        }
+        Command::ValidateConfig
+        | Command::IamPolicy { .. }
+        | Command::Run
+        | Command::Healthcheck => exit::OK,
+    };
+    let code = if code == exit::OK && !report.ledger_errors.is_empty() {
+        exit::PARTIAL
+    } else {
+        code
+    };
+    let pending = report.passes.iter().any(|r| !r.plan.is_empty());
     Ok(match &cli.command {
         _ if code != exit::OK => code,
         Command::Plan {

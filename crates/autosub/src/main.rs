@@ -4,6 +4,7 @@ mod cli;
 mod exit;
 mod output;
 mod progress;
+mod serve;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -1,0 +1,228 @@
+//! `autosub run`: a pass at start-up, then one per tick of the cron schedule
+//! (tokio-cron-scheduler), never two at once, until shutdown.
+//!
+//! Guarantees: passes never overlap (ticks that arrive during a pass are dropped, not queued);
+//! on shutdown no new pass starts and the running one stops at its next safe point (see
+//! `pass`). Errors: only a schedule the scheduler rejects; a failing pass is reported in
+//! metrics and logs and the next tick tries again.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use autosub_aws::factory::ClientFactory;
+use autosub_config::{Config, DAEMON_STALE_PASSES, parse_schedule};
+use chrono::Utc;
+use rand::RngExt;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::ledger::LedgerStore;
+use crate::metrics::{Metrics, RunOutcome};
+use crate::pass::{Mode, Progress, Target};
+use crate::reconcile::{self, RunCx, RunReport};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The scheduler refused the schedule or failed to start.
+    #[error("the scheduler failed ({0}); check run.schedule")]
+    Scheduler(#[from] JobSchedulerError),
+}
+
+/// What `/readyz` and `/metrics` read, shared between the pass loop and the HTTP server.
+pub struct DaemonState {
+    /// The metrics.
+    pub metrics: Metrics,
+    ready_max_age: Duration,
+    last: Mutex<Option<(Instant, RunOutcome)>>,
+}
+
+impl DaemonState {
+    /// State for `config`'s schedule: `/readyz` tolerates `run.ready_max_age_secs`, by default
+    /// twice the schedule's interval plus the jitter and five minutes.
+    pub fn new(config: &Config) -> Self {
+        let max_age = config.run.ready_max_age_secs.map_or_else(
+            || {
+                let interval =
+                    schedule_interval(&config.run.schedule).unwrap_or(Duration::from_secs(3600));
+                interval * 2 + Duration::from_secs(config.run.jitter_secs + 300)
+            },
+            Duration::from_secs,
+        );
+        Self {
+            metrics: Metrics::new(),
+            ready_max_age: max_age,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// `Ok` when the last pass finished within the allowed age and did not fail outright;
+    /// otherwise why not.
+    pub fn ready(&self) -> Result<(), String> {
+        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match last {
+            None => Err("the first pass has not finished yet".into()),
+            Some((_, RunOutcome::Failed)) => {
+                Err("the last pass failed outright; see the logs".into())
+            }
+            Some((at, _)) if at.elapsed() > self.ready_max_age => Err(format!(
+                "the last pass finished {} s ago, more than run.ready_max_age_secs ({} s)",
+                at.elapsed().as_secs(),
+                self.ready_max_age.as_secs()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn finished(&self, report: &RunReport, outcome: RunOutcome) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.metrics.record(report, outcome, now);
+        if outcome != RunOutcome::Interrupted {
+            *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((Instant::now(), outcome));
+        }
+    }
+}
+
+/// The time between the schedule's next two ticks.
+fn schedule_interval(schedule: &str) -> Option<Duration> {
+    let cron = parse_schedule(schedule).ok()?;
+    let first = cron.find_next_occurrence(&Utc::now(), false).ok()?;
+    let second = cron.find_next_occurrence(&first, false).ok()?;
+    (second - first).to_std().ok()
+}
+
+/// What the daemon runs with.
+pub struct DaemonCx<'a> {
+    /// The SDK clients.
+    pub factory: &'a ClientFactory,
+    /// The validated configuration.
+    pub config: &'a Config,
+    /// Where the ledger lives.
+    pub ledger: &'a dyn LedgerStore,
+    /// Metrics and readiness.
+    pub state: Arc<DaemonState>,
+    /// Called after every finished run (e.g. telemetry to Datadog).
+    pub after_run: &'a (dyn Fn(&RunReport) + Send + Sync),
+}
+
+/// Runs passes until `shutdown` fires.
+pub async fn run(cx: DaemonCx<'_>, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let (ticks, mut tick) = mpsc::channel::<()>(1);
+    let mut scheduler = JobScheduler::new().await?;
+    let job = Job::new_async(cx.config.run.schedule.as_str(), move |_, _| {
+        let ticks = ticks.clone();
+        Box::pin(async move {
+            // Full means a pass is due already; this tick adds nothing.
+            let _ = ticks.try_send(());
+        })
+    })?;
+    let job_id = scheduler.add(job).await?;
+    scheduler.start().await?;
+    tracing::info!(schedule = %cx.config.run.schedule, ledger = %cx.ledger.location(), "autosub run started");
+
+    let mut targets: Option<Vec<Target>> = None;
+    let mut pass_number: u64 = 0;
+    loop {
+        pass_number += 1;
+        run_one(&cx, &mut targets, pass_number, &shutdown).await;
+        // Ticks that came during the pass are dropped: passes never overlap or pile up.
+        while tick.try_recv().is_ok() {}
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if let Ok(Some(next)) = scheduler.next_tick_for_job(job_id).await {
+            tracing::info!(next_pass = %next.to_rfc3339(), "waiting for the next pass");
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            received = tick.recv() => if received.is_none() { break },
+        }
+        let jitter = cx.config.run.jitter_secs;
+        if jitter > 0 {
+            let delay = Duration::from_millis(rand::rng().random_range(0..=jitter * 1000));
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+    scheduler.shutdown().await?;
+    tracing::info!("autosub run stopped");
+    Ok(())
+}
+
+/// One scheduled run over every target, recorded in the state.
+async fn run_one(
+    cx: &DaemonCx<'_>,
+    targets: &mut Option<Vec<Target>>,
+    pass_number: u64,
+    shutdown: &CancellationToken,
+) {
+    let span = tracing::info_span!("pass", pass = pass_number);
+    async {
+        if targets.is_none() {
+            match reconcile::targets(cx.factory, cx.config).await {
+                Ok(found) => *targets = Some(found),
+                Err(e) => {
+                    tracing::error!(error = %e, "pass failed before it started");
+                    let report = RunReport {
+                        passes: Vec::new(),
+                        calls: Default::default(),
+                        throttles: Default::default(),
+                        ledger_errors: Vec::new(),
+                        duration: Duration::ZERO,
+                    };
+                    cx.state.finished(&report, RunOutcome::Failed);
+                    return;
+                }
+            }
+        }
+        let run_cx = RunCx {
+            factory: cx.factory,
+            config: cx.config,
+            ledger: cx.ledger,
+            mode: Mode::Apply,
+            stale_passes_before_delete: DAEMON_STALE_PASSES,
+            progress: &LogProgress,
+        };
+        tracing::info!("pass started");
+        let report =
+            reconcile::run(&run_cx, targets.as_deref().unwrap_or_default(), shutdown).await;
+        let outcome = RunOutcome::of(&report);
+        let count = |f: &dyn Fn(&crate::PassReport) -> usize| -> usize {
+            report.passes.iter().map(f).sum()
+        };
+        tracing::info!(
+            outcome = outcome.as_str(),
+            changes = count(&|p| p.plan.changes.len()),
+            failed = count(&|p| p.failures()),
+            skips = count(&|p| p.plan.skips.len()),
+            gaps = count(&|p| p.discovery.gaps.len()),
+            aws_calls = report.calls.values().sum::<u64>(),
+            duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+            "pass finished"
+        );
+        cx.state.finished(&report, outcome);
+        if outcome != RunOutcome::Interrupted {
+            (cx.after_run)(&report);
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Progress as debug logs: the daemon has no terminal.
+struct LogProgress;
+
+impl Progress for LogProgress {
+    fn step(&self, target: &Target, step: &str) {
+        tracing::debug!(%target, step, "pass progress");
+    }
+}

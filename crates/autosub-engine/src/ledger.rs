@@ -1,0 +1,438 @@
+//! Where the ledger (`autosub_core::ledger`) is kept between passes: a local file (the
+//! default), one S3 object, or a DynamoDB table.
+//!
+//! Guarantees: a file or S3 write replaces the whole document atomically (a reader, or a run
+//! after `kill -9`, sees the old or the new ledger, never half of one). Errors: a ledger that
+//! cannot be read is reported and the pass goes on with an empty one — safe, because the ledger
+//! never makes a trigger ours (see `autosub_core::ledger`); deletes just wait longer.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use autosub_aws::ledger_store::{LedgerTable, ObjectStore};
+use autosub_core::ledger::TargetLedger;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::Target;
+
+/// Why the ledger could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A local file could not be read or written.
+    #[error("ledger file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The stored document is not a ledger.
+    #[error("ledger {location} is not a ledger document ({detail}); fix or remove it")]
+    Corrupt {
+        /// Where it is stored.
+        location: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An AWS call failed.
+    #[error("ledger {location}: {source}")]
+    Aws {
+        /// Where it is stored.
+        location: String,
+        /// The failure.
+        source: autosub_aws::AwsError,
+    },
+}
+
+/// A ledger store: per target, the ledger the last pass left.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// The ledger of `target`; empty when nothing was stored yet.
+    async fn load(&self, target: &Target) -> Result<TargetLedger, LedgerError>;
+    /// Stores the ledger of `target`.
+    async fn save(&self, target: &Target, ledger: &TargetLedger) -> Result<(), LedgerError>;
+    /// Where the ledger lives, for logs and errors.
+    fn location(&self) -> String;
+}
+
+/// The document a file or S3 ledger holds: every target's ledger.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    /// The format version.
+    version: u32,
+    /// Ledgers by target (`account/region`).
+    targets: BTreeMap<String, TargetLedger>,
+}
+
+const VERSION: u32 = 1;
+
+fn parse(location: &str, bytes: &[u8]) -> Result<Document, LedgerError> {
+    let doc: Document = serde_json::from_slice(bytes).map_err(|e| LedgerError::Corrupt {
+        location: location.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if doc.version != VERSION {
+        return Err(LedgerError::Corrupt {
+            location: location.to_owned(),
+            detail: format!(
+                "format version {} (this autosub reads {VERSION})",
+                doc.version
+            ),
+        });
+    }
+    Ok(doc)
+}
+
+fn render(doc: &Document) -> Vec<u8> {
+    // A map of strings and numbers always serialises.
+    serde_json::to_vec_pretty(doc).unwrap_or_default()
+}
+
+/// A whole-document store: the document is read once, cached, and rewritten on every save.
+struct DocumentStore<B> {
+    backend: B,
+    cache: Mutex<Option<Document>>,
+}
+
+/// Reads and replaces a whole ledger document.
+#[async_trait]
+trait DocumentBackend: Send + Sync {
+    async fn read(&self) -> Result<Option<Vec<u8>>, LedgerError>;
+    async fn write(&self, bytes: Vec<u8>) -> Result<(), LedgerError>;
+    fn location(&self) -> String;
+}
+
+impl<B: DocumentBackend> DocumentStore<B> {
+    fn new(backend: B) -> Self {
+        Self {
+            backend,
+            cache: Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl<B: DocumentBackend> LedgerStore for DocumentStore<B> {
+    async fn load(&self, target: &Target) -> Result<TargetLedger, LedgerError> {
+        let mut cache = self.cache.lock().await;
+        if cache.is_none() {
+            let doc = match self.backend.read().await? {
+                Some(bytes) => parse(&self.backend.location(), &bytes)?,
+                None => Document::default(),
+            };
+            *cache = Some(doc);
+        }
+        Ok(cache
+            .as_ref()
+            .and_then(|d| d.targets.get(&target.to_string()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn save(&self, target: &Target, ledger: &TargetLedger) -> Result<(), LedgerError> {
+        let mut cache = self.cache.lock().await;
+        let doc = cache.get_or_insert_with(Document::default);
+        doc.version = VERSION;
+        doc.targets.insert(target.to_string(), ledger.clone());
+        self.backend.write(render(doc)).await
+    }
+
+    fn location(&self) -> String {
+        self.backend.location()
+    }
+}
+
+/// A local JSON file, replaced by write-to-temporary, fsync, rename.
+struct FileBackend {
+    path: PathBuf,
+}
+
+#[async_trait]
+impl DocumentBackend for FileBackend {
+    async fn read(&self) -> Result<Option<Vec<u8>>, LedgerError> {
+        match tokio::fs::read(&self.path).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(LedgerError::File {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    async fn write(&self, bytes: Vec<u8>) -> Result<(), LedgerError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| LedgerError::File {
+                path: self.path.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(|source| LedgerError::File {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash at any point leaves the old or the new file whole.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "ledger".into(), |n| n.to_string_lossy().into_owned());
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, path)?;
+    // The rename is durable once the directory entry is.
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// One S3 object.
+struct S3Backend {
+    object: Arc<dyn ObjectStore>,
+    uri: String,
+}
+
+#[async_trait]
+impl DocumentBackend for S3Backend {
+    async fn read(&self) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.object.get().await.map_err(|source| LedgerError::Aws {
+            location: self.uri.clone(),
+            source,
+        })
+    }
+
+    async fn write(&self, bytes: Vec<u8>) -> Result<(), LedgerError> {
+        self.object
+            .put(bytes)
+            .await
+            .map_err(|source| LedgerError::Aws {
+                location: self.uri.clone(),
+                source,
+            })
+    }
+
+    fn location(&self) -> String {
+        self.uri.clone()
+    }
+}
+
+/// A DynamoDB table, one item per trigger; a save writes only what changed since the load.
+struct TableStore {
+    table: Arc<dyn LedgerTable>,
+    uri: String,
+    /// What the table holds per target, as last loaded or saved.
+    known: Mutex<BTreeMap<String, TargetLedger>>,
+}
+
+#[async_trait]
+impl LedgerStore for TableStore {
+    async fn load(&self, target: &Target) -> Result<TargetLedger, LedgerError> {
+        let partition = target.to_string();
+        let triggers = self
+            .table
+            .entries(&partition)
+            .await
+            .map_err(|source| LedgerError::Aws {
+                location: self.uri.clone(),
+                source,
+            })?;
+        let ledger = TargetLedger { triggers };
+        self.known.lock().await.insert(partition, ledger.clone());
+        Ok(ledger)
+    }
+
+    async fn save(&self, target: &Target, ledger: &TargetLedger) -> Result<(), LedgerError> {
+        let partition = target.to_string();
+        let mut known = self.known.lock().await;
+        let before = known.get(&partition).cloned().unwrap_or_default();
+        let puts: Vec<_> = ledger
+            .triggers
+            .iter()
+            .filter(|(k, e)| before.triggers.get(*k) != Some(*e))
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        let deletes: Vec<String> = before
+            .triggers
+            .keys()
+            .filter(|k| !ledger.triggers.contains_key(*k))
+            .cloned()
+            .collect();
+        self.table
+            .write(&partition, &puts, &deletes)
+            .await
+            .map_err(|source| LedgerError::Aws {
+                location: self.uri.clone(),
+                source,
+            })?;
+        known.insert(partition, ledger.clone());
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        self.uri.clone()
+    }
+}
+
+/// No ledger: every pass starts from nothing and nothing is kept.
+struct NoStore;
+
+#[async_trait]
+impl LedgerStore for NoStore {
+    async fn load(&self, _target: &Target) -> Result<TargetLedger, LedgerError> {
+        Ok(TargetLedger::default())
+    }
+
+    async fn save(&self, _target: &Target, _ledger: &TargetLedger) -> Result<(), LedgerError> {
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        "none".to_owned()
+    }
+}
+
+/// The store `config`'s `ledger.location` names; a relative file path is taken relative to
+/// `base` (the configuration file's directory). S3 and DynamoDB are reached with the
+/// credentials' own account, DynamoDB in `region`.
+pub fn open(
+    config: &autosub_config::Config,
+    base: &Path,
+    factory: &autosub_aws::ClientFactory,
+    region: &autosub_core::Region,
+) -> Arc<dyn LedgerStore> {
+    use autosub_config::LedgerLocation;
+    match config.ledger_location() {
+        LedgerLocation::File(path) => file(base.join(path)),
+        LedgerLocation::S3 { bucket, key } => {
+            let uri = format!("s3://{bucket}/{key}");
+            s3(
+                factory.ledger_object(region, &bucket.as_str().into(), &key),
+                uri,
+            )
+        }
+        LedgerLocation::DynamoDb { table } => {
+            let uri = format!("dynamodb://{table} ({region})");
+            dynamodb(factory.ledger_table(region, &table), uri)
+        }
+        LedgerLocation::None => none(),
+    }
+}
+
+/// A ledger in a local file.
+pub fn file(path: PathBuf) -> Arc<dyn LedgerStore> {
+    Arc::new(DocumentStore::new(FileBackend { path }))
+}
+
+/// A ledger in one S3 object.
+pub fn s3(object: Arc<dyn ObjectStore>, uri: String) -> Arc<dyn LedgerStore> {
+    Arc::new(DocumentStore::new(S3Backend { object, uri }))
+}
+
+/// A ledger in a DynamoDB table.
+pub fn dynamodb(table: Arc<dyn LedgerTable>, uri: String) -> Arc<dyn LedgerStore> {
+    Arc::new(TableStore {
+        table,
+        uri,
+        known: Mutex::new(BTreeMap::new()),
+    })
+}
+
+/// No ledger.
+pub fn none() -> Arc<dyn LedgerStore> {
+    Arc::new(NoStore)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosub_core::ledger::{LedgerEntry, Origin};
+    use autosub_core::{AccountId, Region};
+
+    fn target(region: &str) -> Target {
+        Target {
+            account: AccountId::new("111122223333"),
+            region: Region::new(region),
+        }
+    }
+
+    fn ledger(stale: u32) -> TargetLedger {
+        let entry = LedgerEntry {
+            kind: "subscription-filter".into(),
+            location: "log-group:/a".into(),
+            origin: Origin::Created,
+            stale_passes: stale,
+        };
+        TargetLedger {
+            triggers: [("subscription-filter log-group:/a autosub".to_owned(), entry)].into(),
+        }
+    }
+
+    fn temp_path(name: &str) -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("autosub-ledger-test-{}", std::process::id()))
+            .join(name)
+    }
+
+    #[tokio::test]
+    async fn a_file_ledger_round_trips_per_target_and_survives_a_new_process() {
+        let path = temp_path("round-trip.json");
+        let _ = std::fs::remove_file(&path);
+        let store = file(path.clone());
+        assert_eq!(
+            store.load(&target("us-east-1")).await.unwrap(),
+            TargetLedger::default()
+        );
+        store.save(&target("us-east-1"), &ledger(1)).await.unwrap();
+        store.save(&target("eu-west-1"), &ledger(2)).await.unwrap();
+
+        let reopened = file(path.clone());
+        assert_eq!(
+            reopened.load(&target("us-east-1")).await.unwrap(),
+            ledger(1)
+        );
+        assert_eq!(
+            reopened.load(&target("eu-west-1")).await.unwrap(),
+            ledger(2)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_an_error_that_names_it() {
+        let path = temp_path("corrupt.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "{\"version\": 1, \"targets\": ").unwrap();
+        let err = file(path.clone())
+            .load(&target("us-east-1"))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains("fix or remove it"),
+            "{text}"
+        );
+    }
+}
