@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// The `autosub` binary, built once per test run by the same cargo that runs the tests, so it is
 /// never stale.
-fn autosub_binary() -> &'static Path {
+pub(crate) fn autosub_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -32,11 +32,11 @@ fn autosub_binary() -> &'static Path {
 }
 
 /// A moto server seeded with the demo estate, and a config file for it.
-struct Demo {
-    moto: MotoServer,
-    estate: DemoEstate,
-    us: Clients,
-    config: PathBuf,
+pub(crate) struct Demo {
+    pub(crate) moto: MotoServer,
+    pub(crate) estate: DemoEstate,
+    pub(crate) us: Clients,
+    pub(crate) config: PathBuf,
     _dir: tempdir::Dir,
 }
 
@@ -67,7 +67,7 @@ mod tempdir {
 }
 
 impl Demo {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let moto = MotoServer::start().expect("start moto_server");
         let sdk = moto.sdk_config("us-east-1");
         let estate = seed_demo_estate(&sdk, autosub_testkit::MOTO_DEFAULT_ACCOUNT)
@@ -87,8 +87,10 @@ impl Demo {
         }
     }
 
-    fn autosub(&self, args: &[&str]) -> Output {
-        Command::new(autosub_binary())
+    /// `autosub --config <the demo config> <args>` against the demo's moto.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(autosub_binary());
+        command
             .arg("--config")
             .arg(&self.config)
             .args(args)
@@ -98,12 +100,16 @@ impl Demo {
             .env("AWS_REGION", "us-east-1")
             .env("AUTOSUB_LOG", "warn")
             .env_remove("AWS_PROFILE")
-            .output()
-            .expect("run autosub")
+            .env_remove("AUTOSUB_CONFIG_TOML");
+        command
+    }
+
+    fn autosub(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run autosub")
     }
 
     /// Runs `autosub <args> --output json`, checks the exit code and parses stdout.
-    fn json(&self, args: &[&str], want_code: i32) -> Value {
+    pub(crate) fn json(&self, args: &[&str], want_code: i32) -> Value {
         let mut all = args.to_vec();
         all.extend(["--output", "json"]);
         let out = self.autosub(&all);
@@ -217,7 +223,7 @@ fn generated_ids_elided(line: String) -> String {
         .fold(line, |line, (p, r)| p.replace_all(&line, *r).into_owned())
 }
 
-fn changes(plan: &Value) -> BTreeSet<String> {
+pub(crate) fn changes(plan: &Value) -> BTreeSet<String> {
     plan["passes"]
         .as_array()
         .into_iter()

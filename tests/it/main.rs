@@ -3,6 +3,7 @@
 
 mod aws;
 mod backends;
+mod daemon;
 mod discover;
 mod discover_api_gateway;
 mod discover_cloudfront;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use autosub_config::Config;
+use autosub_config::{Config, LedgerLocation};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{Partition, Region, Service};
 use autosub_discover::discoverers;
@@ -97,7 +97,38 @@ pub fn policy(config: &Config, all_services: bool) -> Value {
         &PERMISSION_ACTIONS.iter().copied().collect(),
         &forwarder_arns(config),
     ));
+    statements.extend(ledger_statements(config));
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// What a ledger kept in S3 or DynamoDB needs; nothing for a file. `s3:ListBucket` makes a
+/// ledger that does not exist yet answer 404 instead of 403.
+fn ledger_statements(config: &Config) -> Vec<Value> {
+    let region = regions(config)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Region::new("us-east-1"));
+    let p = Partition::of(&region).as_str();
+    match config.ledger_location() {
+        LedgerLocation::S3 { bucket, key } => vec![
+            statement(
+                "KeepLedgerInS3",
+                &BTreeSet::from(["s3:GetObject", "s3:PutObject"]),
+                &[format!("arn:{p}:s3:::{bucket}/{key}")],
+            ),
+            statement(
+                "FindLedgerInS3",
+                &BTreeSet::from(["s3:ListBucket"]),
+                &[format!("arn:{p}:s3:::{bucket}")],
+            ),
+        ],
+        LedgerLocation::DynamoDb { table } => vec![statement(
+            "KeepLedgerInDynamoDb",
+            &BTreeSet::from(["dynamodb:BatchWriteItem", "dynamodb:Query"]),
+            &[format!("arn:{p}:dynamodb:{region}:*:table/{table}")],
+        )],
+        LedgerLocation::File(_) | LedgerLocation::None => Vec::new(),
+    }
 }
 
 fn statement(sid: &str, actions: &BTreeSet<&str>, resources: &[String]) -> Value {
@@ -181,6 +212,24 @@ mod tests {
             actions(&tagged, "DiscoverLambda"),
             ["lambda:ListFunctions", "lambda:ListTags"]
         );
+    }
+
+    #[test]
+    fn a_remote_ledger_is_granted_on_its_resource_only() {
+        assert!(actions(&policy(&config(""), true), "KeepLedgerInDynamoDb").is_empty());
+        let p = policy(&config("[ledger]\nlocation = \"dynamodb://autosub\"\n"), true);
+        assert_eq!(
+            actions(&p, "KeepLedgerInDynamoDb"),
+            ["dynamodb:BatchWriteItem", "dynamodb:Query"]
+        );
+        let p = policy(&config("[ledger]\nlocation = \"s3://ops/autosub/ledger.json\"\n"), true);
+        let keep = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "KeepLedgerInS3")
+            .unwrap();
+        assert_eq!(keep["Resource"], json!(["arn:aws:s3:::ops/autosub/ledger.json"]));
     }
 
     #[test]
