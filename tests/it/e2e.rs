@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// The `autosub` binary, built once per test run by the same cargo that runs the tests, so it is
 /// never stale.
-fn autosub_binary() -> &'static Path {
+pub(crate) fn autosub_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

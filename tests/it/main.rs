@@ -3,6 +3,7 @@
 
 mod aws;
 mod backends;
+mod deploy;
 mod discover;
 mod discover_api_gateway;
 mod discover_cloudfront;
