@@ -4,6 +4,7 @@
 mod aws;
 mod backends;
 mod daemon;
+mod deploy;
 mod discover;
 mod discover_api_gateway;
 mod discover_cloudfront;
