@@ -2,8 +2,10 @@
 //! today, and the plan that closes the gap. No IO, no clock, no environment: the same inputs
 //! always give the same, byte-identical plan.
 
+pub mod datadog;
 pub mod desired;
 pub mod ids;
+pub mod net;
 pub mod notification;
 pub mod observed;
 pub mod pattern;
