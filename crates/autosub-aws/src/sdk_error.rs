@@ -127,6 +127,7 @@ fn erased_meta(error: &ErasedError) -> Option<&ErrorMetadata> {
         aws_sdk_lambda::operation::add_permission::AddPermissionError,
         aws_sdk_lambda::operation::remove_permission::RemovePermissionError,
         aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
     );
     None
 }

@@ -17,7 +17,7 @@ pub mod render;
 pub mod selection;
 pub mod source;
 
-pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
+pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region, SecretArn};
 pub use notification::{DestinationKind, FilterRule, NotificationConfig, NotificationEntry};
 pub use observed::{
     BucketState, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState, PolicyStatement,
