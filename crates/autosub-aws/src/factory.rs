@@ -147,11 +147,13 @@ impl ClientFactory {
         }
     }
 
-    /// Secrets Manager for the credentials of `account`; each secret is read in its own region.
-    pub fn secrets(&self, account: &AccountId) -> Arc<dyn SecretsApi> {
+    /// Secrets Manager with autosub's own credentials (never a target's): each secret is read
+    /// in its own region.
+    pub fn secrets(&self) -> Arc<dyn SecretsApi> {
         Arc::new(SdkSecrets::new(Target {
             clients: Arc::clone(&self.clients),
-            account: account.clone(),
+            // Only keys the client cache and retry partition: these are the caller's credentials.
+            account: AccountId::new("self"),
             region: self
                 .clients
                 .home_region

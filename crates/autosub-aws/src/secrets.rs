@@ -23,7 +23,6 @@ impl SdkSecrets {
 impl SecretsApi for SdkSecrets {
     async fn secret_string(&self, secret: &SecretArn) -> Result<String, AwsError> {
         const OP: &str = "secretsmanager:GetSecretValue";
-        // The ARN names the secret's account; the credentials decide whose secrets we can read.
         let account: &AccountId = &self.target.account;
         let out = self
             .target

@@ -16,7 +16,7 @@ use crate::exit;
 use crate::output;
 use crate::progress::TerminalProgress;
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 error; 2 changes pending (plan --detailed-exitcode); \
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 error (doctor: a check failed); 2 changes pending (plan --detailed-exitcode); \
 3 partial failure (a change failed or discovery had gaps); 4 invalid configuration.";
 
 /// Keeps a log-forwarder Lambda (e.g. the Datadog Forwarder) subscribed to every AWS log source.
@@ -77,6 +77,9 @@ pub enum Command {
     },
     /// Check the configuration file and exit.
     ValidateConfig,
+    /// Preflight: credentials, forwarders and their policies, AWS endpoints, Datadog PrivateLink
+    /// and telemetry, one line per check with the fix; exit 1 when a check fails.
+    Doctor,
 }
 
 /// Runs the command and returns the process exit code.
@@ -101,6 +104,7 @@ pub async fn run(cli: Cli) -> u8 {
             );
             return exit::OK;
         }
+        Command::Doctor => return crate::doctor::run(cli.output, &config).await,
         _ => {}
     }
     match execute(&cli, &config).await {
@@ -155,6 +159,7 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
         Command::Reconcile { dry_run: false } => Mode::Apply,
         _ => Mode::Plan,
     };
+    let started = std::time::Instant::now();
     let progress = TerminalProgress::new();
     let run = Run::new(regions.iter().cloned());
     let mut reports: Vec<PassReport> = Vec::new();
@@ -172,6 +177,9 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
         reports.push(run_pass(&apis, &target, &run, config, mode, &progress).await);
     }
     progress.finish();
+    if let Command::Reconcile { .. } = cli.command {
+        crate::telemetry::send(config, &factory, &reports, started.elapsed()).await;
+    }
     let calls = factory.calls().snapshot();
 
     let code = match &cli.command {
@@ -179,7 +187,7 @@ async fn execute(cli: &Cli, config: &Config) -> anyhow::Result<u8> {
         Command::Plan { .. } | Command::Reconcile { .. } => {
             output::plans(cli.output, &reports, &calls)
         }
-        Command::ValidateConfig | Command::IamPolicy { .. } => exit::OK,
+        Command::ValidateConfig | Command::IamPolicy { .. } | Command::Doctor => exit::OK,
     };
     let pending = reports.iter().any(|r| !r.plan.is_empty());
     Ok(match &cli.command {
