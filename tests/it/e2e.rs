@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// The `autosub` binary, built once per test run by the same cargo that runs the tests, so it is
 /// never stale.
-fn autosub_binary() -> &'static Path {
+pub(crate) fn autosub_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -40,7 +40,7 @@ struct Demo {
     _dir: tempdir::Dir,
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A temporary directory removed on drop.
     pub struct Dir(pub std::path::PathBuf);
 

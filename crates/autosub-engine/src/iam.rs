@@ -1,6 +1,7 @@
 //! The least-privilege IAM policy for what the configuration enables: each discoverer's reads
 //! (tag reads only when a tag filter needs them), and the trigger backends' reads and writes,
-//! scoped to the forwarders where IAM allows it.
+//! scoped to the forwarders where IAM allows it; with Datadog events on, reading the API key
+//! secret (narrow `Resource` to your secret's ARN).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -97,6 +98,14 @@ pub fn policy(config: &Config, all_services: bool) -> Value {
         &PERMISSION_ACTIONS.iter().copied().collect(),
         &forwarder_arns(config),
     ));
+    if config.datadog.telemetry.events {
+        // DD_API_KEY_SECRET_ARN is read at run time; the secret is not known here.
+        statements.push(statement(
+            "ReadDatadogApiKeySecret",
+            &BTreeSet::from(["secretsmanager:GetSecretValue"]),
+            &arns(&|p| format!("arn:{p}:secretsmanager:*:*:secret:*")),
+        ));
+    }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
