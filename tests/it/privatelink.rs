@@ -163,10 +163,8 @@ fn terraform_map(text: &str, name: &str) -> SiteMap {
             map.entry(region)
                 .or_default()
                 .insert(c[1].to_owned(), c[2].to_owned());
-        } else if line.trim() == "}" {
-            if current.take().is_none() {
-                break;
-            }
+        } else if line.trim() == "}" && current.take().is_none() {
+            break;
         }
     }
     map
