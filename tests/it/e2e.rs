@@ -40,7 +40,7 @@ pub(crate) struct Demo {
     _dir: tempdir::Dir,
 }
 
-mod tempdir {
+pub(crate) mod tempdir {
     /// A temporary directory removed on drop.
     pub struct Dir(pub std::path::PathBuf);
 

@@ -15,4 +15,5 @@ mod discover_step_functions;
 mod discover_wafv2;
 mod e2e;
 mod layering;
+mod privatelink;
 mod support;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use autosub_core::{
     BucketName, FunctionArn, InvokePermission, LogGroupClass, LogGroupName, NotificationConfig,
-    Region, SubscriptionFilter,
+    Region, SecretArn, SubscriptionFilter,
 };
 
 use crate::error::AwsError;
@@ -123,4 +123,12 @@ pub trait LambdaApi: Send + Sync {
         function: &FunctionArn,
         statement_id: &str,
     ) -> Result<(), AwsError>;
+}
+
+/// Secrets Manager capabilities: reading a secret's text in the secret's own region.
+#[async_trait]
+pub trait SecretsApi: Send + Sync {
+    /// The secret's `SecretString` (GetSecretValue, current version); `NotFound` when there is no
+    /// such secret, `Invalid` when it holds binary data.
+    async fn secret_string(&self, secret: &SecretArn) -> Result<String, AwsError>;
 }

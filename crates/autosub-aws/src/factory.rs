@@ -15,11 +15,12 @@ use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
 use aws_types::service_config::ServiceConfigKey;
 
 use crate::api_gateway::SdkApiGateway;
-use crate::apis::TargetApis;
+use crate::apis::{SecretsApi, TargetApis};
 use crate::calls::CallRecorder;
 use crate::cloudfront::SdkCloudFront;
 use crate::elb::SdkElb;
 use crate::elbv2::SdkElbv2;
+use crate::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use crate::error::{AwsError, ErrorClass};
 use crate::lambda::SdkLambda;
 use crate::ledger_store::{LedgerTable, ObjectStore, SdkLedgerTable, SdkObject};
@@ -27,6 +28,7 @@ use crate::logs::{LimitExceededIsFinal, SdkLogs};
 use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
+use crate::secrets::SdkSecrets;
 use crate::source_apis::SourceApis;
 use crate::step_functions::SdkStepFunctions;
 use crate::wafv2::SdkWafv2;
@@ -87,6 +89,7 @@ impl ClientFactory {
                 s3: Mutex::default(),
                 logs: Mutex::default(),
                 lambda: Mutex::default(),
+                secretsmanager: Mutex::default(),
                 sources: SourceClients::default(),
             }),
         }
@@ -181,6 +184,41 @@ impl ClientFactory {
         })
     }
 
+    /// Secrets Manager with autosub's own credentials (never a target's): each secret is read
+    /// in its own region.
+    pub fn secrets(&self) -> Arc<dyn SecretsApi> {
+        Arc::new(SdkSecrets::new(Target {
+            clients: Arc::clone(&self.clients),
+            // Only keys the client cache and retry partition: these are the caller's credentials.
+            account: AccountId::new("self"),
+            region: self
+                .clients
+                .home_region
+                .clone()
+                .unwrap_or_else(|| Region::new(FALLBACK_REGION)),
+        }))
+    }
+
+    /// The endpoint a client of `service` in `region` sends to, resolved as the SDK resolves
+    /// it: `aws.endpoint_url`, then `AWS_ENDPOINT_URL_<SERVICE>` / `AWS_ENDPOINT_URL` / the
+    /// profile, then the public endpoint.
+    pub fn endpoint(&self, service: AwsService, region: &Region) -> ServiceEndpoint {
+        let c = &self.clients;
+        let (url, origin) = if let Some(url) = &c.endpoint_url {
+            (url.clone(), EndpointOrigin::Config)
+        } else if let Some(url) = configured_endpoint(&c.sdk, service.service_id()) {
+            (url, EndpointOrigin::Environment)
+        } else {
+            (service.default_url(region), EndpointOrigin::Default)
+        };
+        ServiceEndpoint {
+            service,
+            region: region.clone(),
+            url,
+            origin,
+        }
+    }
+
     /// Counts of every call made through this factory's clients.
     pub fn calls(&self) -> &CallRecorder {
         &self.clients.calls
@@ -215,6 +253,7 @@ pub(crate) struct Clients {
     s3: Mutex<HashMap<Key, aws_sdk_s3::Client>>,
     logs: Mutex<HashMap<Key, aws_sdk_cloudwatchlogs::Client>>,
     lambda: Mutex<HashMap<Key, aws_sdk_lambda::Client>>,
+    secretsmanager: Mutex<HashMap<Key, aws_sdk_secretsmanager::Client>>,
     sources: SourceClients,
 }
 
@@ -312,6 +351,29 @@ impl Clients {
             }
             aws_sdk_lambda::Client::from_conf(config.build())
         })
+    }
+
+    /// The Secrets Manager client for `account`'s credentials in `region`.
+    pub(crate) fn secretsmanager(
+        &self,
+        account: &AccountId,
+        region: &Region,
+    ) -> aws_sdk_secretsmanager::Client {
+        cached(
+            &self.secretsmanager,
+            (account.clone(), region.clone()),
+            || {
+                let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
+                    .region(sdk_region(region))
+                    .retry_config(self.retry_config())
+                    .retry_partition(partition("secretsmanager", account, region))
+                    .interceptor(self.calls.clone());
+                if let Some(url) = &self.endpoint_url {
+                    config = config.endpoint_url(url);
+                }
+                aws_sdk_secretsmanager::Client::from_conf(config.build())
+            },
+        )
     }
 
     fn retry_config(&self) -> RetryConfig {

@@ -5,10 +5,12 @@
 //! - [`apis`] holds the narrow per-service traits in domain types that the rest of autosub uses;
 //!   the SDK implementations behind them stay private, as do all SDK types.
 //! - [`source_apis`] holds the same for the services whose resources write logs.
+//! - [`endpoints`] names the endpoint each client calls, for `autosub doctor`.
 //! - [`error`] classifies every failure once; [`calls::CallRecorder`] counts every call.
 
 pub mod apis;
 pub mod calls;
+pub mod endpoints;
 pub mod error;
 pub mod factory;
 pub mod ledger_store;
@@ -23,10 +25,12 @@ mod logs;
 mod redshift;
 mod s3;
 mod sdk_error;
+mod secrets;
 mod step_functions;
 mod wafv2;
 
-pub use apis::{AccessLogTarget, FunctionInfo, LambdaApi, LogsApi, S3Api, TargetApis};
+pub use apis::{AccessLogTarget, FunctionInfo, LambdaApi, LogsApi, S3Api, SecretsApi, TargetApis};
 pub use calls::CallRecorder;
+pub use endpoints::{AwsService, ServiceEndpoint};
 pub use error::{AwsError, ErrorClass};
 pub use factory::{AwsSettings, ClientFactory};

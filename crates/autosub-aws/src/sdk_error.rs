@@ -131,6 +131,7 @@ fn erased_meta(error: &ErasedError) -> Option<&ErrorMetadata> {
         aws_sdk_s3::operation::put_object::PutObjectError,
         aws_sdk_dynamodb::operation::query::QueryError,
         aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
+        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
     );
     None
 }

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use autosub_core::datadog::{DatadogService, Site};
+use autosub_core::net::{Cidr, HostPort};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{AccountId, FunctionArn, Region, Service};
 use serde::Deserialize;
@@ -42,6 +44,9 @@ pub struct Config {
     /// The long-running service (`autosub run`).
     #[serde(default)]
     pub run: RunConfig,
+    /// The Datadog site, PrivateLink (checked by `autosub doctor`) and autosub's own telemetry.
+    #[serde(default)]
+    pub datadog: DatadogConfig,
 }
 
 /// How to reach AWS. Credentials always come from the default chain.
@@ -416,6 +421,111 @@ pub struct LoopGuardConfig {
     pub buckets: Vec<String>,
 }
 
+/// The Datadog site autosub's forwarders and telemetry send to.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatadogConfig {
+    /// The site, as `DD_SITE` spells it (`datadoghq.com`, `datadoghq.eu`, `ap1.datadoghq.com`, …)
+    /// or by its short name (`us1`, `eu`, `ap2`, `gov`).
+    #[serde(default = "default_site")]
+    pub site: String,
+    /// Reaching Datadog over AWS PrivateLink; `autosub doctor` checks it.
+    #[serde(default)]
+    pub privatelink: PrivateLinkConfig,
+    /// autosub's own pass results sent to Datadog; off by default.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+impl Default for DatadogConfig {
+    fn default() -> Self {
+        Self {
+            site: default_site(),
+            privatelink: PrivateLinkConfig::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+impl DatadogConfig {
+    /// The configured site (valid once the config has been parsed).
+    pub fn site(&self) -> Site {
+        Site::parse(&self.site).unwrap_or(Site::Us1)
+    }
+}
+
+fn default_site() -> String {
+    Site::Us1.name().into()
+}
+
+/// The PrivateLink set-up the hosts running autosub and the forwarders sit behind.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateLinkConfig {
+    /// Whether Datadog is reached over PrivateLink (only `datadoghq.com`, `ap1` and `ap2` offer it).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The CIDR blocks of the VPC(s) holding the Datadog endpoints; every service name must
+    /// resolve inside one of them.
+    #[serde(default)]
+    pub vpc_cidrs: Vec<String>,
+    /// The Datadog services reached over PrivateLink (`logs_user_intake`, `api`, `metrics`, …).
+    #[serde(default = "default_privatelink_services")]
+    pub services: Vec<String>,
+}
+
+impl Default for PrivateLinkConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            vpc_cidrs: Vec::new(),
+            services: default_privatelink_services(),
+        }
+    }
+}
+
+impl PrivateLinkConfig {
+    /// The configured CIDR blocks (the valid ones; a parsed config has only valid ones).
+    pub fn cidrs(&self) -> Vec<Cidr> {
+        self.vpc_cidrs
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect()
+    }
+
+    /// The configured services, in the table's order, without duplicates.
+    pub fn selected(&self) -> Vec<DatadogService> {
+        DatadogService::ALL
+            .into_iter()
+            .filter(|s| self.services.iter().any(|n| n == s.as_str()))
+            .collect()
+    }
+}
+
+fn default_privatelink_services() -> Vec<String> {
+    // What the Forwarder (logs) and autosub's events (API) use.
+    vec!["logs_user_intake".into(), "api".into()]
+}
+
+/// Where autosub's own telemetry goes. Both sinks are off unless configured; a failure to send
+/// never fails a pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// A DogStatsD agent (`host:port`, e.g. the ECS sidecar at `127.0.0.1:8125`) to send
+    /// per-pass metrics to over UDP.
+    pub dogstatsd_addr: Option<String>,
+    /// Post one Datadog event per pass that planned or applied changes (needs `DD_API_KEY` or
+    /// `DD_API_KEY_SECRET_ARN`).
+    #[serde(default)]
+    pub events: bool,
+    /// The API base URL events are posted to; default `https://api.<site>`.
+    pub api_url: Option<String>,
+    /// Tags added to every metric and event (`env:prod`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
 /// A configured forwarder: an ARN, or a name to resolve in the target account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ForwarderRef {
@@ -703,6 +813,7 @@ impl Config {
                 "must be at least 1; AWS allows 2 per log group unless raised".into(),
             );
         }
+        datadog_problems(&self.datadog, &mut problem);
         problems
     }
 }
@@ -715,6 +826,78 @@ pub fn parse_schedule(expression: &str) -> Result<croner::Cron, croner::errors::
         .dom_and_dow(true)
         .build()
         .parse(expression)
+}
+
+fn datadog_problems(dd: &DatadogConfig, problem: &mut impl FnMut(String, String)) {
+    let site = match Site::parse(&dd.site) {
+        Ok(site) => Some(site),
+        Err(e) => {
+            problem("datadog.site".into(), e.to_string());
+            None
+        }
+    };
+    let pl = &dd.privatelink;
+    if pl.enabled {
+        if let Some(Err(e)) = site.map(Site::require_privatelink) {
+            problem("datadog.privatelink.enabled".into(), e.to_string());
+        }
+        if pl.vpc_cidrs.is_empty() {
+            problem(
+                "datadog.privatelink.vpc_cidrs".into(),
+                "list the CIDR blocks of the VPC(s) holding the Datadog endpoints, e.g. [\"10.0.0.0/16\"]".into(),
+            );
+        }
+        if pl.services.is_empty() {
+            problem(
+                "datadog.privatelink.services".into(),
+                "name at least one Datadog service, e.g. [\"logs_user_intake\", \"api\"]".into(),
+            );
+        }
+    }
+    for (i, cidr) in pl.vpc_cidrs.iter().enumerate() {
+        if let Err(e) = cidr.parse::<Cidr>() {
+            problem(format!("datadog.privatelink.vpc_cidrs[{i}]"), e.to_string());
+        }
+    }
+    for (i, name) in pl.services.iter().enumerate() {
+        if DatadogService::parse(name).is_none() {
+            let valid: Vec<&str> = DatadogService::ALL.iter().map(|s| s.as_str()).collect();
+            problem(
+                format!("datadog.privatelink.services[{i}]"),
+                format!(
+                    "{name:?} is not a Datadog PrivateLink service; use one of {}",
+                    valid.join(", ")
+                ),
+            );
+        }
+    }
+    let t = &dd.telemetry;
+    if let Some(addr) = &t.dogstatsd_addr {
+        let port_ok = addr.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            problem(
+                "datadog.telemetry.dogstatsd_addr".into(),
+                format!("{addr:?} is not host:port, e.g. \"127.0.0.1:8125\""),
+            );
+        }
+    }
+    if let Some(url) = &t.api_url
+        && let Err(e) = HostPort::from_url(url)
+    {
+        problem("datadog.telemetry.api_url".into(), e.to_string());
+    }
+    for (i, tag) in t.tags.iter().enumerate() {
+        if tag.is_empty() || tag.contains([',', '|', '#', ' ']) {
+            problem(
+                format!("datadog.telemetry.tags[{i}]"),
+                format!(
+                    "{tag:?} is not a Datadog tag (no spaces, ',', '|' or '#'), e.g. \"env:prod\""
+                ),
+            );
+        }
+    }
 }
 
 fn looks_like_region(region: &str) -> bool {
@@ -843,6 +1026,83 @@ filter_name = "a:b"
             err.contains("unknown scheme") && err.contains("dynamodb://table"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn datadog_section_is_validated_with_key_paths() {
+        let config = Config::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(config.datadog.site(), Site::Us1);
+        assert!(!config.datadog.privatelink.enabled);
+        assert_eq!(config.datadog.telemetry, TelemetryConfig::default());
+
+        let good = format!(
+            r#"{MINIMAL}
+[datadog]
+site = "ap1"
+[datadog.privatelink]
+enabled = true
+vpc_cidrs = ["10.0.0.0/16", "10.1.0.0/16"]
+services = ["api", "logs_user_intake", "api"]
+[datadog.telemetry]
+dogstatsd_addr = "127.0.0.1:8125"
+events = true
+tags = ["env:prod"]
+"#
+        );
+        let config = Config::parse(&good, "t.toml").unwrap();
+        assert_eq!(config.datadog.site(), Site::Ap1);
+        assert_eq!(
+            config.datadog.privatelink.selected(),
+            [DatadogService::LogsUserIntake, DatadogService::Api]
+        );
+        assert_eq!(config.datadog.privatelink.cidrs().len(), 2);
+
+        let bad = format!(
+            r#"{MINIMAL}
+[datadog]
+site = "eu"
+[datadog.privatelink]
+enabled = true
+vpc_cidrs = ["10.0.0.0/33"]
+services = ["logs"]
+[datadog.telemetry]
+dogstatsd_addr = "localhost"
+api_url = "api.datadoghq.eu"
+tags = ["env prod"]
+"#
+        );
+        let err = Config::parse(&bad, "bad.toml").unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "datadog.privatelink.enabled",
+                "datadog.privatelink.vpc_cidrs[0]",
+                "datadog.privatelink.services[0]",
+                "datadog.telemetry.dogstatsd_addr",
+                "datadog.telemetry.api_url",
+                "datadog.telemetry.tags[0]",
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("datadog privatelink is not offered for site datadoghq.eu"),
+            "{text}"
+        );
+        assert!(
+            text.contains("logs_user_intake"),
+            "lists the services: {text}"
+        );
+
+        let err = Config::parse(&format!("{MINIMAL}\n[datadog]\nsite = \"mars\"\n[datadog.privatelink]\nenabled = true\nvpc_cidrs = []\n"), "t.toml").unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["datadog.site", "datadog.privatelink.vpc_cidrs"]);
+        let err = Config::parse(
+            &format!("{MINIMAL}\n[datadog.telemetry]\nevent = true\n"),
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `event`"), "{err}");
     }
 
     #[test]

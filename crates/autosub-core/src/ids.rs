@@ -213,9 +213,101 @@ impl From<FunctionArn> for String {
     }
 }
 
+/// A Secrets Manager secret ARN: `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`.
+/// The secret is read in its own region, whatever region autosub runs in.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
+pub struct SecretArn {
+    arn: String,
+    region: Region,
+}
+
+/// A string that is not a Secrets Manager secret ARN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotASecretArn(pub String);
+
+impl fmt::Display for NotASecretArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a Secrets Manager secret ARN (expected arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NotASecretArn {}
+
+impl SecretArn {
+    /// Parses a secret ARN.
+    pub fn parse(arn: &str) -> Result<Self, NotASecretArn> {
+        let parts: Vec<&str> = arn.trim().splitn(7, ':').collect();
+        match parts.as_slice() {
+            [
+                "arn",
+                partition,
+                "secretsmanager",
+                region,
+                account,
+                "secret",
+                name,
+            ] if !partition.is_empty()
+                && !region.is_empty()
+                && !account.is_empty()
+                && !name.is_empty() =>
+            {
+                Ok(Self {
+                    arn: arn.trim().to_owned(),
+                    region: Region::new(*region),
+                })
+            }
+            _ => Err(NotASecretArn(arn.to_owned())),
+        }
+    }
+
+    /// The secret's region.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The ARN.
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+}
+
+impl fmt::Display for SecretArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn)
+    }
+}
+
+impl From<SecretArn> for String {
+    fn from(value: SecretArn) -> Self {
+        value.arn
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_arns_name_their_region() {
+        let arn = SecretArn::parse(
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-api-key-AbCdEf",
+        )
+        .unwrap();
+        assert_eq!(arn.region().as_str(), "eu-west-1");
+        for bad in [
+            "",
+            "dd-api-key",
+            "arn:aws:lambda:eu-west-1:1:function:x",
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:",
+        ] {
+            assert!(SecretArn::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn function_arns_parse_and_drop_qualifiers() {

@@ -2,9 +2,11 @@
 //! today, and the plan that closes the gap. No IO, no clock, no environment: the same inputs
 //! always give the same, byte-identical plan.
 
+pub mod datadog;
 pub mod desired;
 pub mod ids;
 pub mod ledger;
+pub mod net;
 pub mod notification;
 pub mod observed;
 pub mod pattern;
@@ -16,7 +18,7 @@ pub mod render;
 pub mod selection;
 pub mod source;
 
-pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
+pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region, SecretArn};
 pub use notification::{DestinationKind, FilterRule, NotificationConfig, NotificationEntry};
 pub use observed::{
     BucketState, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState, PolicyStatement,

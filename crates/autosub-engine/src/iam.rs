@@ -1,6 +1,7 @@
 //! The least-privilege IAM policy for what the configuration enables: each discoverer's reads
 //! (tag reads only when a tag filter needs them), and the trigger backends' reads and writes,
-//! scoped to the forwarders where IAM allows it.
+//! scoped to the forwarders where IAM allows it; with Datadog events on, reading the API key
+//! secret (narrow `Resource` to your secret's ARN).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -98,6 +99,14 @@ pub fn policy(config: &Config, all_services: bool) -> Value {
         &forwarder_arns(config),
     ));
     statements.extend(ledger_statements(config));
+    if config.datadog.telemetry.events {
+        // DD_API_KEY_SECRET_ARN is read at run time; the secret is not known here.
+        statements.push(statement(
+            "ReadDatadogApiKeySecret",
+            &BTreeSet::from(["secretsmanager:GetSecretValue"]),
+            &arns(&|p| format!("arn:{p}:secretsmanager:*:*:secret:*")),
+        ));
+    }
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
@@ -217,19 +226,28 @@ mod tests {
     #[test]
     fn a_remote_ledger_is_granted_on_its_resource_only() {
         assert!(actions(&policy(&config(""), true), "KeepLedgerInDynamoDb").is_empty());
-        let p = policy(&config("[ledger]\nlocation = \"dynamodb://autosub\"\n"), true);
+        let p = policy(
+            &config("[ledger]\nlocation = \"dynamodb://autosub\"\n"),
+            true,
+        );
         assert_eq!(
             actions(&p, "KeepLedgerInDynamoDb"),
             ["dynamodb:BatchWriteItem", "dynamodb:Query"]
         );
-        let p = policy(&config("[ledger]\nlocation = \"s3://ops/autosub/ledger.json\"\n"), true);
+        let p = policy(
+            &config("[ledger]\nlocation = \"s3://ops/autosub/ledger.json\"\n"),
+            true,
+        );
         let keep = p["Statement"]
             .as_array()
             .unwrap()
             .iter()
             .find(|s| s["Sid"] == "KeepLedgerInS3")
             .unwrap();
-        assert_eq!(keep["Resource"], json!(["arn:aws:s3:::ops/autosub/ledger.json"]));
+        assert_eq!(
+            keep["Resource"],
+            json!(["arn:aws:s3:::ops/autosub/ledger.json"])
+        );
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! the config.
 
 pub mod daemon;
+pub mod doctor;
 pub mod iam;
 pub mod ledger;
 pub mod memo;
 pub mod metrics;
 pub mod pass;
 pub mod reconcile;
+pub mod telemetry;
 
 pub use autosub_triggers::{ChangeOutcome, Outcome};
 pub use pass::{Mode, PassReport, Progress, Run, Target, run_pass};

@@ -19,7 +19,7 @@ use crate::serve;
 /// handed to an ECS task as a secret); it wins over `--config`.
 pub const CONFIG_TEXT_ENV: &str = "AUTOSUB_CONFIG_TOML";
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 error; 2 changes pending (plan --detailed-exitcode); \
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 error (doctor: a check failed); 2 changes pending (plan --detailed-exitcode); \
 3 partial failure (a change failed or discovery had gaps); 4 invalid configuration.";
 
 /// Keeps a log-forwarder Lambda (e.g. the Datadog Forwarder) subscribed to every AWS log source.
@@ -85,6 +85,9 @@ pub enum Command {
     Run,
     /// Exit 0 when the local `autosub run` answers `/healthz` (a container health check).
     Healthcheck,
+    /// Preflight: credentials, forwarders and their policies, AWS endpoints, Datadog PrivateLink
+    /// and telemetry, one line per check with the fix; exit 1 when a check fails.
+    Doctor,
 }
 
 /// A loaded configuration and the directory relative ledger paths start from.
@@ -121,6 +124,7 @@ pub async fn run(cli: Cli) -> u8 {
             );
             return exit::OK;
         }
+        Command::Doctor => return crate::doctor::run(cli.output, config).await,
         _ => {}
     }
     let factory = client_factory(config).await;
@@ -213,6 +217,9 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
     };
     let report = reconcile::run(&cx, &targets, &CancellationToken::new()).await;
     progress.finish();
+    if let Command::Reconcile { dry_run: false } = cli.command {
+        crate::telemetry::send(config, factory, &report.passes, report.duration).await;
+    }
     for problem in &report.ledger_errors {
         eprintln!("warning: ledger: {problem}");
     }
@@ -227,7 +234,8 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         Command::ValidateConfig
         | Command::IamPolicy { .. }
         | Command::Run
-        | Command::Healthcheck => exit::OK,
+        | Command::Healthcheck
+        | Command::Doctor => exit::OK,
     };
     let code = if code == exit::OK && !report.ledger_errors.is_empty() {
         exit::PARTIAL

@@ -2,7 +2,7 @@
 
 /// Success (for `plan --detailed-exitcode`: success and nothing to change).
 pub const OK: u8 = 0;
-/// An error stopped the command (AWS unreachable, no credentials, …).
+/// An error stopped the command (AWS unreachable, no credentials, …); for `doctor`: a check failed.
 pub const ERROR: u8 = 1;
 /// `plan --detailed-exitcode` only: success, and there are changes to apply.
 pub const CHANGES_PENDING: u8 = 2;

@@ -1,10 +1,12 @@
 //! `autosub`: keeps a log-forwarder Lambda subscribed to every AWS log source.
 
 mod cli;
+mod doctor;
 mod exit;
 mod output;
 mod progress;
 mod serve;
+mod telemetry;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use autosub_aws::factory::ClientFactory;
 use autosub_engine::daemon::{self, DaemonCx, DaemonState};
 use autosub_engine::ledger;
+use autosub_engine::reconcile::RunReport;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Loaded, ledger_region};
 use crate::exit;
+use crate::telemetry;
 
 /// The exit code when a second signal cuts the shutdown short (128 + SIGINT, as shells do).
 const INTERRUPTED: i32 = 130;
@@ -67,12 +69,19 @@ pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
             return exit::ERROR;
         }
     };
+    // Telemetry to Datadog (when configured) goes out beside the next wait, never in a pass's way.
+    let (telemetry_config, telemetry_factory) = (config.clone(), factory.clone());
+    let after_run = move |report: &RunReport| {
+        let (config, factory) = (telemetry_config.clone(), telemetry_factory.clone());
+        let (passes, took) = (report.passes.clone(), report.duration);
+        tokio::spawn(async move { telemetry::send(&config, &factory, &passes, took).await });
+    };
     let cx = DaemonCx {
         factory,
         config,
         ledger: ledger.as_ref(),
         state,
-        after_run: &|_| {},
+        after_run: &after_run,
     };
     let result = daemon::run(cx, shutdown).await;
     signals.abort();

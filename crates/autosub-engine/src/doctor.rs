@@ -1,0 +1,819 @@
+//! `autosub doctor`: a preflight that checks, one line per check, what a run needs — AWS
+//! credentials, the forwarders and their resource policies, every AWS endpoint autosub will
+//! call, Datadog PrivateLink, and the telemetry's API key — and says how to fix what fails.
+//!
+//! Guarantees: read-only (no AWS write call, nothing sent to Datadog); every check ends in a
+//! bounded time (DNS and TCP have timeouts). The resolver and the dialer are injected, so tests
+//! run on loopback with stub DNS answers.
+//!
+//! The checks are grouped per target. Today a run has one target account (`aws.account_id` or
+//! the caller's) reached with the caller's credentials; when fleets arrive (assume-role per
+//! account), [`target_checks`] gains an assume-role check first and runs once per account.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use autosub_aws::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
+use autosub_aws::error::ErrorClass;
+use autosub_aws::factory::ClientFactory;
+use autosub_config::Config;
+use autosub_core::datadog::{DatadogService, Site};
+use autosub_core::net::{Cidr, HostPort, is_public};
+use autosub_core::observed::parse_policy;
+use autosub_core::{
+    AccountId, BucketName, FunctionArn, InvokePermission, Invoker, LogGroupName, Partition, Region,
+    Service,
+};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::telemetry::{ApiKeySource, TelemetryError};
+
+/// How long a DNS lookup may take in production.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a TCP connect may take in production.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The outcome of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Works.
+    Pass,
+    /// Works, with a remark (autosub will fix it itself, or it cannot be verified).
+    Warn,
+    /// Does not work; a run would fail or skip something.
+    Fail,
+}
+
+impl Status {
+    /// The label printed in front of the check.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Warn => "WARN",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+/// One check: what was checked, how it went, and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked, e.g. `forwarder us-east-1` or `privatelink api`.
+    pub name: String,
+    /// Pass, warn or fail.
+    pub status: Status,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it (for warnings and failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status: Status::Pass,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn warn(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn fail(name: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// True when no check failed.
+pub fn all_passed(checks: &[Check]) -> bool {
+    checks.iter().all(|c| c.status != Status::Fail)
+}
+
+/// One line per check: `PASS  name: detail`, and for warnings and failures `; fix: …`.
+pub fn render_text(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        out.push_str(&format!("{}  {}: {}", c.status.label(), c.name, c.detail));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("; fix: {fix}"));
+        }
+        out.push('\n');
+    }
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    out.push_str(&format!(
+        "doctor: {} checks, {} failed, {} warnings\n",
+        checks.len(),
+        count(Status::Fail),
+        count(Status::Warn)
+    ));
+    out
+}
+
+/// Resolves host names (tokio's resolver in production, a stub in tests).
+#[async_trait]
+pub trait Resolver: Send + Sync {
+    /// The addresses `host` resolves to.
+    async fn resolve(&self, host: &str) -> io::Result<Vec<IpAddr>>;
+}
+
+/// Opens TCP connections (tokio in production, a stub in tests).
+#[async_trait]
+pub trait Dialer: Send + Sync {
+    /// Connects to `addr` and closes the connection again.
+    async fn dial(&self, addr: SocketAddr) -> io::Result<()>;
+}
+
+/// The system resolver (`getaddrinfo` through tokio), with a timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemResolver {
+    /// How long one lookup may take.
+    pub timeout: Duration,
+}
+
+impl Default for SystemResolver {
+    fn default() -> Self {
+        Self {
+            timeout: RESOLVE_TIMEOUT,
+        }
+    }
+}
+
+#[async_trait]
+impl Resolver for SystemResolver {
+    async fn resolve(&self, host: &str) -> io::Result<Vec<IpAddr>> {
+        let lookup = tokio::net::lookup_host((host, 0));
+        let addrs = tokio::time::timeout(self.timeout, lookup)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "dns lookup timed out"))??;
+        let mut ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+        ips.sort();
+        ips.dedup();
+        Ok(ips)
+    }
+}
+
+/// TCP connects through tokio, with a timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpDialer {
+    /// How long one connect may take.
+    pub timeout: Duration,
+}
+
+impl Default for TcpDialer {
+    fn default() -> Self {
+        Self {
+            timeout: CONNECT_TIMEOUT,
+        }
+    }
+}
+
+#[async_trait]
+impl Dialer for TcpDialer {
+    async fn dial(&self, addr: SocketAddr) -> io::Result<()> {
+        let connect = tokio::net::TcpStream::connect(addr);
+        tokio::time::timeout(self.timeout, connect)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "tcp connect timed out"))??;
+        Ok(())
+    }
+}
+
+/// The network the checks go through.
+#[derive(Clone, Copy)]
+pub struct Net<'a> {
+    /// DNS.
+    pub resolver: &'a dyn Resolver,
+    /// TCP.
+    pub dialer: &'a dyn Dialer,
+}
+
+impl Net<'_> {
+    /// The addresses of `host`; an IP literal is its own address.
+    async fn addresses(&self, host: &str) -> io::Result<Vec<IpAddr>> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        let ips = self.resolver.resolve(host).await?;
+        if ips.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no address records",
+            ));
+        }
+        Ok(ips)
+    }
+}
+
+/// What the doctor looks at.
+pub struct DoctorCx<'a> {
+    /// The validated configuration.
+    pub config: &'a Config,
+    /// The AWS clients, as a run builds them.
+    pub factory: &'a ClientFactory,
+    /// DNS and TCP.
+    pub net: Net<'a>,
+    /// Where the Datadog API key comes from (`DD_API_KEY` / `DD_API_KEY_SECRET_ARN`).
+    pub api_key: Result<Option<ApiKeySource>, TelemetryError>,
+}
+
+/// Every check, in order: the target (credentials, forwarders, policies), the AWS endpoints,
+/// PrivateLink, telemetry.
+pub async fn doctor(cx: &DoctorCx<'_>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let regions = regions(cx.config, cx.factory);
+    match &regions {
+        Some(regions) => checks.extend(target_checks(cx, regions).await),
+        None => checks.push(Check::fail(
+            "regions",
+            "no region to check: aws.regions is empty and no AWS region is configured",
+            "set aws.regions in the configuration, or AWS_REGION",
+        )),
+    }
+    let regions = regions.unwrap_or_default();
+    checks.extend(endpoint_checks(cx.net, &aws_endpoints(cx, &regions)).await);
+    checks.extend(privatelink_checks(cx.config, cx.net).await);
+    checks.extend(telemetry_checks(cx).await);
+    checks
+}
+
+/// The regions a run reconciles: `aws.regions`, else the credentials' region.
+fn regions(config: &Config, factory: &ClientFactory) -> Option<Vec<Region>> {
+    if config.aws.regions.is_empty() {
+        factory.home_region().map(|r| vec![r.clone()])
+    } else {
+        Some(
+            config
+                .aws
+                .regions
+                .iter()
+                .map(|r| Region::new(r.as_str()))
+                .collect(),
+        )
+    }
+}
+
+/// The checks of one target account: credentials (a fleet's assume-role goes here), then each
+/// configured forwarder and its resource policy, then the regions without a forwarder.
+pub async fn target_checks(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let configured = cx.config.aws.account_id.as_deref().map(AccountId::new);
+    let caller = match cx.factory.caller_account().await {
+        Ok(account) => {
+            checks.push(Check::pass(
+                "credentials",
+                format!("sts:GetCallerIdentity answers: account {account}"),
+            ));
+            Some(account)
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "credentials",
+                format!("sts:GetCallerIdentity failed: {e}"),
+                credentials_fix(e.class),
+            ));
+            None
+        }
+    };
+    let account = match (&configured, &caller) {
+        (Some(want), Some(have)) if want != have => {
+            checks.push(Check::fail(
+                "account",
+                format!("aws.account_id is {want} but the credentials belong to {have}; autosub does not assume roles into other accounts yet"),
+                format!("run with credentials of account {want}, or remove aws.account_id"),
+            ));
+            Some(want.clone())
+        }
+        (Some(want), _) => {
+            checks.push(Check::pass(
+                "account",
+                format!("reconciling account {want} (aws.account_id)"),
+            ));
+            Some(want.clone())
+        }
+        (None, Some(have)) => {
+            checks.push(Check::pass(
+                "account",
+                format!("reconciling the caller's account {have}"),
+            ));
+            Some(have.clone())
+        }
+        (None, None) => None,
+    };
+    let Some(account) = account else {
+        checks.push(Check::fail(
+            "forwarders",
+            "not checked: the account to reconcile is unknown without working credentials",
+            "fix the credentials check above, or set aws.account_id",
+        ));
+        return checks;
+    };
+
+    let forwarders: BTreeMap<Region, FunctionArn> = cx
+        .config
+        .forwarder_refs()
+        .into_iter()
+        .map(|(region, fwd)| {
+            let arn = fwd.resolve(&account, &region);
+            (region, arn)
+        })
+        .collect();
+    for (region, forwarder) in &forwarders {
+        checks.extend(forwarder_checks(cx, &account, region, forwarder).await);
+    }
+    for region in regions.iter().filter(|r| !forwarders.contains_key(*r)) {
+        checks.push(Check::warn(
+            format!("forwarder {region}"),
+            format!("no forwarder is configured for {region}: its buckets and log groups are reported no_forwarder, never subscribed"),
+            format!("add forwarders.{region} (S3 and CloudWatch Logs only invoke a function in their own region)"),
+        ));
+    }
+    checks
+}
+
+fn credentials_fix(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::AccessDenied => {
+            "the credentials are invalid or expired: refresh them (aws sso login, a new session token) or check the task role"
+        }
+        ErrorClass::Retryable | ErrorClass::Throttled => {
+            "sts is unreachable: see the endpoint sts check below (a VPC interface endpoint com.amazonaws.<region>.sts with private DNS, or AWS_ENDPOINT_URL_STS)"
+        }
+        _ => {
+            "provide credentials through the default chain: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or the ECS task role"
+        }
+    }
+}
+
+/// The forwarder exists, and its resource policy lets S3 and CloudWatch Logs of `account`
+/// invoke it (or autosub will add the statement).
+async fn forwarder_checks(
+    cx: &DoctorCx<'_>,
+    account: &AccountId,
+    region: &Region,
+    forwarder: &FunctionArn,
+) -> Vec<Check> {
+    let name = format!("forwarder {region}");
+    let apis = cx.factory.apis(account, region);
+    let policy = match apis.lambda.policy(forwarder).await {
+        Ok(policy) => policy,
+        Err(e) if e.class == ErrorClass::NotFound => {
+            return vec![Check::fail(
+                name,
+                format!("function {forwarder} does not exist"),
+                format!("deploy the Datadog Forwarder in {region}, or fix forwarders.{region}"),
+            )];
+        }
+        Err(e) if e.class == ErrorClass::AccessDenied => {
+            return vec![Check::fail(
+                name,
+                format!("cannot read function {forwarder}: {e}"),
+                "allow lambda:GetPolicy and lambda:GetFunctionConfiguration on the forwarder (`autosub iam-policy` prints the whole policy)",
+            )];
+        }
+        Err(e) => {
+            return vec![Check::fail(
+                name,
+                format!("cannot read function {forwarder}: {e}"),
+                format!(
+                    "check that lambda in {region} is reachable (see the endpoint lambda {region} check)"
+                ),
+            )];
+        }
+    };
+    let mut checks = vec![Check::pass(name, format!("function {forwarder} exists"))];
+    let statements = match policy.as_deref().map(parse_policy) {
+        None => Vec::new(),
+        Some(Ok(statements)) => statements,
+        Some(Err(e)) => {
+            checks.push(Check::fail(
+                format!("forwarder {region} policy"),
+                format!("the resource policy of {forwarder} is not valid JSON: {e}"),
+                "repair the function's resource policy (aws lambda get-policy shows it)",
+            ));
+            return checks;
+        }
+    };
+    let partition = Partition::of(region);
+    for invoker in [Invoker::Logs, Invoker::S3] {
+        // A source that stands for "any log group / any bucket of the account".
+        let probe = match invoker {
+            Invoker::Logs => LogGroupName::new("autosub-doctor-probe").arn(account, region),
+            Invoker::S3 => BucketName::new("autosub-doctor-probe").arn(partition),
+        };
+        let check_name = format!("forwarder {region} allows {}", invoker.as_str());
+        let allowing = statements
+            .iter()
+            .find(|s| s.allows(invoker.principal(), account.as_str(), &probe));
+        checks.push(match allowing {
+            Some(s) => Check::pass(
+                check_name,
+                format!(
+                    "statement {:?} lets {} invoke it for account {account}",
+                    s.sid,
+                    invoker.principal()
+                ),
+            ),
+            None => {
+                let ours = InvokePermission::account_wide(
+                    &cx.config.ownership.statement_id_prefix,
+                    invoker,
+                    account,
+                    region,
+                );
+                Check::warn(
+                    check_name,
+                    format!(
+                        "no statement lets {} invoke it for every source of account {account}; the next reconcile adds statement {}",
+                        invoker.principal(),
+                        ours.statement_id
+                    ),
+                    "nothing to do if autosub may call lambda:AddPermission on the forwarder; otherwise grant it, or add the statement yourself",
+                )
+            }
+        });
+    }
+    checks
+}
+
+/// Every endpoint a run calls: STS in the home region; Lambda, S3 and CloudWatch Logs in every
+/// region; the enabled services' APIs; Lambda in each forwarder's region; Secrets Manager in the
+/// API key secret's region when events are on.
+pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoint> {
+    let mut wanted: BTreeSet<(AwsService, Region)> = BTreeSet::new();
+    let home = cx
+        .factory
+        .home_region()
+        .cloned()
+        .or_else(|| regions.first().cloned())
+        .unwrap_or_else(|| Region::new("us-east-1"));
+    wanted.insert((AwsService::Sts, home));
+    let enabled = cx.config.services.enabled();
+    for region in regions {
+        for service in [AwsService::Lambda, AwsService::S3, AwsService::Logs] {
+            wanted.insert((service, region.clone()));
+        }
+        for service in enabled.keys() {
+            for aws in aws_services(*service) {
+                if !aws.is_global() {
+                    wanted.insert((aws, region.clone()));
+                }
+            }
+        }
+    }
+    // Global discovery (CloudFront, WAF's CLOUDFRONT scope) happens in us-east-1.
+    let global = Region::new("us-east-1");
+    if enabled.contains_key(&Service::CloudFront) {
+        wanted.insert((AwsService::CloudFront, global.clone()));
+    }
+    if enabled.contains_key(&Service::Wafv2) {
+        wanted.insert((AwsService::Wafv2, global));
+    }
+    for region in cx.config.forwarder_refs().keys() {
+        wanted.insert((AwsService::Lambda, region.clone()));
+    }
+    if cx.config.datadog.telemetry.events
+        && let Ok(Some(ApiKeySource::Secret(secret))) = &cx.api_key
+    {
+        wanted.insert((AwsService::SecretsManager, secret.region().clone()));
+    }
+    wanted
+        .into_iter()
+        .map(|(service, region)| cx.factory.endpoint(service, &region))
+        .collect()
+}
+
+/// The AWS services a discoverer calls.
+fn aws_services(service: Service) -> Vec<AwsService> {
+    match service {
+        Service::Lambda => vec![AwsService::Lambda],
+        Service::S3AccessLogs => vec![AwsService::S3],
+        Service::CloudFront => vec![AwsService::CloudFront],
+        Service::Elbv2 => vec![AwsService::Elbv2],
+        Service::Elb => vec![AwsService::Elb],
+        Service::Redshift => vec![AwsService::Redshift],
+        Service::StepFunctions => vec![AwsService::StepFunctions],
+        Service::Wafv2 => vec![AwsService::Wafv2],
+        Service::ApiGateway => vec![AwsService::ApiGateway, AwsService::ApiGatewayV2],
+    }
+}
+
+/// Each endpoint resolves and accepts a TCP connection. Endpoints sharing a host and port are
+/// dialled once.
+pub async fn endpoint_checks(net: Net<'_>, endpoints: &[ServiceEndpoint]) -> Vec<Check> {
+    let targets: BTreeSet<HostPort> = endpoints
+        .iter()
+        .filter_map(|e| HostPort::from_url(&e.url).ok())
+        .collect();
+    let probes = join_all(targets.iter().map(|hp| probe(net, hp))).await;
+    let results: BTreeMap<&HostPort, &Probe> = targets.iter().zip(probes.iter()).collect();
+    endpoints
+        .iter()
+        .map(|e| {
+            let name = format!("endpoint {} {}", e.service, e.region);
+            let via = match e.origin {
+                EndpointOrigin::Config => "aws.endpoint_url".to_owned(),
+                EndpointOrigin::Environment => {
+                    format!("{} or AWS_ENDPOINT_URL", e.service.endpoint_env_var())
+                }
+                EndpointOrigin::Default => "the public endpoint".to_owned(),
+            };
+            let fix = format!(
+                "create an interface VPC endpoint for {} with private DNS (or point {} at it), or give the subnet a route out (NAT); its security group must allow TCP {} from here",
+                e.service.vpc_endpoint_service(&e.region),
+                e.service.endpoint_env_var(),
+                HostPort::from_url(&e.url).map_or(443, |hp| hp.port),
+            );
+            let hp = match HostPort::from_url(&e.url) {
+                Ok(hp) => hp,
+                Err(err) => {
+                    return Check::fail(name, err.to_string(), format!("fix {via}"));
+                }
+            };
+            match results.get(&hp) {
+                Some(Probe::Reached(addr)) => Check::pass(
+                    name,
+                    format!(
+                        "{hp} accepts TCP ({}, {}; {via})",
+                        addr.ip(),
+                        if is_public(addr.ip()) {
+                            "public"
+                        } else {
+                            "private"
+                        }
+                    ),
+                ),
+                Some(Probe::Unresolved(err)) => {
+                    Check::fail(name, format!("{} does not resolve: {err}", hp.host), fix)
+                }
+                Some(Probe::Refused(addrs, err)) => Check::fail(
+                    name,
+                    format!("{hp} resolves to {} but TCP fails: {err}", list(addrs)),
+                    fix,
+                ),
+                None => Check::fail(name, "not probed", fix),
+            }
+        })
+        .collect()
+}
+
+enum Probe {
+    Reached(SocketAddr),
+    Unresolved(String),
+    Refused(Vec<IpAddr>, String),
+}
+
+async fn probe(net: Net<'_>, hp: &HostPort) -> Probe {
+    let addrs = match net.addresses(&hp.host).await {
+        Ok(addrs) => addrs,
+        Err(e) => return Probe::Unresolved(e.to_string()),
+    };
+    let mut last = String::new();
+    for ip in &addrs {
+        let addr = SocketAddr::new(*ip, hp.port);
+        match net.dialer.dial(addr).await {
+            Ok(()) => return Probe::Reached(addr),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Probe::Refused(addrs, last)
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+fn list(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// When PrivateLink is on: every selected Datadog service name resolves to private addresses
+/// inside `datadog.privatelink.vpc_cidrs`, and each accepts TCP 443 — the checks of the
+/// troubleshooting section of Datadog's PrivateLink guide.
+pub async fn privatelink_checks(config: &Config, net: Net<'_>) -> Vec<Check> {
+    let pl = &config.datadog.privatelink;
+    if !pl.enabled {
+        return Vec::new();
+    }
+    let site = config.datadog.site();
+    let cidrs = pl.cidrs();
+    let futures = pl
+        .selected()
+        .into_iter()
+        .map(|service| privatelink_check(site, service, &cidrs, net));
+    join_all(futures).await
+}
+
+async fn privatelink_check(
+    site: Site,
+    service: DatadogService,
+    cidrs: &[Cidr],
+    net: Net<'_>,
+) -> Check {
+    let name = format!("privatelink {service}");
+    let endpoint = match site.privatelink(service) {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            return Check::fail(
+                name,
+                e.to_string(),
+                "set datadog.site to a site with PrivateLink, or turn datadog.privatelink off",
+            );
+        }
+    };
+    let host = &endpoint.private_dns_name;
+    let zone_fix = format!(
+        "same region ({}): create the interface endpoint for {} with private DNS enabled (deploy/cloudformation/privatelink.yaml); other regions: create the private hosted zone {host} with an alias A record to the endpoint and associate it with this VPC (deploy/cloudformation/privatelink-cross-region.yaml)",
+        site.privatelink_region().unwrap_or_default(),
+        endpoint.endpoint_service_name,
+    );
+    let addrs = match net.addresses(host).await {
+        Ok(addrs) => addrs,
+        Err(e) => {
+            return Check::fail(name, format!("{host} does not resolve: {e}"), zone_fix);
+        }
+    };
+    let cidr_list = cidrs
+        .iter()
+        .map(Cidr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(public) = addrs.iter().find(|a| is_public(**a)) {
+        return Check::fail(
+            name,
+            format!(
+                "{host} resolves to public address {public}: the private hosted zone for {host} is not associated with this VPC, or its A record is missing"
+            ),
+            zone_fix,
+        );
+    }
+    if let Some(outside) = addrs
+        .iter()
+        .find(|a| !cidrs.iter().any(|c| c.contains(**a)))
+    {
+        return Check::fail(
+            name,
+            format!(
+                "{host} resolves to {outside}, outside datadog.privatelink.vpc_cidrs ({cidr_list})"
+            ),
+            format!(
+                "add the CIDR of the VPC holding the endpoint to datadog.privatelink.vpc_cidrs, or fix the A record of {host}"
+            ),
+        );
+    }
+    let dials = join_all(
+        addrs
+            .iter()
+            .map(|ip| net.dialer.dial(SocketAddr::new(*ip, 443))),
+    )
+    .await;
+    let failed: Vec<(IpAddr, String)> = addrs
+        .iter()
+        .zip(dials)
+        .filter_map(|(ip, r)| r.err().map(|e| (*ip, e.to_string())))
+        .collect();
+    if let Some((ip, err)) = failed.first() {
+        return Check::fail(
+            name,
+            format!(
+                "{host} resolves to {ip} inside {cidr_list}, but TCP 443 fails ({err}): peering, routing or the security group is the cause"
+            ),
+            "allow inbound TCP 443 from this VPC's CIDR in the endpoint's security group; across regions, check the peering connection is active and both route tables send the other VPC's CIDR over it",
+        );
+    }
+    Check::pass(
+        name,
+        format!(
+            "{host} resolves to {} inside {cidr_list} and accepts TCP 443 ({})",
+            list(&addrs),
+            endpoint.endpoint_service_name
+        ),
+    )
+}
+
+/// When telemetry is on: the API key is there (or readable from its secret), the events API is
+/// reachable, the DogStatsD address resolves.
+pub async fn telemetry_checks(cx: &DoctorCx<'_>) -> Vec<Check> {
+    let t = &cx.config.datadog.telemetry;
+    let mut checks = Vec::new();
+    if t.events {
+        checks.push(api_key_check(cx).await);
+        let base = t
+            .api_url
+            .clone()
+            .unwrap_or_else(|| cx.config.datadog.site().api_url());
+        let privatelink_api = cx.config.datadog.privatelink.enabled
+            && cx
+                .config
+                .datadog
+                .privatelink
+                .selected()
+                .contains(&DatadogService::Api);
+        // Over PrivateLink the api check above already dialled the API's private name.
+        if !privatelink_api || t.api_url.is_some() {
+            checks.push(match HostPort::from_url(&base) {
+                Ok(hp) => match probe(cx.net, &hp).await {
+                    Probe::Reached(addr) => Check::pass(
+                        "telemetry events api",
+                        format!("{hp} accepts TCP ({})", addr.ip()),
+                    ),
+                    Probe::Unresolved(e) => Check::fail(
+                        "telemetry events api",
+                        format!("{} does not resolve: {e}", hp.host),
+                        "give the subnet DNS and a route to the datadog api (NAT, a proxy, or PrivateLink with the api service)",
+                    ),
+                    Probe::Refused(addrs, e) => Check::fail(
+                        "telemetry events api",
+                        format!("{hp} resolves to {} but TCP fails: {e}", list(&addrs)),
+                        "allow egress TCP 443 to the datadog api (security group, NACL, NAT or proxy), or use PrivateLink with the api service",
+                    ),
+                },
+                Err(e) => Check::fail(
+                    "telemetry events api",
+                    e.to_string(),
+                    "fix datadog.telemetry.api_url",
+                ),
+            });
+        }
+    }
+    if let Some(addr) = &t.dogstatsd_addr {
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        checks.push(match cx.net.addresses(host).await {
+            Ok(addrs) => Check::pass(
+                "telemetry dogstatsd",
+                format!("{addr} resolves to {}; metrics go there over UDP, which cannot confirm delivery", list(&addrs)),
+            ),
+            Err(e) => Check::fail(
+                "telemetry dogstatsd",
+                format!("{addr} does not resolve: {e}"),
+                "point datadog.telemetry.dogstatsd_addr at the agent (the ECS sidecar listens on 127.0.0.1:8125)",
+            ),
+        });
+    }
+    checks
+}
+
+async fn api_key_check(cx: &DoctorCx<'_>) -> Check {
+    const NAME: &str = "telemetry api key";
+    let source = match &cx.api_key {
+        Ok(Some(source)) => source,
+        Ok(None) => {
+            return Check::fail(
+                NAME,
+                TelemetryError::NoApiKey.to_string(),
+                "set DD_API_KEY, or DD_API_KEY_SECRET_ARN to a Secrets Manager secret holding the key",
+            );
+        }
+        Err(e) => return Check::fail(NAME, e.to_string(), "fix DD_API_KEY_SECRET_ARN"),
+    };
+    match source {
+        ApiKeySource::Env(_) => Check::pass(NAME, "from DD_API_KEY (not shown)"),
+        ApiKeySource::Secret(secret) => match source.resolve(cx.factory.secrets().as_ref()).await {
+            Ok(_) => Check::pass(
+                NAME,
+                format!(
+                    "read from secret {secret} in {} (not shown)",
+                    secret.region()
+                ),
+            ),
+            Err(e) => Check::fail(
+                NAME,
+                error_chain(&e),
+                format!(
+                    "check the endpoint secretsmanager {} check, and the secret's resource policy and KMS key",
+                    secret.region()
+                ),
+            ),
+        },
+    }
+}

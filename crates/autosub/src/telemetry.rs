@@ -1,0 +1,34 @@
+//! Sends a run's pass results to Datadog when `[datadog.telemetry]` asks for it.
+
+use std::time::Duration;
+
+use autosub_aws::factory::ClientFactory;
+use autosub_config::Config;
+use autosub_engine::PassReport;
+use autosub_engine::telemetry::{ApiKeySource, Telemetry};
+
+/// Metrics and events for `reports`; never fails (problems are logged as warnings).
+pub async fn send(
+    config: &Config,
+    factory: &ClientFactory,
+    reports: &[PassReport],
+    took: Duration,
+) {
+    let t = &config.datadog.telemetry;
+    if !t.events && t.dogstatsd_addr.is_none() {
+        return;
+    }
+    let source = match ApiKeySource::from_env(|name| std::env::var(name).ok()) {
+        Ok(source) => source,
+        Err(e) => {
+            tracing::warn!(error = %e, "datadog events are off for this run");
+            None
+        }
+    };
+    let secrets = factory.secrets();
+    if let Some(telemetry) =
+        Telemetry::from_config(&config.datadog, source.as_ref(), secrets.as_ref()).await
+    {
+        telemetry.send(reports, took).await;
+    }
+}
