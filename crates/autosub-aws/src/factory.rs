@@ -189,8 +189,7 @@ impl ClientFactory {
     pub fn secrets(&self) -> Arc<dyn SecretsApi> {
         Arc::new(SdkSecrets::new(Target {
             clients: Arc::clone(&self.clients),
-            // Only keys the client cache and retry partition: these are the caller's credentials.
-            account: AccountId::new("self"),
+            account: own_account(),
             region: self
                 .clients
                 .home_region
