@@ -12,8 +12,14 @@ use autosub_core::selection::ResourceFilter;
 use autosub_core::{AccountId, FunctionArn, Region, Service};
 use serde::Deserialize;
 
+mod fleet;
+
+pub use fleet::{
+    AccountConfig, FleetConfig, LeaseConfig, OrganizationsConfig, PacingConfig, role_arn_account,
+};
+
 /// The whole configuration file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How to reach AWS.
@@ -47,13 +53,26 @@ pub struct Config {
     /// The Datadog site, PrivateLink (checked by `autosub doctor`) and autosub's own telemetry.
     #[serde(default)]
     pub datadog: DatadogConfig,
+    /// Many accounts from one process.
+    #[serde(default)]
+    pub fleet: FleetConfig,
+    /// The lease that keeps replicas off each other's targets.
+    #[serde(default)]
+    pub lease: LeaseConfig,
+    /// Client-side pacing of AWS calls.
+    #[serde(default)]
+    pub pacing: PacingConfig,
 }
+
+/// `aws.regions = ["all"]`: every region enabled in the account (EC2 DescribeRegions).
+pub const ALL_REGIONS: &str = "all";
 
 /// How to reach AWS. Credentials always come from the default chain.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsConfig {
-    /// The regions to reconcile, one pass each; defaults to `AWS_REGION` / the profile's region.
+    /// The regions to reconcile, one pass each, or `["all"]` for every region enabled in the
+    /// account; defaults to `AWS_REGION` / the profile's region.
     #[serde(default)]
     pub regions: Vec<String>,
     /// The account to reconcile; defaults to the caller's (STS GetCallerIdentity).
@@ -536,6 +555,11 @@ pub enum ForwarderRef {
 }
 
 impl ForwarderRef {
+    /// A function ARN, else a name (validated by [`Config::parse`]).
+    pub fn parse(value: &str) -> Self {
+        FunctionArn::parse(value).map_or_else(|_| Self::Name(value.to_owned()), Self::Arn)
+    }
+
     /// The forwarder's ARN in `account` for `region`.
     pub fn resolve(&self, account: &AccountId, region: &Region) -> FunctionArn {
         match self {
@@ -680,52 +704,34 @@ impl Config {
     pub fn forwarder_refs(&self) -> BTreeMap<Region, ForwarderRef> {
         self.forwarders
             .iter()
-            .map(|(region, value)| {
-                let fwd = FunctionArn::parse(value)
-                    .map_or_else(|_| ForwarderRef::Name(value.clone()), ForwarderRef::Arn);
-                (Region::new(region.as_str()), fwd)
-            })
+            .map(|(region, value)| (Region::new(region.as_str()), ForwarderRef::parse(value)))
             .collect()
+    }
+
+    /// The forwarders of one fleet account: `[forwarders]`, overridden region by region by the
+    /// account's own.
+    pub fn forwarder_refs_for(&self, account: &AccountConfig) -> BTreeMap<Region, ForwarderRef> {
+        let mut refs = self.forwarder_refs();
+        refs.extend(
+            account
+                .forwarders
+                .iter()
+                .map(|(region, value)| (Region::new(region.as_str()), ForwarderRef::parse(value))),
+        );
+        refs
     }
 
     fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut problem = |key: String, message: String| problems.push(Problem { key, message });
-        if self.forwarders.is_empty() {
+        if self.forwarders.is_empty() && self.fleet.accounts.iter().all(|a| a.forwarders.is_empty())
+        {
             problem(
                 "forwarders".into(),
                 "no forwarder is configured; add one per region, e.g. `us-east-1 = \"arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder\"`".into(),
             );
         }
-        for (region, value) in &self.forwarders {
-            let key = format!("forwarders.{region}");
-            if !looks_like_region(region) {
-                problem(
-                    key.clone(),
-                    format!("{region:?} is not an AWS region code such as \"us-east-1\""),
-                );
-            }
-            if value.starts_with("arn:") {
-                match FunctionArn::parse(value) {
-                    Ok(arn) if arn.region().as_str() != region => problem(
-                        key,
-                        format!(
-                            "the function is in {} but is listed for {region}; S3 and CloudWatch Logs can only invoke a forwarder in their own region",
-                            arn.region()
-                        ),
-                    ),
-                    Ok(_) => {}
-                    Err(e) => problem(key, e.to_string()),
-                }
-            } else if value.is_empty() || value.contains(':') || value.len() > 64 {
-                problem(
-                    key,
-                    format!(
-                        "{value:?} is neither a function ARN nor a function name (1-64 letters, digits, '-' or '_')"
-                    ),
-                );
-            }
-        }
+        forwarder_problems("forwarders", &self.forwarders, &mut problem);
         if let Some(account) = &self.aws.account_id
             && (account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -734,14 +740,7 @@ impl Config {
                 format!("{account:?} is not a 12-digit account id"),
             );
         }
-        for (i, region) in self.aws.regions.iter().enumerate() {
-            if !looks_like_region(region) {
-                problem(
-                    format!("aws.regions[{i}]"),
-                    format!("{region:?} is not an AWS region code such as \"us-east-1\""),
-                );
-            }
-        }
+        region_list_problems("aws.regions", &self.aws.regions, &mut problem);
         if self.aws.max_attempts == 0 {
             problem(
                 "aws.max_attempts".into(),
@@ -814,6 +813,7 @@ impl Config {
             );
         }
         datadog_problems(&self.datadog, &mut problem);
+        fleet::problems(&self.fleet, &self.lease, &self.pacing, &mut problem);
         problems
     }
 }
@@ -894,6 +894,65 @@ fn datadog_problems(dd: &DatadogConfig, problem: &mut impl FnMut(String, String)
                 format!("datadog.telemetry.tags[{i}]"),
                 format!(
                     "{tag:?} is not a Datadog tag (no spaces, ',', '|' or '#'), e.g. \"env:prod\""
+                ),
+            );
+        }
+    }
+}
+
+/// Problems of a region list at `key`: region codes, or `["all"]` alone.
+fn region_list_problems(key: &str, regions: &[String], problem: &mut impl FnMut(String, String)) {
+    if regions.iter().any(|r| r == ALL_REGIONS) {
+        if regions.len() > 1 {
+            problem(
+                key.to_owned(),
+                "\"all\" means every region enabled in the account; list it alone or list regions"
+                    .into(),
+            );
+        }
+        return;
+    }
+    for (i, region) in regions.iter().enumerate() {
+        if !looks_like_region(region) {
+            problem(
+                format!("{key}[{i}]"),
+                format!("{region:?} is not an AWS region code such as \"us-east-1\", or \"all\""),
+            );
+        }
+    }
+}
+
+/// Problems of a `[forwarders]` table at `key`.
+fn forwarder_problems(
+    key: &str,
+    forwarders: &BTreeMap<String, String>,
+    problem: &mut impl FnMut(String, String),
+) {
+    for (region, value) in forwarders {
+        let key = format!("{key}.{region}");
+        if !looks_like_region(region) {
+            problem(
+                key.clone(),
+                format!("{region:?} is not an AWS region code such as \"us-east-1\""),
+            );
+        }
+        if value.starts_with("arn:") {
+            match FunctionArn::parse(value) {
+                Ok(arn) if arn.region().as_str() != region => problem(
+                    key,
+                    format!(
+                        "the function is in {} but is listed for {region}; S3 and CloudWatch Logs can only invoke a forwarder in their own region",
+                        arn.region()
+                    ),
+                ),
+                Ok(_) => {}
+                Err(e) => problem(key, e.to_string()),
+            }
+        } else if value.is_empty() || value.contains(':') || value.len() > 64 {
+            problem(
+                key,
+                format!(
+                    "{value:?} is neither a function ARN nor a function name (1-64 letters, digits, '-' or '_')"
                 ),
             );
         }
