@@ -71,7 +71,12 @@ impl ClientFactory {
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.as_str().to_owned()));
         }
-        let sdk = loader.load().await;
+        Self::from_sdk_config(loader.load().await, settings)
+    }
+
+    /// Like [`ClientFactory::new`], on an SDK configuration loaded elsewhere (an in-memory
+    /// fake's HTTP client and credentials, in tests and benchmarks).
+    pub fn from_sdk_config(sdk: SdkConfig, settings: AwsSettings) -> Self {
         let s3_path_style =
             settings.endpoint_url.is_some() || configured_endpoint(&sdk, "S3").is_some();
         let home_region = settings
