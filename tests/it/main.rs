@@ -14,6 +14,7 @@ mod discover_redshift;
 mod discover_step_functions;
 mod discover_wafv2;
 mod e2e;
+mod fleet;
 mod layering;
 mod privatelink;
 mod support;

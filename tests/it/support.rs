@@ -86,6 +86,7 @@ pub async fn factory(server: &MotoServer, max_attempts: u32) -> ClientFactory {
         endpoint_url: Some(server.endpoint()),
         max_attempts,
         region: Some(Region::new(REGION)),
+        ..AwsSettings::default()
     })
     .await
 }

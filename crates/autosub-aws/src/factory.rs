@@ -1,5 +1,6 @@
-//! Builds SDK clients: credentials, endpoint overrides, retries per account+region partition,
-//! and the call recorder on every client.
+//! Builds SDK clients: credentials (the default chain, or a role assumed per account),
+//! endpoint overrides, retries per account+region partition, pacing, and the call recorder on
+//! every client.
 //!
 //! Endpoints follow the AWS conventions, resolved by the SDK itself: `AWS_ENDPOINT_URL_<SERVICE>`
 //! beats `AWS_ENDPOINT_URL` beats the profile's `endpoint_url`; an explicit
@@ -10,8 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use autosub_core::{AccountId, BucketName, Region};
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::service_config::ServiceConfigKey;
 
 use crate::api_gateway::SdkApiGateway;
@@ -25,6 +28,7 @@ use crate::error::{AwsError, ErrorClass};
 use crate::lambda::SdkLambda;
 use crate::ledger_store::{LedgerTable, ObjectStore, SdkLedgerTable, SdkObject};
 use crate::logs::{LimitExceededIsFinal, SdkLogs};
+use crate::pacing::{PaceInterceptor, PacedHttpClient, Pacer, Rates};
 use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
@@ -37,7 +41,7 @@ use crate::wafv2::SdkWafv2;
 const FALLBACK_REGION: &str = "us-east-1";
 
 /// How the factory reaches AWS.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AwsSettings {
     /// Endpoint for every service; overrides `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
     pub endpoint_url: Option<String>,
@@ -45,6 +49,8 @@ pub struct AwsSettings {
     pub max_attempts: u32,
     /// Region for calls that have no target region (STS); default: the SDK's region chain.
     pub region: Option<Region>,
+    /// Calls per second per (account, region, API).
+    pub rates: Rates,
 }
 
 impl Default for AwsSettings {
@@ -53,8 +59,25 @@ impl Default for AwsSettings {
             endpoint_url: None,
             max_attempts: 3,
             region: None,
+            rates: Rates::default(),
         }
     }
+}
+
+/// How autosub reaches an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountAccess {
+    /// With the credentials as they are.
+    Own,
+    /// Through a role in the account (STS AssumeRole).
+    AssumeRole {
+        /// The role's ARN.
+        role_arn: String,
+        /// The external id the role's trust policy requires.
+        external_id: Option<String>,
+        /// The session name CloudTrail shows.
+        session_name: String,
+    },
 }
 
 /// Builds and caches the SDK clients for every (account, region) autosub works in.
@@ -83,9 +106,19 @@ impl ClientFactory {
             .region
             .clone()
             .or_else(|| sdk.region().map(|r| Region::new(r.as_ref())));
+        let pacer = Arc::new(Pacer::new(settings.rates));
+        let http_client = sdk.http_client().map(|inner| {
+            SharedHttpClient::new(PacedHttpClient {
+                inner,
+                pacer: Arc::clone(&pacer),
+            })
+        });
         Self {
             clients: Arc::new(Clients {
                 sdk,
+                accounts: Mutex::default(),
+                pacer,
+                http_client,
                 endpoint_url: settings.endpoint_url,
                 max_attempts: settings.max_attempts.max(1),
                 s3_path_style,
@@ -102,21 +135,54 @@ impl ClientFactory {
 
     /// The account the credentials belong to (STS GetCallerIdentity).
     pub async fn caller_account(&self) -> Result<AccountId, AwsError> {
+        self.caller_account_of(&own_account()).await
+    }
+
+    /// Acts in `account` through `access` from now on: every client for the account uses those
+    /// credentials. A role is assumed on first use; the SDK's identity cache (shared by all of
+    /// the account's clients) keeps its credentials and refreshes them before they expire.
+    pub async fn register_account(&self, account: &AccountId, access: &AccountAccess) {
+        let c = &self.clients;
+        let sdk = match access {
+            AccountAccess::Own => c.sdk.clone(),
+            AccountAccess::AssumeRole {
+                role_arn,
+                external_id,
+                session_name,
+            } => {
+                let mut base = c.sdk.to_builder();
+                if let Some(url) = &c.endpoint_url {
+                    base.set_endpoint_url(Some(url.clone()));
+                }
+                let mut role = AssumeRoleProvider::builder(role_arn)
+                    .session_name(session_name)
+                    .region(sdk_region(&c.sts_region()))
+                    .configure(&base.build());
+                if let Some(id) = external_id {
+                    role = role.external_id(id);
+                }
+                let provider = role.build().await;
+                c.sdk
+                    .to_builder()
+                    .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(provider))
+                    .build()
+            }
+        };
+        c.accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(account.clone(), sdk);
+    }
+
+    /// The account `account`'s credentials belong to (STS GetCallerIdentity). For an assumed
+    /// role this is the credentials' first use, so a denied AssumeRole fails here.
+    pub async fn caller_account_of(&self, account: &AccountId) -> Result<AccountId, AwsError> {
         const OP: &str = "sts:GetCallerIdentity";
         let c = &self.clients;
-        let region = c
-            .home_region
-            .clone()
-            .unwrap_or_else(|| Region::new(FALLBACK_REGION));
-        let mut config = aws_sdk_sts::config::Builder::from(&c.sdk)
-            .region(sdk_region(&region))
-            .retry_config(c.retry_config())
-            .retry_partition(RetryPartition::new(format!("sts-{region}")))
-            .interceptor(c.calls.clone());
-        if let Some(url) = &c.endpoint_url {
-            config = config.endpoint_url(url);
-        }
-        let client = aws_sdk_sts::Client::from_conf(config.build());
+        let region = c.sts_region();
+        let client = aws_sdk_sts::Client::from_conf(
+            configure!(aws_sdk_sts::config::Builder, c, "sts", "sts", account, &region).build(),
+        );
         let out = client
             .get_caller_identity()
             .send()
@@ -128,6 +194,38 @@ impl ClientFactory {
             code: None,
             message: "the reply names no account".to_owned(),
         })
+    }
+
+    /// The regions of `account`'s partition with whether each is enabled in the account (EC2
+    /// DescribeRegions with AllRegions, asked in the home region), sorted.
+    pub async fn regions_of(&self, account: &AccountId) -> Result<Vec<(Region, bool)>, AwsError> {
+        const OP: &str = "ec2:DescribeRegions";
+        let c = &self.clients;
+        let region = c.sts_region();
+        let client = aws_sdk_ec2::Client::from_conf(
+            configure!(aws_sdk_ec2::config::Builder, c, "ec2", "ec2", account, &region).build(),
+        );
+        let out = client
+            .describe_regions()
+            .all_regions(true)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        let mut regions: Vec<(Region, bool)> = out
+            .regions()
+            .iter()
+            .filter_map(|r| {
+                let enabled = r.opt_in_status().is_none_or(|s| s != "not-opted-in");
+                r.region_name().map(|name| (Region::new(name), enabled))
+            })
+            .collect();
+        regions.sort();
+        Ok(regions)
+    }
+
+    /// The pacer every client's attempts wait on.
+    pub fn pacer(&self) -> &Pacer {
+        &self.clients.pacer
     }
 
     /// The capabilities for one target (account × region), on cached clients.
@@ -175,14 +273,14 @@ impl ClientFactory {
     /// The DynamoDB ledger table `table` in `region`, with the credentials' own account.
     pub fn ledger_table(&self, region: &Region, table: &str) -> Arc<dyn LedgerTable> {
         let c = &self.clients;
-        let mut config = aws_sdk_dynamodb::config::Builder::from(&c.sdk)
-            .region(sdk_region(region))
-            .retry_config(c.retry_config())
-            .retry_partition(partition("dynamodb", &own_account(), region))
-            .interceptor(c.calls.clone());
-        if let Some(url) = &c.endpoint_url {
-            config = config.endpoint_url(url);
-        }
+        let config = configure!(
+            aws_sdk_dynamodb::config::Builder,
+            c,
+            "dynamodb",
+            "dynamodb",
+            &own_account(),
+            region
+        );
         Arc::new(SdkLedgerTable {
             client: aws_sdk_dynamodb::Client::from_conf(config.build()),
             table: table.to_owned(),
@@ -195,11 +293,7 @@ impl ClientFactory {
         Arc::new(SdkSecrets::new(Target {
             clients: Arc::clone(&self.clients),
             account: own_account(),
-            region: self
-                .clients
-                .home_region
-                .clone()
-                .unwrap_or_else(|| Region::new(FALLBACK_REGION)),
+            region: self.clients.sts_region(),
         }))
     }
 
@@ -249,6 +343,11 @@ type Key = (AccountId, Region);
 #[derive(Debug)]
 pub(crate) struct Clients {
     sdk: SdkConfig,
+    /// The configuration of each registered account (its credentials); others use `sdk`.
+    accounts: Mutex<HashMap<AccountId, SdkConfig>>,
+    pacer: Arc<Pacer>,
+    /// The SDK's HTTP client behind the pacer.
+    http_client: Option<SharedHttpClient>,
     endpoint_url: Option<String>,
     max_attempts: u32,
     s3_path_style: bool,
@@ -261,10 +360,38 @@ pub(crate) struct Clients {
     sources: SourceClients,
 }
 
-/// Declares the cached clients of the log-source services and their constructors on [`Clients`];
-/// every one gets the same endpoint, retry partition and call recorder as the others.
+/// Configures an SDK client builder the way every client is built: the account's credentials,
+/// the region, retries in the (service, account, region) partition, the paced HTTP client, the
+/// pace tagger and the call recorder, and the endpoint override.
+macro_rules! configure {
+    ($builder:ty, $clients:expr, $partition:literal, $iam:literal, $account:expr, $region:expr) => {{
+        let clients: &Clients = $clients;
+        let (account, region): (&AccountId, &Region) = ($account, $region);
+        let mut config = <$builder>::from(&clients.sdk_for(account))
+            .region(sdk_region(region))
+            .retry_config(clients.retry_config())
+            .retry_partition(partition($partition, account, region))
+            .interceptor(PaceInterceptor {
+                pacer: Arc::clone(&clients.pacer),
+                iam_prefix: $iam,
+                account: account.clone(),
+                region: region.clone(),
+            })
+            .interceptor(clients.calls.clone());
+        if let Some(http) = &clients.http_client {
+            config = config.http_client(http.clone());
+        }
+        if let Some(url) = &clients.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        config
+    }};
+}
+use configure;
+
+/// Declares the cached clients of the log-source services and their constructors on [`Clients`].
 macro_rules! source_clients {
-    ($($field:ident: $sdk:ident, $partition:literal;)*) => {
+    ($($field:ident: $sdk:ident, $partition:literal, $iam:literal;)*) => {
         /// One client per log-source service, account and region.
         #[derive(Debug, Default)]
         struct SourceClients {
@@ -276,15 +403,10 @@ macro_rules! source_clients {
                 #[doc = concat!("The ", $partition, " client for `account` in `region`.")]
                 pub(crate) fn $field(&self, account: &AccountId, region: &Region) -> $sdk::Client {
                     cached(&self.sources.$field, (account.clone(), region.clone()), || {
-                        let mut config = $sdk::config::Builder::from(&self.sdk)
-                            .region(sdk_region(region))
-                            .retry_config(self.retry_config())
-                            .retry_partition(partition($partition, account, region))
-                            .interceptor(self.calls.clone());
-                        if let Some(url) = &self.endpoint_url {
-                            config = config.endpoint_url(url);
-                        }
-                        $sdk::Client::from_conf(config.build())
+                        $sdk::Client::from_conf(
+                            configure!($sdk::config::Builder, self, $partition, $iam, account, region)
+                                .build(),
+                        )
                     })
                 }
             )*
@@ -293,28 +415,21 @@ macro_rules! source_clients {
 }
 
 source_clients! {
-    cloudfront: aws_sdk_cloudfront, "cloudfront";
-    elb: aws_sdk_elasticloadbalancing, "elb";
-    elbv2: aws_sdk_elasticloadbalancingv2, "elbv2";
-    redshift: aws_sdk_redshift, "redshift";
-    sfn: aws_sdk_sfn, "sfn";
-    wafv2: aws_sdk_wafv2, "wafv2";
-    apigateway: aws_sdk_apigateway, "apigateway";
-    apigatewayv2: aws_sdk_apigatewayv2, "apigatewayv2";
+    cloudfront: aws_sdk_cloudfront, "cloudfront", "cloudfront";
+    elb: aws_sdk_elasticloadbalancing, "elb", "elasticloadbalancing";
+    elbv2: aws_sdk_elasticloadbalancingv2, "elbv2", "elasticloadbalancing";
+    redshift: aws_sdk_redshift, "redshift", "redshift";
+    sfn: aws_sdk_sfn, "sfn", "states";
+    wafv2: aws_sdk_wafv2, "wafv2", "wafv2";
+    apigateway: aws_sdk_apigateway, "apigateway", "apigateway";
+    apigatewayv2: aws_sdk_apigatewayv2, "apigatewayv2", "apigateway";
 }
 
 impl Clients {
     /// The S3 client for `account` in `region`.
     pub(crate) fn s3(&self, account: &AccountId, region: &Region) -> aws_sdk_s3::Client {
         cached(&self.s3, (account.clone(), region.clone()), || {
-            let mut config = aws_sdk_s3::config::Builder::from(&self.sdk)
-                .region(sdk_region(region))
-                .retry_config(self.retry_config())
-                .retry_partition(partition("s3", account, region))
-                .interceptor(self.calls.clone());
-            if let Some(url) = &self.endpoint_url {
-                config = config.endpoint_url(url);
-            }
+            let mut config = configure!(aws_sdk_s3::config::Builder, self, "s3", "s3", account, region);
             if self.s3_path_style {
                 config = config.force_path_style(true);
             }
@@ -329,15 +444,15 @@ impl Clients {
         region: &Region,
     ) -> aws_sdk_cloudwatchlogs::Client {
         cached(&self.logs, (account.clone(), region.clone()), || {
-            let mut config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk)
-                .region(sdk_region(region))
-                .retry_config(self.retry_config())
-                .retry_partition(partition("logs", account, region))
-                .retry_classifier(LimitExceededIsFinal)
-                .interceptor(self.calls.clone());
-            if let Some(url) = &self.endpoint_url {
-                config = config.endpoint_url(url);
-            }
+            let config = configure!(
+                aws_sdk_cloudwatchlogs::config::Builder,
+                self,
+                "logs",
+                "logs",
+                account,
+                region
+            )
+            .retry_classifier(LimitExceededIsFinal);
             aws_sdk_cloudwatchlogs::Client::from_conf(config.build())
         })
     }
@@ -345,14 +460,14 @@ impl Clients {
     /// The Lambda client for `account` in `region`.
     pub(crate) fn lambda(&self, account: &AccountId, region: &Region) -> aws_sdk_lambda::Client {
         cached(&self.lambda, (account.clone(), region.clone()), || {
-            let mut config = aws_sdk_lambda::config::Builder::from(&self.sdk)
-                .region(sdk_region(region))
-                .retry_config(self.retry_config())
-                .retry_partition(partition("lambda", account, region))
-                .interceptor(self.calls.clone());
-            if let Some(url) = &self.endpoint_url {
-                config = config.endpoint_url(url);
-            }
+            let config = configure!(
+                aws_sdk_lambda::config::Builder,
+                self,
+                "lambda",
+                "lambda",
+                account,
+                region
+            );
             aws_sdk_lambda::Client::from_conf(config.build())
         })
     }
@@ -367,14 +482,14 @@ impl Clients {
             &self.secretsmanager,
             (account.clone(), region.clone()),
             || {
-                let mut config = aws_sdk_secretsmanager::config::Builder::from(&self.sdk)
-                    .region(sdk_region(region))
-                    .retry_config(self.retry_config())
-                    .retry_partition(partition("secretsmanager", account, region))
-                    .interceptor(self.calls.clone());
-                if let Some(url) = &self.endpoint_url {
-                    config = config.endpoint_url(url);
-                }
+                let config = configure!(
+                    aws_sdk_secretsmanager::config::Builder,
+                    self,
+                    "secretsmanager",
+                    "secretsmanager",
+                    account,
+                    region
+                );
                 aws_sdk_secretsmanager::Client::from_conf(config.build())
             },
         )
@@ -382,6 +497,23 @@ impl Clients {
 
     fn retry_config(&self) -> RetryConfig {
         RetryConfig::standard().with_max_attempts(self.max_attempts)
+    }
+
+    /// The SDK configuration (credentials) `account` was registered with, else the default.
+    fn sdk_for(&self, account: &AccountId) -> SdkConfig {
+        self.accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account)
+            .unwrap_or(&self.sdk)
+            .clone()
+    }
+
+    /// Where account-less calls go (STS, EC2 DescribeRegions): the home region.
+    fn sts_region(&self) -> Region {
+        self.home_region
+            .clone()
+            .unwrap_or_else(|| Region::new(FALLBACK_REGION))
     }
 }
 

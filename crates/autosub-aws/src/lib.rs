@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod error;
 pub mod factory;
 pub mod ledger_store;
+pub mod pacing;
 pub mod source_apis;
 
 mod api_gateway;
@@ -33,4 +34,4 @@ pub use apis::{AccessLogTarget, FunctionInfo, LambdaApi, LogsApi, S3Api, Secrets
 pub use calls::CallRecorder;
 pub use endpoints::{AwsService, ServiceEndpoint};
 pub use error::{AwsError, ErrorClass};
-pub use factory::{AwsSettings, ClientFactory};
+pub use factory::{AccountAccess, AwsSettings, ClientFactory};

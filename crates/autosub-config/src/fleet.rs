@@ -353,3 +353,90 @@ pub(crate) fn is_table_name(table: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn a_fleet_config_parses() {
+        let config = Config::parse(
+            r#"
+[aws]
+regions = ["all"]
+[forwarders]
+us-east-1 = "datadog-forwarder"
+[fleet]
+external_id = "d5e1c3a0-fleet"
+targets_in_flight = 16
+[[fleet.accounts]]
+id = "222222222222"
+regions = ["eu-west-1"]
+forwarders = { eu-west-1 = "arn:aws:lambda:eu-west-1:222222222222:function:dd-forwarder" }
+[fleet.organizations]
+ous = ["ou-ab12-cdef3456"]
+tags = { autosub = "enabled" }
+[lease]
+table = "autosub"
+[pacing]
+calls_per_sec = { "logs:DescribeLogGroups" = 20, "lambda:*" = 7.5 }
+"#,
+            "fleet.toml",
+        )
+        .unwrap();
+        assert!(config.fleet.is_fleet());
+        assert_eq!(config.first_region(), None, "\"all\" names no region");
+        assert_eq!(config.pacing.calls_per_sec["logs:DescribeLogGroups"], 20.0);
+        let refs = config.forwarder_refs_for(&config.fleet.accounts[0]);
+        assert_eq!(refs.len(), 2, "the account's own forwarder joins the shared ones");
+    }
+
+    #[test]
+    fn fleet_problems_name_their_keys() {
+        let err = Config::parse(
+            r#"
+[aws]
+regions = ["all", "us-east-1"]
+[forwarders]
+us-east-1 = "datadog-forwarder"
+[fleet]
+targets_in_flight = 0
+[[fleet.accounts]]
+id = "222222222222"
+role_arn = "arn:aws:iam::333333333333:role/autosub"
+[[fleet.accounts]]
+id = "222222222222"
+regions = ["mars-1"]
+[fleet.organizations]
+ous = ["engineering"]
+[lease]
+table = "x"
+duration_secs = 5
+[pacing]
+calls_per_sec = { "DescribeLogGroups" = 0 }
+"#,
+            "bad.toml",
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "aws.regions",
+                "fleet.targets_in_flight",
+                "fleet.accounts[0].role_arn",
+                "fleet.accounts[1].id",
+                "fleet.accounts[1].regions[0]",
+                "fleet.organizations.ous[0]",
+                "lease.table",
+                "lease.duration_secs",
+                "pacing.calls_per_sec.\"DescribeLogGroups\"",
+                "pacing.calls_per_sec.\"DescribeLogGroups\"",
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("the role is in account 333333333333, not 222222222222"));
+        assert!(text.contains("already listed as fleet.accounts[0]"));
+    }
+}

@@ -695,6 +695,16 @@ impl Config {
         Ok(())
     }
 
+    /// The first region of `aws.regions`, unless that is `"all"`: where autosub's own calls (STS,
+    /// the ledger and lease tables) go.
+    pub fn first_region(&self) -> Option<Region> {
+        self.aws
+            .regions
+            .first()
+            .filter(|r| *r != ALL_REGIONS)
+            .map(|r| Region::new(r.as_str()))
+    }
+
     /// The parsed ledger location (validated by [`Config::parse`]).
     pub fn ledger_location(&self) -> LedgerLocation {
         LedgerLocation::parse(&self.ledger.location).unwrap_or(LedgerLocation::None)

@@ -125,11 +125,10 @@ pub async fn run(cx: DaemonCx<'_>, shutdown: CancellationToken) -> Result<(), Da
     scheduler.start().await?;
     tracing::info!(schedule = %cx.config.run.schedule, ledger = %cx.ledger.location(), "autosub run started");
 
-    let mut targets: Option<Vec<Target>> = None;
     let mut pass_number: u64 = 0;
     loop {
         pass_number += 1;
-        run_one(&cx, &mut targets, pass_number, &shutdown).await;
+        run_one(&cx, pass_number, &shutdown).await;
         // Ticks that came during the pass are dropped: passes never overlap or pile up.
         while tick.try_recv().is_ok() {}
         if shutdown.is_cancelled() {
@@ -159,31 +158,9 @@ pub async fn run(cx: DaemonCx<'_>, shutdown: CancellationToken) -> Result<(), Da
 }
 
 /// One scheduled run over every target, recorded in the state.
-async fn run_one(
-    cx: &DaemonCx<'_>,
-    targets: &mut Option<Vec<Target>>,
-    pass_number: u64,
-    shutdown: &CancellationToken,
-) {
+async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationToken) {
     let span = tracing::info_span!("pass", pass = pass_number);
     async {
-        if targets.is_none() {
-            match reconcile::targets(cx.factory, cx.config).await {
-                Ok(found) => *targets = Some(found),
-                Err(e) => {
-                    tracing::error!(error = %e, "pass failed before it started");
-                    let report = RunReport {
-                        passes: Vec::new(),
-                        calls: Default::default(),
-                        throttles: Default::default(),
-                        ledger_errors: Vec::new(),
-                        duration: Duration::ZERO,
-                    };
-                    cx.state.finished(&report, RunOutcome::Failed);
-                    return;
-                }
-            }
-        }
         let run_cx = RunCx {
             factory: cx.factory,
             config: cx.config,
@@ -193,8 +170,17 @@ async fn run_one(
             progress: &LogProgress,
         };
         tracing::info!("pass started");
-        let report =
-            reconcile::run(&run_cx, targets.as_deref().unwrap_or_default(), shutdown).await;
+        let report = match reconcile::run(&run_cx, shutdown).await {
+            Ok(report) => report,
+            Err(e) => {
+                tracing::error!(error = %e, "pass failed before it started");
+                cx.state.finished(&RunReport::default(), RunOutcome::Failed);
+                return;
+            }
+        };
+        for failure in &report.failures {
+            tracing::error!(%failure, "target not reconciled");
+        }
         let outcome = RunOutcome::of(&report);
         let count = |f: &dyn Fn(&crate::PassReport) -> usize| -> usize {
             report.passes.iter().map(f).sum()

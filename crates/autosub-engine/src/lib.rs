@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod doctor;
+pub mod fleet;
 pub mod iam;
 pub mod ledger;
 pub mod memo;

@@ -73,6 +73,8 @@ pub struct Metrics {
     last_pass_gaps: Gauge,
     last_success: Gauge<f64, AtomicU64>,
     managed_triggers: Family<Labels, Gauge>,
+    last_pass_targets: Family<Labels, Gauge>,
+    last_pass_target_failures: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -99,6 +101,8 @@ impl Metrics {
             last_pass_gaps: Gauge::default(),
             last_success: Gauge::default(),
             managed_triggers: Family::default(),
+            last_pass_targets: Family::default(),
+            last_pass_target_failures: Family::default(),
         };
         registry.register_with_unit(
             "autosub_pass_duration",
@@ -146,6 +150,16 @@ impl Metrics {
             "autosub_managed_triggers",
             "Triggers autosub owns, by kind, as the ledger records them",
             metrics.managed_triggers.clone(),
+        );
+        registry.register(
+            "autosub_last_pass_targets",
+            "Targets (account x region) of the last pass, by outcome (reconciled, failed)",
+            metrics.last_pass_targets.clone(),
+        );
+        registry.register(
+            "autosub_last_pass_target_failures",
+            "Targets the last pass could not reconcile, by account, region (\"*\": every region) and reason",
+            metrics.last_pass_target_failures.clone(),
         );
         Self {
             registry,
@@ -208,6 +222,38 @@ impl Metrics {
                     .get_or_create(&vec![("kind", kind.to_owned())])
                     .inc_by(i64::try_from(n).unwrap_or(i64::MAX));
             }
+        }
+        self.last_pass_targets.clear();
+        self.last_pass_target_failures.clear();
+        let failed: std::collections::BTreeSet<(&autosub_core::AccountId, Option<&autosub_core::Region>)> = report
+            .failures
+            .iter()
+            .map(|f| (&f.account, f.region.as_ref()))
+            .collect();
+        let reconciled = report
+            .passes
+            .iter()
+            .filter(|p| !failed.contains(&(&p.target.account, Some(&p.target.region))))
+            .count();
+        for (label, n) in [("reconciled", reconciled), ("failed", failed.len())] {
+            self.last_pass_targets
+                .get_or_create(&vec![("outcome", label.to_owned())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        for failure in &report.failures {
+            self.last_pass_target_failures
+                .get_or_create(&vec![
+                    ("account", failure.account.to_string()),
+                    (
+                        "region",
+                        failure
+                            .region
+                            .as_ref()
+                            .map_or_else(|| "*".to_owned(), ToString::to_string),
+                    ),
+                    ("reason", failure.reason.as_str().to_owned()),
+                ])
+                .set(1);
         }
         if outcome == RunOutcome::Success {
             self.last_success.set(now_unix);

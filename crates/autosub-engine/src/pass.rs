@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
-use autosub_config::Config;
+use autosub_config::{Config, ForwarderRef};
 use autosub_core::desired::{Routing, Selection, desire};
 use autosub_core::ledger::TargetLedger;
 use autosub_core::plan::{Plan, PlanPolicy, plan};
@@ -71,6 +71,8 @@ pub struct PassReport {
     pub ledger: TargetLedger,
     /// The run was cancelled (shutdown) before this pass finished.
     pub interrupted: bool,
+    /// Why the target's own region has no usable forwarder, when it has none.
+    pub no_forwarder: Option<String>,
 }
 
 impl PassReport {
@@ -107,11 +109,14 @@ pub fn plan_policy(
     }
 }
 
-/// What the passes of one run share: the regions reconciled, the discovery of global services
-/// (made once per account), the command's stale-pass default and the shutdown signal.
+/// What the passes of one account in a run share: the regions reconciled, the account's
+/// forwarders, the discovery of global services (made once), the command's stale-pass default
+/// and the shutdown signal.
 pub struct Run {
-    /// Every region the run reconciles.
+    /// Every region the run reconciles in the account.
     pub regions: BTreeSet<Region>,
+    /// The forwarder of each region (a name is resolved in the account).
+    pub forwarders: BTreeMap<Region, ForwarderRef>,
     /// `safety.stale_passes_before_delete` when the config leaves it unset.
     pub stale_passes_before_delete: u32,
     /// Cancelled on shutdown.
@@ -120,10 +125,15 @@ pub struct Run {
 }
 
 impl Run {
-    /// A run over `regions` that deletes on the first stale pass and is never cancelled.
-    pub fn new(regions: impl IntoIterator<Item = Region>) -> Self {
+    /// A run over `regions` with `forwarders` that deletes on the first stale pass and is never
+    /// cancelled.
+    pub fn new(
+        regions: impl IntoIterator<Item = Region>,
+        forwarders: BTreeMap<Region, ForwarderRef>,
+    ) -> Self {
         Self {
             regions: regions.into_iter().collect(),
+            forwarders,
             stale_passes_before_delete: 1,
             cancel: CancellationToken::new(),
             global: OnceCell::new(),
@@ -147,7 +157,7 @@ pub async fn run_pass(
         () = run.cancel.cancelled() => None,
         planned = discover_and_plan(apis, target, run, config, &policy, ledger, progress) => Some(planned),
     };
-    let Some((discovery, plan)) = planned else {
+    let Some((discovery, plan, no_forwarder)) = planned else {
         return PassReport {
             target: target.clone(),
             discovery: Discovery::default(),
@@ -155,6 +165,7 @@ pub async fn run_pass(
             outcomes: None,
             ledger: TargetLedger::default(),
             interrupted: true,
+            no_forwarder: None,
         };
     };
     let mut ledger = plan.ledger.clone();
@@ -176,10 +187,12 @@ pub async fn run_pass(
         outcomes,
         ledger,
         interrupted: run.cancel.is_cancelled(),
+        no_forwarder,
     }
 }
 
-/// The read-only part of a pass: discover, desire, observe, plan.
+/// The read-only part of a pass: discover, desire, observe, plan; also why the target's region
+/// has no forwarder, if it has none.
 async fn discover_and_plan(
     apis: &TargetApis,
     target: &Target,
@@ -188,19 +201,24 @@ async fn discover_and_plan(
     policy: &PlanPolicy,
     ledger: TargetLedger,
     progress: &dyn Progress,
-) -> (Discovery, Plan) {
+) -> (Discovery, Plan, Option<String>) {
     let concurrency = config.aws.concurrency;
-    let forwarders: BTreeMap<Region, FunctionArn> = config
-        .forwarder_refs()
-        .into_iter()
-        .map(|(region, fwd)| {
-            let arn = fwd.resolve(&target.account, &region);
-            (region, arn)
-        })
+    let forwarders: BTreeMap<Region, FunctionArn> = run
+        .forwarders
+        .iter()
+        .map(|(region, fwd)| (region.clone(), fwd.resolve(&target.account, region)))
         .collect();
 
     progress.step(target, "reading the forwarders' resource policies");
     let (policies, unavailable) = observe::forwarder_policies(apis, &forwarders).await;
+    let no_forwarder = if forwarders.contains_key(&target.region) {
+        unavailable.get(&target.region).cloned()
+    } else {
+        Some(format!(
+            "no forwarder is configured for {}; add forwarders.{} (or the account's own forwarders)",
+            target.region, target.region
+        ))
+    };
 
     progress.step(target, "discovering log sources");
     let all_forwarders: BTreeSet<FunctionArn> = forwarders.values().cloned().collect();
@@ -292,7 +310,7 @@ async fn discover_and_plan(
         ledger,
     };
     let plan = plan(&desired, &observed, policy);
-    (discovery, plan)
+    (discovery, plan, no_forwarder)
 }
 
 /// Exclusions from the config, and loop guards: every forwarder's default log group plus the

@@ -1,10 +1,14 @@
-//! One run: every target's pass, with the ledger loaded before and saved after each one. Shared
-//! by the one-shot commands and every scheduled pass of the daemon.
+//! One run: every account's targets (account × region), each pass with the ledger loaded
+//! before and saved after it. Shared by the one-shot commands and every scheduled pass of the
+//! daemon.
 //!
 //! Guarantees: in [`Mode::Plan`] the ledger is only read; in [`Mode::Apply`] each target's
-//! ledger is saved right after its pass, with exactly the changes that were applied. Errors:
-//! only what stops the whole run (no account, no region); ledger trouble is reported per target
-//! and never stops a pass.
+//! ledger is saved right after its pass, with exactly the changes that were applied. At most
+//! `fleet.targets_in_flight` targets run at once, and at most
+//! `fleet.targets_in_flight_per_account` of one account. One target's trouble (a role that
+//! cannot be assumed, a disabled region, no forwarder) never stops the others: it is reported in
+//! [`RunReport::failures`]. Errors: only what stops the whole run (no account, no region, no
+//! Organizations listing).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,10 +17,16 @@ use std::time::{Duration, Instant};
 use autosub_aws::apis::{S3Api, TargetApis};
 use autosub_aws::calls::CallKey;
 use autosub_aws::factory::ClientFactory;
+use autosub_aws::{AccountAccess, AwsError};
 use autosub_config::Config;
 use autosub_core::{AccountId, Region};
+use futures::future::join_all;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::fleet::{self, Account, Regions};
 use crate::ledger::LedgerStore;
 use crate::memo::MemoS3;
 use crate::pass::{Mode, PassReport, Progress, Run, Target, run_pass};
@@ -34,13 +44,70 @@ pub enum RunError {
         "no region to reconcile: set aws.regions in the configuration, AUTOSUB_REGIONS or AWS_REGION"
     )]
     NoRegion,
+    /// The Organizations accounts could not be listed.
+    #[error("cannot list the accounts of the organization for fleet.organizations ({0})")]
+    Organizations(AwsError),
+}
+
+/// Why a target (or a whole account) could not be reconciled, as metrics label it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// The account's role could not be assumed.
+    AssumeRole,
+    /// The account's regions could not be listed (`aws.regions = ["all"]`).
+    Regions,
+    /// The region is not enabled in the account.
+    RegionDisabled,
+    /// The target's region has no forwarder (none configured, or the function is missing).
+    NoForwarder,
+    /// The target's lease could not be taken or kept.
+    Lease,
+}
+
+impl FailureReason {
+    /// The label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AssumeRole => "assume_role",
+            Self::Regions => "regions",
+            Self::RegionDisabled => "region_disabled",
+            Self::NoForwarder => "no_forwarder",
+            Self::Lease => "lease",
+        }
+    }
+}
+
+/// A target, or every target of an account (`region` unset), that could not be reconciled.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct TargetFailure {
+    /// The account.
+    pub account: AccountId,
+    /// The region; unset when the whole account failed.
+    pub region: Option<Region>,
+    /// Why, as a label.
+    pub reason: FailureReason,
+    /// What went wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for TargetFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.region {
+            Some(region) => write!(f, "{}/{region}", self.account)?,
+            None => write!(f, "{} (every region)", self.account)?,
+        }
+        write!(f, ": {}: {}", self.reason.as_str(), self.message)
+    }
 }
 
 /// What one run did, over every target.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RunReport {
-    /// One report per target, in order.
+    /// One report per target that ran, sorted by target.
     pub passes: Vec<PassReport>,
+    /// Targets and accounts that could not be (fully) reconciled, sorted.
+    pub failures: Vec<TargetFailure>,
     /// AWS operations of this run by (service, operation, outcome).
     pub calls: BTreeMap<CallKey, u64>,
     /// Throttled attempts of this run by service (retried ones included).
@@ -52,10 +119,11 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// True when part of the run failed: a change failed, discovery had gaps, or the ledger
-    /// could not be read or written.
+    /// True when part of the run failed: a target could not be reconciled, a change failed,
+    /// discovery had gaps, or the ledger could not be read or written.
     pub fn partial(&self) -> bool {
         !self.ledger_errors.is_empty()
+            || !self.failures.is_empty()
             || self
                 .passes
                 .iter()
@@ -84,102 +152,241 @@ pub struct RunCx<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// The account and regions the configuration and credentials name.
-pub async fn targets(factory: &ClientFactory, config: &Config) -> Result<Vec<Target>, RunError> {
-    let account = match &config.aws.account_id {
-        Some(account) => AccountId::new(account.as_str()),
-        None => factory
-            .caller_account()
-            .await
-            .map_err(RunError::NoAccount)?,
-    };
-    let regions: Vec<Region> = if config.aws.regions.is_empty() {
-        vec![factory.home_region().cloned().ok_or(RunError::NoRegion)?]
-    } else {
-        config
-            .aws
-            .regions
-            .iter()
-            .map(|r| Region::new(r.as_str()))
-            .collect()
-    };
-    Ok(regions
-        .into_iter()
-        .map(|region| Target {
-            account: account.clone(),
-            region,
-        })
-        .collect())
-}
-
-/// Runs one pass per target of `targets` (one account, several regions), in order, stopping
-/// early when `cancel` fires.
-pub async fn run(
-    cx: &RunCx<'_>,
-    targets: &[Target],
-    cancel: &tokio_util::sync::CancellationToken,
-) -> RunReport {
+/// Runs every target of the configuration, stopping early when `cancel` fires.
+pub async fn run(cx: &RunCx<'_>, cancel: &CancellationToken) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let calls_before = cx.factory.calls().snapshot();
     let throttles_before = cx.factory.calls().throttles();
-    let mut run = Run::new(targets.iter().map(|t| t.region.clone()));
-    run.stale_passes_before_delete = cx.stale_passes_before_delete;
-    run.cancel = cancel.clone();
-    let mut passes = Vec::new();
-    let mut ledger_errors = Vec::new();
-    // One bucket list and one region lookup per bucket for the whole run, whatever the regions.
-    let s3: Option<Arc<dyn S3Api>> = targets.first().map(|t| {
-        let memo: Arc<dyn S3Api> = Arc::new(MemoS3::new(cx.factory.apis(&t.account, &t.region).s3));
-        memo
-    });
-    for target in targets {
-        if cancel.is_cancelled() {
-            break;
+    let accounts = fleet::accounts(cx.factory, cx.config).await?;
+    let in_flight = Semaphore::new(cx.config.fleet.targets_in_flight);
+    let done = join_all(
+        accounts
+            .iter()
+            .map(|account| run_account(cx, account, &in_flight, cancel)),
+    )
+    .await;
+    let mut report = RunReport::default();
+    for account in done {
+        report.passes.extend(account.passes);
+        report.failures.extend(account.failures);
+        report.ledger_errors.extend(account.ledger_errors);
+    }
+    report.passes.sort_by(|a, b| a.target.cmp(&b.target));
+    report.failures.sort();
+    report.ledger_errors.sort();
+    report.calls = delta(&calls_before, &cx.factory.calls().snapshot());
+    report.throttles = delta(&throttles_before, &cx.factory.calls().throttles());
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// What one account's targets did.
+#[derive(Default)]
+struct AccountReport {
+    passes: Vec<PassReport>,
+    failures: Vec<TargetFailure>,
+    ledger_errors: Vec<String>,
+}
+
+/// Reaches the account, resolves its regions, then runs its targets, at most
+/// `fleet.targets_in_flight_per_account` at once and within the run's `in_flight`.
+async fn run_account(
+    cx: &RunCx<'_>,
+    account: &Account,
+    in_flight: &Semaphore,
+    cancel: &CancellationToken,
+) -> AccountReport {
+    let span = tracing::info_span!("account", account = %account.id);
+    async {
+        let mut out = AccountReport::default();
+        if let Err(failure) = reach(cx.factory, account).await {
+            tracing::error!(%failure, "account skipped");
+            out.failures.push(failure);
+            return out;
         }
-        let span = tracing::info_span!("target", target = %target);
-        let report = async {
-            let previous = match cx.ledger.load(target).await {
-                Ok(ledger) => ledger,
-                Err(e) => {
-                    tracing::error!(error = %e, "ledger unreadable; this pass starts from an empty one (deletes wait longer)");
-                    ledger_errors.push(format!("{target}: {e}"));
-                    Default::default()
-                }
+        let regions = match regions(cx, account).await {
+            Ok((regions, disabled)) => {
+                out.failures.extend(disabled);
+                regions
+            }
+            Err(failure) => {
+                tracing::error!(%failure, "account skipped");
+                out.failures.push(failure);
+                return out;
+            }
+        };
+        let mut run = Run::new(regions.iter().cloned(), account.forwarders.clone());
+        run.stale_passes_before_delete = cx.stale_passes_before_delete;
+        run.cancel = cancel.clone();
+        // One bucket list and one region lookup per bucket for the account, whatever the regions.
+        let s3: Option<Arc<dyn S3Api>> = regions.first().map(|region| {
+            let memo: Arc<dyn S3Api> =
+                Arc::new(MemoS3::new(cx.factory.apis(&account.id, region).s3));
+            memo
+        });
+        let per_account = Semaphore::new(cx.config.fleet.targets_in_flight_per_account);
+        let targets: Vec<Target> = regions
+            .into_iter()
+            .map(|region| Target {
+                account: account.id.clone(),
+                region,
+            })
+            .collect();
+        let (per_account, run, s3) = (&per_account, &run, &s3);
+        let done = join_all(targets.iter().map(|target| async move {
+            let (Ok(_account_slot), Ok(_run_slot)) =
+                (per_account.acquire().await, in_flight.acquire().await)
+            else {
+                unreachable!("the semaphores are never closed")
             };
-            let mut apis: TargetApis = cx.factory.apis(&target.account, &target.region);
-            if let Some(s3) = &s3 {
-                apis.s3 = Arc::clone(s3);
+            if cancel.is_cancelled() {
+                return AccountReport::default();
             }
-            let report = run_pass(
-                &apis,
-                target,
-                &run,
-                cx.config,
-                cx.mode,
-                previous,
-                cx.progress,
-            )
-            .await;
-            if cx.mode == Mode::Apply
-                && report.outcomes.is_some()
-                && let Err(e) = cx.ledger.save(target, &report.ledger).await
-            {
-                tracing::error!(error = %e, "ledger not saved; the next pass recounts stale triggers");
-                ledger_errors.push(format!("{target}: {e}"));
-            }
-            report
-        }
-        .instrument(span)
+            run_target(cx, target, run, s3.as_ref())
+                .instrument(tracing::info_span!("target", target = %target))
+                .await
+        }))
         .await;
-        passes.push(report);
+        for target in done {
+            out.passes.extend(target.passes);
+            out.failures.extend(target.failures);
+            out.ledger_errors.extend(target.ledger_errors);
+        }
+        out
     }
-    RunReport {
-        passes,
-        calls: delta(&calls_before, &cx.factory.calls().snapshot()),
-        throttles: delta(&throttles_before, &cx.factory.calls().throttles()),
-        ledger_errors,
-        duration: started.elapsed(),
+    .instrument(span)
+    .await
+}
+
+/// Registers how the account is reached; for a role, proves it can be assumed and acts in the
+/// account it names.
+async fn reach(factory: &ClientFactory, account: &Account) -> Result<(), TargetFailure> {
+    factory.register_account(&account.id, &account.access).await;
+    let AccountAccess::AssumeRole { role_arn, .. } = &account.access else {
+        return Ok(());
+    };
+    let fail = |message: String| TargetFailure {
+        account: account.id.clone(),
+        region: None,
+        reason: FailureReason::AssumeRole,
+        message,
+    };
+    match factory.caller_account_of(&account.id).await {
+        Ok(actual) if actual == account.id => Ok(()),
+        Ok(actual) => Err(fail(format!(
+            "role {role_arn} acts in account {actual}, not {}; fix the account's role_arn",
+            account.id
+        ))),
+        Err(e) => Err(fail(format!(
+            "cannot assume role {role_arn} ({e}); check that the role exists in the account (the fleet StackSet creates it), trusts autosub's own role and expects the configured external id"
+        ))),
     }
+}
+
+/// The account's regions to reconcile, and a failure for each listed region the account has
+/// not enabled. Listed regions are checked only in a fleet (and skipped, with a debug log, when
+/// the role may not call DescribeRegions).
+async fn regions(
+    cx: &RunCx<'_>,
+    account: &Account,
+) -> Result<(Vec<Region>, Vec<TargetFailure>), TargetFailure> {
+    let known = match &account.regions {
+        Regions::Listed(listed) if !cx.config.fleet.is_fleet() => {
+            return Ok((listed.clone(), Vec::new()));
+        }
+        Regions::Listed(_) | Regions::AllEnabled => cx.factory.regions_of(&account.id).await,
+    };
+    match (&account.regions, known) {
+        (Regions::AllEnabled, Ok(known)) => Ok((
+            known
+                .into_iter()
+                .filter_map(|(region, enabled)| enabled.then_some(region))
+                .collect(),
+            Vec::new(),
+        )),
+        (Regions::AllEnabled, Err(e)) => Err(TargetFailure {
+            account: account.id.clone(),
+            region: None,
+            reason: FailureReason::Regions,
+            message: format!(
+                "cannot list the account's regions for aws.regions = [\"all\"] ({e}); allow ec2:DescribeRegions or list the regions"
+            ),
+        }),
+        (Regions::Listed(listed), Ok(known)) => {
+            let enabled: BTreeMap<&Region, bool> = known.iter().map(|(r, e)| (r, *e)).collect();
+            let (ok, disabled): (Vec<&Region>, Vec<&Region>) = listed
+                .iter()
+                .partition(|r| enabled.get(r).copied().unwrap_or(false));
+            let failures = disabled
+                .into_iter()
+                .map(|region| TargetFailure {
+                    account: account.id.clone(),
+                    region: Some(region.clone()),
+                    reason: FailureReason::RegionDisabled,
+                    message: if enabled.contains_key(region) {
+                        format!("{region} is not enabled in the account; enable it (Account settings) or drop it from the account's regions")
+                    } else {
+                        format!("the account's partition has no region {region}; fix the region list")
+                    },
+                })
+                .collect();
+            Ok((ok.into_iter().cloned().collect(), failures))
+        }
+        (Regions::Listed(listed), Err(e)) => {
+            tracing::debug!(error = %e, "regions not checked against the account's enabled regions");
+            Ok((listed.clone(), Vec::new()))
+        }
+    }
+}
+
+/// One target's pass between loading and saving its ledger.
+async fn run_target(
+    cx: &RunCx<'_>,
+    target: &Target,
+    run: &Run,
+    s3: Option<&Arc<dyn S3Api>>,
+) -> AccountReport {
+    let mut out = AccountReport::default();
+    let previous = match cx.ledger.load(target).await {
+        Ok(ledger) => ledger,
+        Err(e) => {
+            tracing::error!(error = %e, "ledger unreadable; this pass starts from an empty one (deletes wait longer)");
+            out.ledger_errors.push(format!("{target}: {e}"));
+            Default::default()
+        }
+    };
+    let mut apis: TargetApis = cx.factory.apis(&target.account, &target.region);
+    if let Some(s3) = s3 {
+        apis.s3 = Arc::clone(s3);
+    }
+    let report = run_pass(
+        &apis,
+        target,
+        run,
+        cx.config,
+        cx.mode,
+        previous,
+        cx.progress,
+    )
+    .await;
+    if cx.mode == Mode::Apply
+        && report.outcomes.is_some()
+        && let Err(e) = cx.ledger.save(target, &report.ledger).await
+    {
+        tracing::error!(error = %e, "ledger not saved; the next pass recounts stale triggers");
+        out.ledger_errors.push(format!("{target}: {e}"));
+    }
+    if let Some(message) = &report.no_forwarder {
+        tracing::warn!(%message, "the target's region has no forwarder");
+        out.failures.push(TargetFailure {
+            account: target.account.clone(),
+            region: Some(target.region.clone()),
+            reason: FailureReason::NoForwarder,
+            message: message.clone(),
+        });
+    }
+    out.passes.push(report);
+    out
 }
 
 /// `after - before`, per key, without the zeros.

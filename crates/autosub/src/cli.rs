@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use autosub_aws::factory::{AwsSettings, ClientFactory};
+use autosub_aws::pacing::Rates;
 use autosub_config::Config;
 use autosub_core::Region;
 use autosub_engine::reconcile::{self, RunCx};
@@ -177,7 +178,8 @@ pub async fn client_factory(config: &Config) -> ClientFactory {
     ClientFactory::new(AwsSettings {
         endpoint_url: config.aws.endpoint_url.clone(),
         max_attempts: config.aws.max_attempts,
-        region: config.aws.regions.first().map(|r| Region::new(r.as_str())),
+        region: config.first_region(),
+        rates: Rates::aws_quotas_with(&config.pacing.calls_per_sec),
     })
     .await
 }
@@ -185,17 +187,13 @@ pub async fn client_factory(config: &Config) -> ClientFactory {
 /// The region the ledger's DynamoDB table (and the S3 bucket lookup) is reached in.
 pub fn ledger_region(factory: &ClientFactory, config: &Config) -> Region {
     config
-        .aws
-        .regions
-        .first()
-        .map(|r| Region::new(r.as_str()))
+        .first_region()
         .or_else(|| factory.home_region().cloned())
         .unwrap_or_else(|| Region::new("us-east-1"))
 }
 
 async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow::Result<u8> {
     let config = &loaded.config;
-    let targets = reconcile::targets(factory, config).await?;
     let mode = match cli.command {
         Command::Reconcile { dry_run: false } => Mode::Apply,
         _ => Mode::Plan,
@@ -215,8 +213,12 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         stale_passes_before_delete: 1,
         progress: &progress,
     };
-    let report = reconcile::run(&cx, &targets, &CancellationToken::new()).await;
+    let report = reconcile::run(&cx, &CancellationToken::new()).await;
     progress.finish();
+    let report = report?;
+    for failure in &report.failures {
+        eprintln!("error: {failure}");
+    }
     if let Command::Reconcile { dry_run: false } = cli.command {
         crate::telemetry::send(config, factory, &report.passes, report.duration).await;
     }
@@ -227,9 +229,9 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
     // Every call of the process, the account lookup included.
     let calls = factory.calls().snapshot();
     let code = match &cli.command {
-        Command::Discover => output::discovery(cli.output, &report.passes, &calls),
+        Command::Discover => output::discovery(cli.output, &report.passes, &report.failures, &calls),
         Command::Plan { .. } | Command::Reconcile { .. } => {
-            output::plans(cli.output, &report.passes, &calls)
+            output::plans(cli.output, &report.passes, &report.failures, &calls)
         }
         Command::ValidateConfig
         | Command::IamPolicy { .. }
@@ -237,7 +239,7 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         | Command::Healthcheck
         | Command::Doctor => exit::OK,
     };
-    let code = if code == exit::OK && !report.ledger_errors.is_empty() {
+    let code = if code == exit::OK && (!report.ledger_errors.is_empty() || !report.failures.is_empty()) {
         exit::PARTIAL
     } else {
         code

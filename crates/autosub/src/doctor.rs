@@ -14,12 +14,7 @@ use crate::exit;
 
 /// Runs every check; exit 0 when none failed, 1 otherwise.
 pub async fn run(format: Format, config: &Config) -> u8 {
-    let factory = ClientFactory::new(AwsSettings {
-        endpoint_url: config.aws.endpoint_url.clone(),
-        max_attempts: config.aws.max_attempts,
-        region: config.aws.regions.first().map(|r| Region::new(r.as_str())),
-    })
-    .await;
+    let factory = crate::cli::client_factory(config).await;
     let resolver = SystemResolver::default();
     let dialer = TcpDialer::default();
     let cx = DoctorCx {

@@ -2,6 +2,7 @@
 
 use autosub_core::render::{plan_json, plan_text, table};
 use autosub_engine::PassReport;
+use autosub_engine::reconcile::TargetFailure;
 use autosub_engine::{ChangeOutcome, Outcome};
 use serde_json::json;
 
@@ -11,7 +12,12 @@ use crate::cli::Format;
 use crate::exit;
 
 /// Prints the plan (and in apply mode the outcomes) of every pass.
-pub fn plans(format: Format, reports: &[PassReport], calls: &CallCounts) -> u8 {
+pub fn plans(
+    format: Format,
+    reports: &[PassReport],
+    failures: &[TargetFailure],
+    calls: &CallCounts,
+) -> u8 {
     match format {
         Format::Text => {
             for report in reports {
@@ -39,14 +45,19 @@ pub fn plans(format: Format, reports: &[PassReport], calls: &CallCounts) -> u8 {
                     })
                 })
                 .collect();
-            print_json(&json!({ "passes": passes, "aws_calls": calls_json(calls) }));
+            print_json(&json!({ "passes": passes, "failures": failures, "aws_calls": calls_json(calls) }));
         }
     }
     status(reports)
 }
 
 /// Prints every discovered source.
-pub fn discovery(format: Format, reports: &[PassReport], calls: &CallCounts) -> u8 {
+pub fn discovery(
+    format: Format,
+    reports: &[PassReport],
+    failures: &[TargetFailure],
+    calls: &CallCounts,
+) -> u8 {
     match format {
         Format::Text => {
             for report in reports {
@@ -80,7 +91,7 @@ pub fn discovery(format: Format, reports: &[PassReport], calls: &CallCounts) -> 
                 .iter()
                 .map(|r| json!({ "target": r.target, "sources": r.discovery.sources, "gaps": r.discovery.gaps }))
                 .collect();
-            print_json(&json!({ "passes": passes, "aws_calls": calls_json(calls) }));
+            print_json(&json!({ "passes": passes, "failures": failures, "aws_calls": calls_json(calls) }));
         }
     }
     if reports.iter().any(|r| !r.discovery.gaps.is_empty()) {
