@@ -15,5 +15,7 @@ mod discover_step_functions;
 mod discover_wafv2;
 mod e2e;
 mod layering;
+mod lease;
+mod organizations;
 mod privatelink;
 mod support;

@@ -23,8 +23,10 @@ use crate::elbv2::SdkElbv2;
 use crate::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use crate::error::{AwsError, ErrorClass};
 use crate::lambda::SdkLambda;
+use crate::lease_store::{LeaseTable, SdkLeaseTable};
 use crate::ledger_store::{LedgerTable, ObjectStore, SdkLedgerTable, SdkObject};
 use crate::logs::{LimitExceededIsFinal, SdkLogs};
+use crate::organizations::{OrganizationsApi, SdkOrganizations};
 use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
@@ -186,6 +188,43 @@ impl ClientFactory {
         Arc::new(SdkLedgerTable {
             client: aws_sdk_dynamodb::Client::from_conf(config.build()),
             table: table.to_owned(),
+        })
+    }
+
+    /// The DynamoDB lease table `table` in `region`, with the credentials' own account.
+    pub fn lease_table(&self, region: &Region, table: &str) -> Arc<dyn LeaseTable> {
+        let c = &self.clients;
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&c.sdk)
+            .region(sdk_region(region))
+            .retry_config(c.retry_config())
+            .retry_partition(partition("dynamodb", &own_account(), region))
+            .interceptor(c.calls.clone());
+        if let Some(url) = &c.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Arc::new(SdkLeaseTable {
+            client: aws_sdk_dynamodb::Client::from_conf(config.build()),
+            table: table.to_owned(),
+            region: region.to_string(),
+        })
+    }
+
+    /// AWS Organizations with autosub's own credentials (the management account or a delegated
+    /// administrator). A global service: asked in its partition's home region (us-east-1 for
+    /// `aws`, chosen from the factory's home region).
+    pub fn organizations(&self) -> Arc<dyn OrganizationsApi> {
+        let c = &self.clients;
+        let region = organizations_region(c.home_region.as_ref());
+        let mut config = aws_sdk_organizations::config::Builder::from(&c.sdk)
+            .region(sdk_region(&region))
+            .retry_config(c.retry_config())
+            .retry_partition(partition("organizations", &own_account(), &region))
+            .interceptor(c.calls.clone());
+        if let Some(url) = &c.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        Arc::new(SdkOrganizations {
+            client: aws_sdk_organizations::Client::from_conf(config.build()),
         })
     }
 
@@ -394,6 +433,19 @@ fn own_account() -> AccountId {
 /// region keeps a throttled account from starving the others.
 fn partition(service: &str, account: &AccountId, region: &Region) -> RetryPartition {
     RetryPartition::new(format!("{service}-{account}-{region}"))
+}
+
+/// The region Organizations answers in for the partition of `home` (its one endpoint per
+/// partition): `cn-northwest-1` in China, `us-gov-west-1` in GovCloud, else `us-east-1`.
+fn organizations_region(home: Option<&Region>) -> Region {
+    let home = home.map(Region::as_str).unwrap_or(FALLBACK_REGION);
+    Region::new(if home.starts_with("cn-") {
+        "cn-northwest-1"
+    } else if home.starts_with("us-gov-") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    })
 }
 
 fn sdk_region(region: &Region) -> aws_config::Region {

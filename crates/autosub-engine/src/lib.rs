@@ -6,9 +6,11 @@
 pub mod daemon;
 pub mod doctor;
 pub mod iam;
+pub mod lease;
 pub mod ledger;
 pub mod memo;
 pub mod metrics;
+pub mod organizations;
 pub mod pass;
 pub mod reconcile;
 pub mod telemetry;
