@@ -16,5 +16,7 @@ mod discover_wafv2;
 mod e2e;
 mod fleet;
 mod layering;
+mod lease;
+mod organizations;
 mod privatelink;
 mod support;

@@ -77,15 +77,23 @@ impl ErrorClass {
             | "SignatureDoesNotMatch"
             | "ExpiredToken"
             | "ExpiredTokenException" => Self::AccessDenied,
-            "NoSuchBucket" | "NoSuchKey" | "NotFound" | "ResourceNotFoundException" | "404" => {
-                Self::NotFound
-            }
+            "NoSuchBucket"
+            | "NoSuchKey"
+            | "NotFound"
+            | "ResourceNotFoundException"
+            | "404"
+            | "ParentNotFoundException"
+            | "OrganizationalUnitNotFoundException"
+            | "AccountNotFoundException"
+            | "TargetNotFoundException"
+            | "AWSOrganizationsNotInUseException" => Self::NotFound,
             "ResourceConflictException"
             | "ConflictException"
             | "OperationAbortedException"
             | "PreconditionFailed"
             | "PreconditionFailedException"
-            | "ConditionalCheckFailedException" => Self::Conflict,
+            | "ConditionalCheckFailedException"
+            | "ConcurrentModificationException" => Self::Conflict,
             "LimitExceededException" => Self::LimitExceeded,
             "InvalidParameterException"
             | "InvalidParameterValueException"
@@ -167,6 +175,15 @@ mod tests {
         ] {
             check(Some(code), Some(404), NotFound);
         }
+        // Organizations sends its not-found codes as 400s.
+        for code in [
+            "ParentNotFoundException",
+            "AccountNotFoundException",
+            "AWSOrganizationsNotInUseException",
+        ] {
+            check(Some(code), Some(400), NotFound);
+        }
+        check(Some("ConcurrentModificationException"), Some(400), Conflict);
         for code in [
             "ResourceConflictException",
             "ConflictException",

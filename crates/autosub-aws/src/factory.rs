@@ -26,8 +26,10 @@ use crate::elbv2::SdkElbv2;
 use crate::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use crate::error::{AwsError, ErrorClass};
 use crate::lambda::SdkLambda;
+use crate::lease_store::{LeaseTable, SdkLeaseTable};
 use crate::ledger_store::{LedgerTable, ObjectStore, SdkLedgerTable, SdkObject};
 use crate::logs::{LimitExceededIsFinal, SdkLogs};
+use crate::organizations::{OrganizationsApi, SdkOrganizations};
 use crate::pacing::{PaceInterceptor, PacedHttpClient, Pacer, Rates};
 use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
@@ -287,6 +289,43 @@ impl ClientFactory {
         })
     }
 
+    /// The DynamoDB lease table `table` in `region`, with the credentials' own account.
+    pub fn lease_table(&self, region: &Region, table: &str) -> Arc<dyn LeaseTable> {
+        let c = &self.clients;
+        let config = configure!(
+            aws_sdk_dynamodb::config::Builder,
+            c,
+            "dynamodb",
+            "dynamodb",
+            &own_account(),
+            region
+        );
+        Arc::new(SdkLeaseTable {
+            client: aws_sdk_dynamodb::Client::from_conf(config.build()),
+            table: table.to_owned(),
+            region: region.to_string(),
+        })
+    }
+
+    /// AWS Organizations with autosub's own credentials (the management account or a delegated
+    /// administrator). A global service: asked in its partition's home region (us-east-1 for
+    /// `aws`, chosen from the factory's home region).
+    pub fn organizations(&self) -> Arc<dyn OrganizationsApi> {
+        let c = &self.clients;
+        let region = organizations_region(c.home_region.as_ref());
+        let config = configure!(
+            aws_sdk_organizations::config::Builder,
+            c,
+            "organizations",
+            "organizations",
+            &own_account(),
+            &region
+        );
+        Arc::new(SdkOrganizations {
+            client: aws_sdk_organizations::Client::from_conf(config.build()),
+        })
+    }
+
     /// Secrets Manager with autosub's own credentials (never a target's): each secret is read
     /// in its own region.
     pub fn secrets(&self) -> Arc<dyn SecretsApi> {
@@ -526,6 +565,19 @@ fn own_account() -> AccountId {
 /// region keeps a throttled account from starving the others.
 fn partition(service: &str, account: &AccountId, region: &Region) -> RetryPartition {
     RetryPartition::new(format!("{service}-{account}-{region}"))
+}
+
+/// The region Organizations answers in for the partition of `home` (its one endpoint per
+/// partition): `cn-northwest-1` in China, `us-gov-west-1` in GovCloud, else `us-east-1`.
+fn organizations_region(home: Option<&Region>) -> Region {
+    let home = home.map(Region::as_str).unwrap_or(FALLBACK_REGION);
+    Region::new(if home.starts_with("cn-") {
+        "cn-northwest-1"
+    } else if home.starts_with("us-gov-") {
+        "us-gov-west-1"
+    } else {
+        "us-east-1"
+    })
 }
 
 fn sdk_region(region: &Region) -> aws_config::Region {

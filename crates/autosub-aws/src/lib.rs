@@ -5,6 +5,7 @@
 //! - [`apis`] holds the narrow per-service traits in domain types that the rest of autosub uses;
 //!   the SDK implementations behind them stay private, as do all SDK types.
 //! - [`source_apis`] holds the same for the services whose resources write logs.
+//! - [`lease_store`] and [`organizations`] hold the fleet's lease table and account discovery.
 //! - [`endpoints`] names the endpoint each client calls, for `autosub doctor`.
 //! - [`error`] classifies every failure once; [`calls::CallRecorder`] counts every call.
 
@@ -13,7 +14,9 @@ pub mod calls;
 pub mod endpoints;
 pub mod error;
 pub mod factory;
+pub mod lease_store;
 pub mod ledger_store;
+pub mod organizations;
 pub mod pacing;
 pub mod source_apis;
 
@@ -35,3 +38,5 @@ pub use calls::CallRecorder;
 pub use endpoints::{AwsService, ServiceEndpoint};
 pub use error::{AwsError, ErrorClass};
 pub use factory::{AccountAccess, AwsSettings, ClientFactory};
+pub use lease_store::{Acquired, LeaseTable, Renewed};
+pub use organizations::{AccountState, OrgAccount, OrganizationsApi};

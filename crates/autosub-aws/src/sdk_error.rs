@@ -131,6 +131,12 @@ fn erased_meta(error: &ErasedError) -> Option<&ErrorMetadata> {
         aws_sdk_s3::operation::put_object::PutObjectError,
         aws_sdk_dynamodb::operation::query::QueryError,
         aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError,
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        aws_sdk_dynamodb::operation::get_item::GetItemError,
+        aws_sdk_organizations::operation::list_accounts::ListAccountsError,
+        aws_sdk_organizations::operation::list_accounts_for_parent::ListAccountsForParentError,
+        aws_sdk_organizations::operation::list_children::ListChildrenError,
+        aws_sdk_organizations::operation::list_tags_for_resource::ListTagsForResourceError,
         aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError,
     );
     None

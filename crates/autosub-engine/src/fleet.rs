@@ -72,7 +72,30 @@ pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Ac
             forwarders: config.forwarder_refs_for(listed),
         });
     }
-    // ORGANIZATIONS
+    if let Some(org) = &fleet.organizations {
+        let found = crate::organizations::member_accounts(&*factory.organizations(), org)
+            .await
+            .map_err(RunError::Organizations)?;
+        for member in found {
+            if accounts.iter().any(|a| a.id == member.id) {
+                continue;
+            }
+            let unlisted = AccountConfig {
+                id: member.id.as_str().to_owned(),
+                role_arn: None,
+                external_id: None,
+                session_name: None,
+                regions: None,
+                forwarders: BTreeMap::new(),
+            };
+            accounts.push(Account {
+                id: member.id,
+                access: role(config, &unlisted, partition),
+                regions: default_regions()?,
+                forwarders: config.forwarder_refs(),
+            });
+        }
+    }
     if fleet.include_own_account {
         let id = factory
             .caller_account()

@@ -1,0 +1,305 @@
+//! The lease table: one DynamoDB item per leased name, taken and kept with conditional writes.
+//!
+//! A lease named `<account>/<region>` is the item `pk = "lease/<account>/<region>"`,
+//! `sk = "lease"`, so it can share the ledger's table (whose partitions are `<account>/<region>`
+//! without the prefix). Its attributes are `owner` (absent once released), `expires_at_ms`
+//! (wall-clock milliseconds since the Unix epoch) and `fencing`, a counter that grows on every
+//! grant so a stale holder can be told from the current one. The item is never deleted, so the
+//! counter never restarts.
+//!
+//! Every operation is one conditional `UpdateItem`: DynamoDB evaluates the condition and the
+//! write atomically, so two replicas racing for the same name get exactly one grant.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::error::{AwsError, ErrorClass};
+use crate::sdk_error::aws_error;
+
+/// The outcome of [`LeaseTable::acquire`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// The caller holds the lease until `expires_at_ms`, under token `fencing`.
+    Granted {
+        /// Higher than every token granted before for this name.
+        fencing: u64,
+        /// When the lease lapses unless renewed (wall-clock ms since the Unix epoch).
+        expires_at_ms: u64,
+    },
+    /// Someone else holds an unexpired lease.
+    Held {
+        /// The holder's owner id.
+        owner: String,
+        /// When its lease lapses unless renewed (wall-clock ms since the Unix epoch).
+        expires_at_ms: u64,
+    },
+}
+
+/// The outcome of [`LeaseTable::renew`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Renewed {
+    /// The lease now lapses at `expires_at_ms`.
+    Until {
+        /// Wall-clock ms since the Unix epoch.
+        expires_at_ms: u64,
+    },
+    /// The caller no longer holds this grant: it was released, or taken over after it lapsed.
+    Lost,
+}
+
+/// Leases by name, each held by at most one owner at a time.
+#[async_trait]
+pub trait LeaseTable: Send + Sync {
+    /// Grants `name` to `owner` for `duration` from `now_ms` when it is free, lapsed
+    /// (`expires_at_ms < now_ms`) or already `owner`'s; a new grant always gets a higher fencing
+    /// token, even for the same owner.
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Result<Acquired, AwsError>;
+    /// Extends the grant `(owner, fencing)` to `now_ms + duration`; [`Renewed::Lost`] when the
+    /// item no longer carries that owner and token.
+    async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        fencing: u64,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Result<Renewed, AwsError>;
+    /// Gives the grant `(owner, fencing)` up so another owner can take it at once; a grant that
+    /// was already lost is fine.
+    async fn release(&self, name: &str, owner: &str, fencing: u64) -> Result<(), AwsError>;
+    /// Where the leases live, for logs and errors.
+    fn location(&self) -> String;
+}
+
+/// The lease table through the SDK.
+pub(crate) struct SdkLeaseTable {
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
+    pub(crate) region: String,
+}
+
+/// The sort key of every lease item.
+const SORT_KEY: &str = "lease";
+
+/// Attempts at acquiring when the item changes between a failed condition and the read.
+const ACQUIRE_ATTEMPTS: u32 = 3;
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn until(now_ms: u64, duration: Duration) -> u64 {
+    let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+    now_ms.saturating_add(millis)
+}
+
+impl SdkLeaseTable {
+    fn pk(name: &str) -> AttributeValue {
+        s(&format!("lease/{name}"))
+    }
+
+    fn malformed(&self, operation: &'static str, name: &str) -> AwsError {
+        AwsError {
+            class: ErrorClass::Invalid,
+            operation,
+            code: None,
+            message: format!(
+                "the lease item of {name} in table {} is not a lease (owner, expires_at_ms, fencing)",
+                self.table
+            ),
+        }
+    }
+
+    /// The current holder, read after a failed acquire that returned no item.
+    async fn holder(&self, name: &str) -> Result<Option<(String, u64)>, AwsError> {
+        const OP: &str = "dynamodb:GetItem";
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(name))
+            .key("sk", s(SORT_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error(OP, e))?;
+        Ok(out.item().and_then(|item| {
+            let owner = item.get("owner")?.as_s().ok()?.clone();
+            Some((owner, number(item, "expires_at_ms")?))
+        }))
+    }
+}
+
+#[async_trait]
+impl LeaseTable for SdkLeaseTable {
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Result<Acquired, AwsError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let expires_at_ms = until(now_ms, duration);
+        for _ in 0..ACQUIRE_ATTEMPTS {
+            let reply = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", Self::pk(name))
+                .key("sk", s(SORT_KEY))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR expires_at_ms < :now OR #owner = :me",
+                )
+                .update_expression("SET #owner = :me, expires_at_ms = :exp ADD fencing :one")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":me", s(owner))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":exp", n(expires_at_ms))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let err = match reply {
+                Ok(out) => {
+                    let fencing = out
+                        .attributes()
+                        .and_then(|item| number(item, "fencing"))
+                        .ok_or_else(|| self.malformed(OP, name))?;
+                    return Ok(Acquired::Granted {
+                        fencing,
+                        expires_at_ms,
+                    });
+                }
+                Err(err) => err,
+            };
+            let failed = match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed,
+                _ => return Err(aws_error(OP, err)),
+            };
+            let old = failed.item().and_then(|item| {
+                let owner = item.get("owner")?.as_s().ok()?.clone();
+                Some((owner, number(item, "expires_at_ms")?))
+            });
+            // DynamoDB returns the old item with the failure; read it when it did not.
+            let holder = match old {
+                Some(holder) => Some(holder),
+                None => self.holder(name).await?,
+            };
+            match holder {
+                Some((owner, expires_at_ms)) => {
+                    return Ok(Acquired::Held {
+                        owner,
+                        expires_at_ms,
+                    });
+                }
+                // Released or gone between the write and the read: try again.
+                None => continue,
+            }
+        }
+        Err(AwsError {
+            class: ErrorClass::Conflict,
+            operation: OP,
+            code: None,
+            message: format!(
+                "the lease of {name} in table {} changed under {ACQUIRE_ATTEMPTS} attempts in a row",
+                self.table
+            ),
+        })
+    }
+
+    async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        fencing: u64,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Result<Renewed, AwsError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let expires_at_ms = until(now_ms, duration);
+        let reply = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(name))
+            .key("sk", s(SORT_KEY))
+            .condition_expression("#owner = :me AND fencing = :token")
+            .update_expression("SET expires_at_ms = :exp")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":token", n(fencing))
+            .expression_attribute_values(":exp", n(expires_at_ms))
+            .send()
+            .await;
+        match reply {
+            Ok(_) => Ok(Renewed::Until { expires_at_ms }),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(Renewed::Lost),
+                _ => Err(aws_error(OP, err)),
+            },
+        }
+    }
+
+    async fn release(&self, name: &str, owner: &str, fencing: u64) -> Result<(), AwsError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let reply = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(name))
+            .key("sk", s(SORT_KEY))
+            .condition_expression("#owner = :me AND fencing = :token")
+            .update_expression("SET expires_at_ms = :zero REMOVE #owner")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":token", n(fencing))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match reply {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                // Already lost: nothing of ours to give up.
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+                _ => Err(aws_error(OP, err)),
+            },
+        }
+    }
+
+    fn location(&self) -> String {
+        format!("dynamodb table {} in {}", self.table, self.region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_saturates() {
+        assert_eq!(until(1_000, Duration::from_secs(2)), 3_000);
+        assert_eq!(until(u64::MAX - 1, Duration::from_secs(2)), u64::MAX);
+    }
+}
