@@ -291,3 +291,63 @@ async fn a_fleet_converges_around_a_denied_role_and_a_missing_forwarder() {
     assert_eq!(targets_with_changes(&report), BTreeSet::new(), "{report:#}");
     assert_eq!(report["failures"].as_array().map(Vec::len), Some(2));
 }
+
+/// The buckets whose notification configuration a `reconcile --output json` report wrote.
+fn buckets_written(report: &Value) -> BTreeSet<String> {
+    report["passes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["outcomes"].as_array().cloned().unwrap_or_default())
+        .filter(|o| {
+            o["outcome"] == "applied" && o["change"]["trigger"]["kind"] == "s3_notification"
+        })
+        .filter_map(|o| o["change"]["trigger"]["bucket"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_racing_reconciles_never_write_the_same_bucket() {
+    let demo = crate::e2e::Demo::start().await;
+    let table = "autosub-race-leases";
+    crate::lease::create_table_named(&demo.moto, table).await;
+    let mut text = std::fs::read_to_string(&demo.config).expect("read the demo config");
+    text.push_str(&format!("\n[lease]\ntable = \"{table}\"\n"));
+    std::fs::write(&demo.config, text).expect("write the config");
+
+    // Both start at once; each takes a target's lease before touching it.
+    let racers: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            demo.command(&["reconcile", "--output", "json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start autosub")
+        })
+        .collect();
+    let mut written = Vec::new();
+    let mut held = 0;
+    for racer in racers {
+        let out = racer.wait_with_output().expect("wait for autosub");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0 | 3)),
+            "exit {:?}: {stderr}",
+            out.status.code()
+        );
+        held += stderr.matches("holds its lease").count();
+        let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        written.push(buckets_written(&report));
+    }
+    let both: BTreeSet<&String> = written[0].intersection(&written[1]).collect();
+    assert!(
+        both.is_empty(),
+        "buckets written by both racers: {both:?} (held {held} times)"
+    );
+    let all: BTreeSet<&String> = written[0].union(&written[1]).collect();
+    assert!(!all.is_empty(), "the demo estate needs bucket notifications");
+
+    // Whoever did the work, the estate converged once: a third run plans nothing.
+    let plan = demo.json(&["plan"], 0);
+    assert_eq!(crate::e2e::changes(&plan), BTreeSet::new());
+}

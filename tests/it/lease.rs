@@ -24,10 +24,18 @@ const NOW: u64 = 1_800_000_000_000;
 
 /// Creates the table (string keys `pk` and `sk`, as the ledger's) and returns moto's client.
 async fn create_table(moto: &Moto) -> ddb::Client {
-    let client = ddb::Client::new(&moto.server.sdk_config(REGION));
+    create_table_named(&moto.server, TABLE).await
+}
+
+/// Creates a lease table called `name` in `server` (string keys `pk` and `sk`).
+pub(crate) async fn create_table_named(
+    server: &autosub_testkit::MotoServer,
+    name: &str,
+) -> ddb::Client {
+    let client = ddb::Client::new(&server.sdk_config(REGION));
     let mut create = client
         .create_table()
-        .table_name(TABLE)
+        .table_name(name)
         .billing_mode(BillingMode::PayPerRequest);
     for (name, key) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
         create = create

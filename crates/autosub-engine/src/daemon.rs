@@ -18,6 +18,7 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::lease::Leases;
 use crate::ledger::LedgerStore;
 use crate::metrics::{Metrics, RunOutcome};
 use crate::pass::{Mode, Progress, Target};
@@ -104,6 +105,8 @@ pub struct DaemonCx<'a> {
     pub config: &'a Config,
     /// Where the ledger lives.
     pub ledger: &'a dyn LedgerStore,
+    /// The per-target leases.
+    pub leases: &'a Leases,
     /// Metrics and readiness.
     pub state: Arc<DaemonState>,
     /// Called after every finished run (e.g. telemetry to Datadog).
@@ -165,6 +168,7 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
             factory: cx.factory,
             config: cx.config,
             ledger: cx.ledger,
+            leases: cx.leases,
             mode: Mode::Apply,
             stale_passes_before_delete: DAEMON_STALE_PASSES,
             progress: &LogProgress,

@@ -110,8 +110,8 @@ pub fn plan_policy(
 }
 
 /// What the passes of one account in a run share: the regions reconciled, the account's
-/// forwarders, the discovery of global services (made once), the command's stale-pass default
-/// and the shutdown signal.
+/// forwarders, the discovery of global services (made once) and the command's stale-pass
+/// default.
 pub struct Run {
     /// Every region the run reconciles in the account.
     pub regions: BTreeSet<Region>,
@@ -119,14 +119,11 @@ pub struct Run {
     pub forwarders: BTreeMap<Region, ForwarderRef>,
     /// `safety.stale_passes_before_delete` when the config leaves it unset.
     pub stale_passes_before_delete: u32,
-    /// Cancelled on shutdown.
-    pub cancel: CancellationToken,
     global: OnceCell<Discovery>,
 }
 
 impl Run {
-    /// A run over `regions` with `forwarders` that deletes on the first stale pass and is never
-    /// cancelled.
+    /// A run over `regions` with `forwarders` that deletes on the first stale pass.
     pub fn new(
         regions: impl IntoIterator<Item = Region>,
         forwarders: BTreeMap<Region, ForwarderRef>,
@@ -135,17 +132,19 @@ impl Run {
             regions: regions.into_iter().collect(),
             forwarders,
             stale_passes_before_delete: 1,
-            cancel: CancellationToken::new(),
             global: OnceCell::new(),
         }
     }
 }
 
-/// Runs one pass over `target`, starting from the ledger the previous pass left.
+/// Runs one pass over `target`, starting from the ledger the previous pass left, until `cancel`
+/// fires (shutdown, or the target's lease was lost).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_pass(
     apis: &TargetApis,
     target: &Target,
     run: &Run,
+    cancel: &CancellationToken,
     config: &Config,
     mode: Mode,
     ledger: TargetLedger,
@@ -154,7 +153,7 @@ pub async fn run_pass(
     let policy = plan_policy(config, &target.account, run.stale_passes_before_delete);
     let planned = tokio::select! {
         biased;
-        () = run.cancel.cancelled() => None,
+        () = cancel.cancelled() => None,
         planned = discover_and_plan(apis, target, run, config, &policy, ledger, progress) => Some(planned),
     };
     let Some((discovery, plan, no_forwarder)) = planned else {
@@ -173,7 +172,7 @@ pub async fn run_pass(
         Mode::Plan => None,
         Mode::Apply => {
             progress.step(target, "applying changes");
-            let outcomes = apply(apis, &plan, &policy, &run.cancel).await;
+            let outcomes = apply(apis, &plan, &policy, cancel).await;
             for o in outcomes.iter().filter(|o| o.outcome == Outcome::Applied) {
                 ledger.record_applied(&o.change);
             }
@@ -186,7 +185,7 @@ pub async fn run_pass(
         plan,
         outcomes,
         ledger,
-        interrupted: run.cancel.is_cancelled(),
+        interrupted: cancel.is_cancelled(),
         no_forwarder,
     }
 }

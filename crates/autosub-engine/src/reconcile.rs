@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::fleet::{self, Account, Regions};
+use crate::lease::{Hold, Leases};
 use crate::ledger::LedgerStore;
 use crate::memo::MemoS3;
 use crate::pass::{Mode, PassReport, Progress, Run, Target, run_pass};
@@ -108,6 +109,8 @@ pub struct RunReport {
     pub passes: Vec<PassReport>,
     /// Targets and accounts that could not be (fully) reconciled, sorted.
     pub failures: Vec<TargetFailure>,
+    /// Targets skipped because another replica holds their lease, with its owner id, sorted.
+    pub held: Vec<(Target, String)>,
     /// AWS operations of this run by (service, operation, outcome).
     pub calls: BTreeMap<CallKey, u64>,
     /// Throttled attempts of this run by service (retried ones included).
@@ -144,6 +147,8 @@ pub struct RunCx<'a> {
     pub config: &'a Config,
     /// Where the ledger lives.
     pub ledger: &'a dyn LedgerStore,
+    /// The per-target leases (single-replica mode without a lease table).
+    pub leases: &'a Leases,
     /// Plan only, or apply.
     pub mode: Mode,
     /// Stale passes before a delete, when the config does not say.
@@ -170,8 +175,10 @@ pub async fn run(cx: &RunCx<'_>, cancel: &CancellationToken) -> Result<RunReport
         report.passes.extend(account.passes);
         report.failures.extend(account.failures);
         report.ledger_errors.extend(account.ledger_errors);
+        report.held.extend(account.held);
     }
     report.passes.sort_by(|a, b| a.target.cmp(&b.target));
+    report.held.sort();
     report.failures.sort();
     report.ledger_errors.sort();
     report.calls = delta(&calls_before, &cx.factory.calls().snapshot());
@@ -186,6 +193,7 @@ struct AccountReport {
     passes: Vec<PassReport>,
     failures: Vec<TargetFailure>,
     ledger_errors: Vec<String>,
+    held: Vec<(Target, String)>,
 }
 
 /// Reaches the account, resolves its regions, then runs its targets, at most
@@ -217,7 +225,6 @@ async fn run_account(
         };
         let mut run = Run::new(regions.iter().cloned(), account.forwarders.clone());
         run.stale_passes_before_delete = cx.stale_passes_before_delete;
-        run.cancel = cancel.clone();
         // One bucket list and one region lookup per bucket for the account, whatever the regions.
         let s3: Option<Arc<dyn S3Api>> = regions.first().map(|region| {
             let memo: Arc<dyn S3Api> =
@@ -242,7 +249,7 @@ async fn run_account(
             if cancel.is_cancelled() {
                 return AccountReport::default();
             }
-            run_target(cx, target, run, s3.as_ref())
+            run_target(cx, target, run, s3.as_ref(), cancel)
                 .instrument(tracing::info_span!("target", target = %target))
                 .await
         }))
@@ -251,6 +258,7 @@ async fn run_account(
             out.passes.extend(target.passes);
             out.failures.extend(target.failures);
             out.ledger_errors.extend(target.ledger_errors);
+            out.held.extend(target.held);
         }
         out
     }
@@ -339,14 +347,42 @@ async fn regions(
     }
 }
 
-/// One target's pass between loading and saving its ledger.
+/// One target's pass, under its lease (apply mode) and between loading and saving its ledger.
 async fn run_target(
     cx: &RunCx<'_>,
     target: &Target,
     run: &Run,
     s3: Option<&Arc<dyn S3Api>>,
+    shutdown: &CancellationToken,
 ) -> AccountReport {
     let mut out = AccountReport::default();
+    let lease_failure = |message: String| TargetFailure {
+        account: target.account.clone(),
+        region: Some(target.region.clone()),
+        reason: FailureReason::Lease,
+        message,
+    };
+    // Plans only read, so they need no lease.
+    let guard = if cx.mode == Mode::Apply {
+        match cx.leases.hold(&target.to_string(), shutdown).await {
+            Ok(Hold::Granted(guard)) => Some(guard),
+            Ok(Hold::HeldElsewhere { owner, .. }) => {
+                tracing::info!(%owner, "another replica holds the target; skipped");
+                out.held.push((target.clone(), owner));
+                return out;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "lease not taken; target skipped");
+                out.failures.push(lease_failure(format!(
+                    "{e}; check the lease table and autosub's dynamodb:UpdateItem/GetItem on it"
+                )));
+                return out;
+            }
+        }
+    } else {
+        None
+    };
+    let cancel = guard.as_ref().map_or_else(|| shutdown.clone(), |g| g.cancel());
     let previous = match cx.ledger.load(target).await {
         Ok(ledger) => ledger,
         Err(e) => {
@@ -359,10 +395,11 @@ async fn run_target(
     if let Some(s3) = s3 {
         apis.s3 = Arc::clone(s3);
     }
-    let report = run_pass(
+    let mut report = run_pass(
         &apis,
         target,
         run,
+        &cancel,
         cx.config,
         cx.mode,
         previous,
@@ -375,6 +412,18 @@ async fn run_target(
     {
         tracing::error!(error = %e, "ledger not saved; the next pass recounts stale triggers");
         out.ledger_errors.push(format!("{target}: {e}"));
+    }
+    if let Some(guard) = guard {
+        if let Some(loss) = guard.loss() {
+            tracing::error!(%loss, "lease lost; the pass stopped before its next write");
+            report.interrupted = shutdown.is_cancelled();
+            out.failures.push(lease_failure(format!(
+                "{loss}; the pass stopped before its next write (raise lease.duration_secs if passes stall)"
+            )));
+        }
+        if let Err(e) = guard.release().await {
+            tracing::warn!(error = %e, "lease not released; it lapses after lease.duration_secs");
+        }
     }
     if let Some(message) = &report.no_forwarder {
         tracing::warn!(%message, "the target's region has no forwarder");

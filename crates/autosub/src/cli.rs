@@ -7,6 +7,7 @@ use autosub_aws::pacing::Rates;
 use autosub_config::Config;
 use autosub_core::Region;
 use autosub_engine::reconcile::{self, RunCx};
+use autosub_engine::lease::Leases;
 use autosub_engine::{Mode, ledger};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -204,11 +205,13 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         factory,
         &ledger_region(factory, config),
     );
+    let leases = Leases::from_config(&config.lease, factory, &ledger_region(factory, config));
     let progress = TerminalProgress::new();
     let cx = RunCx {
         factory,
         config,
         ledger: ledger.as_ref(),
+        leases: &leases,
         mode,
         stale_passes_before_delete: 1,
         progress: &progress,
@@ -218,6 +221,9 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
     let report = report?;
     for failure in &report.failures {
         eprintln!("error: {failure}");
+    }
+    for (target, owner) in &report.held {
+        eprintln!("warning: {target}: skipped, another autosub ({owner}) holds its lease");
     }
     if let Command::Reconcile { dry_run: false } = cli.command {
         crate::telemetry::send(config, factory, &report.passes, report.duration).await;
@@ -239,7 +245,9 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         | Command::Healthcheck
         | Command::Doctor => exit::OK,
     };
-    let code = if code == exit::OK && (!report.ledger_errors.is_empty() || !report.failures.is_empty()) {
+    let code = if code == exit::OK && (!report.ledger_errors.is_empty()
+            || !report.failures.is_empty()
+            || !report.held.is_empty()) {
         exit::PARTIAL
     } else {
         code

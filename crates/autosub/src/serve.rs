@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use autosub_aws::factory::ClientFactory;
 use autosub_engine::daemon::{self, DaemonCx, DaemonState};
+use autosub_engine::lease::Leases;
 use autosub_engine::ledger;
 use autosub_engine::reconcile::RunReport;
 use axum::Router;
@@ -76,10 +77,12 @@ pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
         let (passes, took) = (report.passes.clone(), report.duration);
         tokio::spawn(async move { telemetry::send(&config, &factory, &passes, took).await });
     };
+    let leases = Leases::from_config(&config.lease, factory, &ledger_region(factory, config));
     let cx = DaemonCx {
         factory,
         config,
         ledger: ledger.as_ref(),
+        leases: &leases,
         state,
         after_run: &after_run,
     };

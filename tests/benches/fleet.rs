@@ -1,0 +1,153 @@
+//! One reconcile pass over a simulated fleet (default 20 accounts × 4 regions) on the in-memory
+//! fake AWS, through the production stack: the SDK clients, assume-role per account, pacing,
+//! the discoverers (Lambda and S3 access logs), the planner and apply. The fake enforces AWS's
+//! quotas and answers every call after 20 ms, like an AWS round trip.
+//!
+//! Run: `cargo bench -p autosub-tests --bench fleet [-- <accounts> <regions>]`. Prints the wall
+//! time of a first (converging) and a second (idle) pass, and per API the busiest
+//! (account, region)'s calls in any one-second window against the quota. Results:
+//! `docs/fleet.md`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use autosub_aws::factory::{AwsSettings, ClientFactory};
+use autosub_config::Config;
+use autosub_core::Region;
+use autosub_engine::lease::Leases;
+use autosub_engine::pass::{Mode, Progress, Target};
+use autosub_engine::reconcile::{self, RunCx, RunReport};
+use autosub_engine::ledger;
+use autosub_testkit::fake::{FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape};
+use tokio_util::sync::CancellationToken;
+
+const CENTRAL: &str = "100000000000";
+const REGIONS: [&str; 8] = [
+    "us-east-1",
+    "eu-west-1",
+    "us-west-2",
+    "ap-southeast-2",
+    "eu-central-1",
+    "us-east-2",
+    "ap-northeast-1",
+    "ca-central-1",
+];
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&self, _: &Target, _: &str) {}
+}
+
+fn config(accounts: &[String], regions: &[&str]) -> Config {
+    let mut text = format!(
+        "[aws]\nregions = {regions:?}\n[forwarders]\n{}\n",
+        regions
+            .iter()
+            .map(|r| format!("{r} = \"datadog-forwarder\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for service in [
+        "cloudfront",
+        "elbv2",
+        "elb",
+        "redshift",
+        "step_functions",
+        "wafv2",
+        "api_gateway",
+    ] {
+        text.push_str(&format!("[services.{service}]\nenabled = false\n"));
+    }
+    text.push_str("[ledger]\nlocation = \"none\"\n[fleet]\ntargets_in_flight = 16\n");
+    for account in accounts {
+        text.push_str(&format!("[[fleet.accounts]]\nid = \"{account}\"\n"));
+    }
+    Config::parse(&text, "bench.toml").expect("a valid bench config")
+}
+
+async fn pass(factory: &ClientFactory, config: &Config) -> (RunReport, f64) {
+    let ledger = ledger::open(config, std::path::Path::new("."), factory, &Region::new("us-east-1"));
+    let leases = Leases::local();
+    let cx = RunCx {
+        factory,
+        config,
+        ledger: ledger.as_ref(),
+        leases: &leases,
+        mode: Mode::Apply,
+        stale_passes_before_delete: 1,
+        progress: &Quiet,
+    };
+    let started = Instant::now();
+    let report = reconcile::run(&cx, &CancellationToken::new())
+        .await
+        .expect("the run starts");
+    (report, started.elapsed().as_secs_f64())
+}
+
+fn summary(label: &str, report: &RunReport, secs: f64) {
+    let changes: usize = report.passes.iter().map(|p| p.plan.changes.len()).sum();
+    let failed: usize = report.passes.iter().map(|p| p.failures()).sum();
+    let calls: u64 = report.calls.values().sum();
+    println!(
+        "{label}: {secs:.1} s, {} targets, {changes} changes ({failed} failed), {calls} AWS calls, {} target failures",
+        report.passes.len(),
+        report.failures.len()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let accounts_n = args.first().copied().unwrap_or(20);
+    let regions_n = args.get(1).copied().unwrap_or(4).min(REGIONS.len());
+    let accounts: Vec<String> = (1..=accounts_n).map(|i| format!("{:012}", 200_000_000_000u64 + i as u64)).collect();
+    let regions = &REGIONS[..regions_n];
+
+    let fake = FakeAws::new(FakeConfig::default());
+    fake.seed_fleet(&FleetShape {
+        accounts: accounts.clone(),
+        regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+        functions_per_target: 40,
+        buckets_per_target: 5,
+        forwarder_name: "datadog-forwarder".to_owned(),
+    });
+    let factory = ClientFactory::from_sdk_config(
+        fake.sdk_config(CENTRAL, "us-east-1"),
+        AwsSettings {
+            endpoint_url: Some(FAKE_ENDPOINT.to_owned()),
+            region: Some(Region::new("us-east-1")),
+            ..AwsSettings::default()
+        },
+    );
+    let config = config(&accounts, regions);
+    println!(
+        "fleet: {accounts_n} accounts x {regions_n} regions, 40 functions + 5 logged buckets per target, 20 ms per call"
+    );
+    let (first, secs) = pass(&factory, &config).await;
+    summary("first pass (converging)", &first, secs);
+    let (second, secs) = pass(&factory, &config).await;
+    summary("second pass (idle)", &second, secs);
+
+    // Per API: the busiest (account, region) second against the quota.
+    let quotas = FakeConfig::default().quotas;
+    let mut by_api: BTreeMap<String, (u32, u64, u64)> = BTreeMap::new();
+    for (key, stats) in fake.stats() {
+        let entry = by_api.entry(key.api.clone()).or_default();
+        entry.0 = entry.0.max(stats.max_per_second);
+        entry.1 += stats.requests;
+        entry.2 += stats.throttled;
+    }
+    println!("\n| API | busiest 1 s window per (account, region) | quota | requests | throttled |");
+    println!("|---|---|---|---|---|");
+    for (api, (max, requests, throttled)) in &by_api {
+        let quota = quotas
+            .limit(api)
+            .map_or_else(|| "-".to_owned(), |q| q.to_string());
+        println!("| `{api}` | {max} | {quota} | {requests} | {throttled} |");
+    }
+    println!("\nthrottles seen by the pacer: {}", factory.pacer().throttles().values().sum::<u64>());
+}
