@@ -158,8 +158,9 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             let Some(group) = target.log_groups.get_mut(&text("logGroupName")) else {
                 return no_group();
             };
-            match group.filters.iter_mut().find(|f| f.name == filter.name) {
-                Some(existing) => *existing = filter,
+            // Re-putting a filter name updates it in place and needs no free slot.
+            match group.filters.iter().position(|f| f.name == filter.name) {
+                Some(i) => group.filters[i] = filter,
                 None if group.filters.len() >= FILTER_SLOTS => {
                     return error(400, "LimitExceededException", "Resource limit exceeded.");
                 }

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_async::time::SystemTimeSource;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
 };
@@ -219,7 +220,8 @@ impl FakeAws {
     }
 
     /// An SDK configuration whose clients talk to this fake as `account` in `region`: static
-    /// credentials `FAKE<account>`, the endpoint [`FAKE_ENDPOINT`], this fake as HTTP client.
+    /// credentials `FAKE<account>`, the endpoint [`FAKE_ENDPOINT`], this fake as HTTP client, the
+    /// system clock as time source (for `aws_config::sts::AssumeRoleProvider`).
     pub fn sdk_config(&self, account: &str, region: &str) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -233,6 +235,8 @@ impl FakeAws {
                 "autosub-fake",
             )))
             .http_client(self.clone())
+            // AssumeRoleProvider needs one to judge expiry; clients default to it anyway.
+            .time_source(SystemTimeSource::new())
             .build()
     }
 
