@@ -14,6 +14,10 @@
 //! (`FAKE<12 digits>`, what [`FakeAws::sdk_config`] and AssumeRole hand out), the region and
 //! service from the credential scope. State is per (account, region); bucket names are global.
 //!
+//! Latency and the quota windows run on `tokio::time`, so they follow paused time. The SDK's
+//! retry tokens are process-wide per (service, account, region) partition: tests that lean on
+//! retries (throttles, injected 5xx) should each use an account of their own.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use autosub_testkit::fake::{FakeAws, FakeConfig, FleetShape};
