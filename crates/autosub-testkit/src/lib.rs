@@ -1,4 +1,5 @@
-//! Dev-only test support for autosub: a `moto_server` launcher and estate seeders.
+//! Dev-only test support for autosub: a `moto_server` launcher, estate seeders, and an
+//! in-memory fake AWS with quotas and fault injection ([`fake`]).
 //!
 //! Never a dependency of production crates. Typical use in a test:
 //!
@@ -25,6 +26,7 @@
 
 pub mod demo;
 pub mod estate;
+pub mod fake;
 pub mod moto;
 pub mod sts_gate;
 

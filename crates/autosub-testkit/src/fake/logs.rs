@@ -1,0 +1,193 @@
+//! CloudWatch Logs (awsJson 1.1): log groups and their subscription filters.
+
+use serde_json::{Value, json};
+
+use super::lambda;
+use super::proto::{Reply, Request, json_error, partition};
+use super::{Caller, State};
+
+/// Filters per log group, as the API documents it.
+const FILTER_SLOTS: usize = 2;
+const PAGE: usize = 50;
+
+/// A log group in the fake.
+#[derive(Debug, Default)]
+pub(super) struct LogGroup {
+    pub(super) class: String,
+    pub(super) filters: Vec<FakeFilter>,
+}
+
+/// A subscription filter as the fake holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeFilter {
+    /// `filterName`.
+    pub name: String,
+    /// `filterPattern` ("" = every event).
+    pub pattern: String,
+    /// `destinationArn`.
+    pub destination_arn: String,
+}
+
+/// The Logs operations the fake serves.
+pub(super) enum Op {
+    DescribeLogGroups,
+    DescribeSubscriptionFilters,
+    PutSubscriptionFilter,
+    DeleteSubscriptionFilter,
+    Unknown(String),
+}
+
+impl Op {
+    pub(super) fn of(req: &Request) -> Op {
+        let target = req.target.as_deref().unwrap_or_default();
+        match target.strip_prefix("Logs_20140328.").unwrap_or(target) {
+            "DescribeLogGroups" => Op::DescribeLogGroups,
+            "DescribeSubscriptionFilters" => Op::DescribeSubscriptionFilters,
+            "PutSubscriptionFilter" => Op::PutSubscriptionFilter,
+            "DeleteSubscriptionFilter" => Op::DeleteSubscriptionFilter,
+            other => Op::Unknown(other.to_owned()),
+        }
+    }
+
+    pub(super) fn api(&self) -> &'static str {
+        match self {
+            Op::DescribeLogGroups => "logs:DescribeLogGroups",
+            Op::DescribeSubscriptionFilters => "logs:DescribeSubscriptionFilters",
+            Op::PutSubscriptionFilter => "logs:PutSubscriptionFilter",
+            Op::DeleteSubscriptionFilter => "logs:DeleteSubscriptionFilter",
+            Op::Unknown(_) => "logs:unknown",
+        }
+    }
+}
+
+pub(super) fn error(status: u16, code: &str, message: &str) -> Reply {
+    json_error(status, code, message, &[])
+}
+
+fn no_group() -> Reply {
+    error(
+        400,
+        "ResourceNotFoundException",
+        "The specified log group does not exist.",
+    )
+}
+
+pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) -> Reply {
+    let body = req.json();
+    let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+    let target = state.target(&caller.account, &caller.region);
+    match op {
+        Op::DescribeLogGroups => {
+            let prefix = text("logGroupNamePrefix");
+            let after = text("nextToken");
+            let limit = body["limit"]
+                .as_u64()
+                .map_or(PAGE, |n| (n as usize).clamp(1, PAGE));
+            let arn = |name: &str| {
+                format!(
+                    "arn:{}:logs:{}:{}:log-group:{name}",
+                    partition(&caller.region),
+                    caller.region,
+                    caller.account
+                )
+            };
+            let mut matching = target.log_groups.iter().filter(|(name, _)| {
+                name.starts_with(&prefix) && (after.is_empty() || **name > after)
+            });
+            let page: Vec<(&String, &LogGroup)> = matching.by_ref().take(limit).collect();
+            let groups: Vec<Value> = page
+                .iter()
+                .map(|(name, group)| {
+                    json!({
+                        "logGroupName": name,
+                        "arn": format!("{}:*", arn(name)),
+                        "logGroupArn": arn(name),
+                        "creationTime": 0,
+                        "storedBytes": 0,
+                        "metricFilterCount": 0,
+                        "logGroupClass": group.class,
+                    })
+                })
+                .collect();
+            let mut out = json!({ "logGroups": groups });
+            if let Some((last, _)) = page.last().filter(|_| matching.next().is_some()) {
+                out["nextToken"] = json!(last);
+            }
+            Reply::json(200, &out)
+        }
+        Op::DescribeSubscriptionFilters => {
+            let name = text("logGroupName");
+            let Some(group) = target.log_groups.get(&name) else {
+                return no_group();
+            };
+            let filters: Vec<Value> = group
+                .filters
+                .iter()
+                .map(|f| {
+                    json!({
+                        "filterName": f.name,
+                        "logGroupName": name,
+                        "filterPattern": f.pattern,
+                        "destinationArn": f.destination_arn,
+                        "distribution": "ByLogStream",
+                        "creationTime": 0,
+                    })
+                })
+                .collect();
+            Reply::json(200, &json!({ "subscriptionFilters": filters }))
+        }
+        Op::PutSubscriptionFilter => {
+            let filter = FakeFilter {
+                name: text("filterName"),
+                pattern: text("filterPattern"),
+                destination_arn: text("destinationArn"),
+            };
+            // Logs checks at put time that it may invoke a Lambda destination.
+            if filter.destination_arn.contains(":lambda:") {
+                let invocable =
+                    lambda::local_function(&target.functions, caller, &filter.destination_arn)
+                        .is_some_and(|f| f.allows(&caller.region, "logs.amazonaws.com"));
+                if !invocable {
+                    return error(
+                        400,
+                        "InvalidParameterException",
+                        "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.",
+                    );
+                }
+            }
+            let Some(group) = target.log_groups.get_mut(&text("logGroupName")) else {
+                return no_group();
+            };
+            // Re-putting a filter name updates it in place and needs no free slot.
+            match group.filters.iter().position(|f| f.name == filter.name) {
+                Some(i) => group.filters[i] = filter,
+                None if group.filters.len() >= FILTER_SLOTS => {
+                    return error(400, "LimitExceededException", "Resource limit exceeded.");
+                }
+                None => group.filters.push(filter),
+            }
+            Reply::json(200, &json!({}))
+        }
+        Op::DeleteSubscriptionFilter => {
+            let Some(group) = target.log_groups.get_mut(&text("logGroupName")) else {
+                return no_group();
+            };
+            let before = group.filters.len();
+            let name = text("filterName");
+            group.filters.retain(|f| f.name != name);
+            if group.filters.len() == before {
+                return error(
+                    400,
+                    "ResourceNotFoundException",
+                    "The specified subscription filter does not exist.",
+                );
+            }
+            Reply::json(200, &json!({}))
+        }
+        Op::Unknown(op) => error(
+            400,
+            "NotImplemented",
+            &format!("the fake AWS does not implement logs:{op}"),
+        ),
+    }
+}
