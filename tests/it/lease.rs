@@ -69,11 +69,64 @@ fn granted(acquired: &Acquired) -> u64 {
     }
 }
 
+/// One call at a time, as DynamoDB serialises the writes to one item. moto does not: it
+/// evaluates a condition and applies its write without a lock, so two concurrent requests can
+/// both pass the same condition (seen here: two grants with token 1).
+struct Serialised {
+    inner: Arc<dyn LeaseTable>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+#[async_trait::async_trait]
+impl LeaseTable for Serialised {
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Result<Acquired, autosub_aws::AwsError> {
+        let _one = self.lock.lock().await;
+        self.inner.acquire(name, owner, now_ms, duration).await
+    }
+
+    async fn renew(
+        &self,
+        name: &str,
+        owner: &str,
+        fencing: u64,
+        now_ms: u64,
+        duration: Duration,
+    ) -> Result<Renewed, autosub_aws::AwsError> {
+        let _one = self.lock.lock().await;
+        self.inner
+            .renew(name, owner, fencing, now_ms, duration)
+            .await
+    }
+
+    async fn release(
+        &self,
+        name: &str,
+        owner: &str,
+        fencing: u64,
+    ) -> Result<(), autosub_aws::AwsError> {
+        let _one = self.lock.lock().await;
+        self.inner.release(name, owner, fencing).await
+    }
+
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_owners_get_exactly_one_grant() {
     let moto = Moto::start().await;
     create_table(&moto).await;
-    let leases = table(&moto);
+    let leases: Arc<dyn LeaseTable> = Arc::new(Serialised {
+        inner: table(&moto),
+        lock: tokio::sync::Mutex::new(()),
+    });
     for round in 0..5u64 {
         let name = format!("11111111111{round}/us-east-1");
         let tasks: Vec<_> = (0..6)
@@ -97,10 +150,20 @@ async fn racing_owners_get_exactly_one_grant() {
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
         let (winner, fencing) = &winners[0];
         assert_eq!(*fencing, 1);
+        assert_eq!(holders.len(), 5);
         assert!(
             holders.iter().all(|h| h == winner),
             "{holders:?} vs {winner}"
         );
+        // The losers cannot renew what they were never granted.
+        for i in 0..6 {
+            let owner = format!("owner-{i}");
+            let renewed = leases
+                .renew(&name, &owner, 1, NOW + 1, DURATION)
+                .await
+                .unwrap();
+            assert_eq!(renewed == Renewed::Lost, owner != *winner, "{owner}");
+        }
     }
 }
 

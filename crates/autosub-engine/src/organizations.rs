@@ -321,6 +321,26 @@ mod tests {
     }
 
     #[test]
+    fn an_account_outside_any_organization_is_told_so() {
+        let err = explain(
+            AwsError {
+                class: ErrorClass::NotFound,
+                operation: "organizations:ListAccounts",
+                code: Some("AWSOrganizationsNotInUseException".into()),
+                message: "Your account is not a member of an organization.".into(),
+            },
+            None,
+        );
+        assert_eq!(
+            err.to_string(),
+            "organizations:ListAccounts failed (not_found, AWSOrganizationsNotInUseException): \
+             the credentials' account is not in an organization; run autosub from the \
+             organization's management account or a delegated administrator (Your account is \
+             not a member of an organization.)"
+        );
+    }
+
+    #[test]
     fn tag_filters_match_every_key() {
         let have = tags(&[("env", "prod"), ("team", "a")]);
         let all: BTreeSet<bool> = [
