@@ -12,6 +12,7 @@ use autosub_testkit::estate::{
     create_function, create_lambda_role, create_log_group, put_bucket_logging, put_notifications,
 };
 use autosub_testkit::{Clients, MotoServer, StsGate};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use crate::e2e::{autosub_binary, tempdir};
@@ -310,21 +311,37 @@ fn buckets_written(report: &Value) -> BTreeSet<String> {
 async fn two_racing_reconciles_never_write_the_same_bucket() {
     let demo = crate::e2e::Demo::start().await;
     let table = "autosub-race-leases";
-    crate::lease::create_table_named(&demo.moto, table).await;
+    let leases = crate::lease::create_table_named(&demo.moto, table).await;
     let mut text = std::fs::read_to_string(&demo.config).expect("read the demo config");
     text.push_str(&format!("\n[lease]\ntable = \"{table}\"\n"));
     std::fs::write(&demo.config, text).expect("write the config");
 
-    // Both start at once; each takes a target's lease before touching it.
-    let racers: Vec<std::process::Child> = (0..2)
-        .map(|_| {
-            demo.command(&["reconcile", "--output", "json"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("start autosub")
-        })
-        .collect();
+    // The second starts as soon as the first holds a lease (moto evaluates DynamoDB conditions
+    // without a lock, so truly simultaneous grants are DynamoDB's to arbitrate, not moto's).
+    let spawn = || {
+        demo.command(&["reconcile", "--output", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start autosub")
+    };
+    let first = spawn();
+    let lease_key = format!("lease/{}/us-east-1", demo.estate.account);
+    for _ in 0..400 {
+        let item = leases
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(lease_key.clone()))
+            .key("sk", AttributeValue::S("lease".into()))
+            .send()
+            .await
+            .expect("read the lease");
+        if item.item().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let racers = [first, spawn()];
     let mut written = Vec::new();
     let mut held = 0;
     for racer in racers {

@@ -102,6 +102,15 @@ impl ClientFactory {
     /// Like [`ClientFactory::new`], on an SDK configuration loaded elsewhere (an in-memory
     /// fake's HTTP client and credentials, in tests and benchmarks).
     pub fn from_sdk_config(sdk: SdkConfig, settings: AwsSettings) -> Self {
+        // One identity cache for every client, so each account's role is assumed once and
+        // refreshed before expiry, not once per client.
+        let sdk = if sdk.identity_cache().is_some() {
+            sdk
+        } else {
+            sdk.into_builder()
+                .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+                .build()
+        };
         let s3_path_style =
             settings.endpoint_url.is_some() || configured_endpoint(&sdk, "S3").is_some();
         let home_region = settings
