@@ -436,7 +436,7 @@ resource "aws_ecs_service" "this" {
   platform_version = "LATEST"
   # Without a lease, stop the old task before starting the new one: two tasks must never
   # reconcile at the same time. With one, roll: the new tasks start first and wait for the
-  # leases the old ones hold, which are released on SIGTERM or expire.
+  # leases the old ones hold to be released or to expire.
   deployment_minimum_healthy_percent = local.has_lease ? 100 : 0
   deployment_maximum_percent         = local.has_lease ? 200 : 100
   enable_ecs_managed_tags            = true

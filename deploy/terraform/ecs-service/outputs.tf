@@ -19,13 +19,8 @@ output "task_definition_arn" {
 }
 
 output "task_role_arn" {
-  description = "The role autosub runs as (reconcile, ledger and central policies): the fleet-member-role module's central_role_arn."
+  description = "The role autosub runs as (reconcile, ledger and central policies): the fleet-member-role module's central_role_arns (and fleet-stackset.yaml's CentralRoleArns)."
   value       = aws_iam_role.task.arn
-}
-
-output "task_role_name" {
-  description = "The task role's name: the CentralRoleName of deploy/cloudformation/fleet-stackset.yaml."
-  value       = aws_iam_role.task.name
 }
 
 output "lease_table" {

@@ -26,15 +26,15 @@ locals {
     ]
   }
 
-  # Only the central task role, and only with the external id. A role ARN principal is kept by
-  # IAM as the role's unique id: a re-created central role is not trusted until this is applied
-  # again.
+  # Only the central task roles, never an account's root, and only with the external id. A role
+  # ARN principal is kept by IAM as the role's unique id: a re-created central role is not
+  # trusted until this is applied again.
   trust = {
     Version = "2012-10-17"
     Statement = [{
       Sid       = "CentralAutosubOnly"
       Effect    = "Allow"
-      Principal = { AWS = var.central_role_arn }
+      Principal = { AWS = var.central_role_arns }
       Action    = "sts:AssumeRole"
       Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
     }]

@@ -20,13 +20,13 @@ variable "forwarder_function_name" {
   }
 }
 
-variable "central_role_arn" {
-  description = "The central autosub task role (the ecs-service module's task_role_arn output): the only principal the member role trusts. It must exist before this role is created (IAM checks a trust policy's principals)."
-  type        = string
+variable "central_role_arns" {
+  description = "The central autosub task role (the ecs-service module's task_role_arn output), the only principal the member role trusts; one per service in the regional topology. They must exist before this role is created (IAM checks a trust policy's principals)."
+  type        = list(string)
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:iam::\\d{12}:role/.+$", var.central_role_arn))
-    error_message = "central_role_arn must be a role ARN, arn:<partition>:iam::<account>:role/<name>."
+    condition     = length(var.central_role_arns) > 0 && alltrue([for arn in var.central_role_arns : can(regex("^arn:aws[a-z-]*:iam::\\d{12}:role/.+$", arn))])
+    error_message = "central_role_arns must be one or more role ARNs, arn:<partition>:iam::<account>:role/<name>."
   }
 }
 
