@@ -612,6 +612,7 @@ impl fmt::Display for ConfigError {
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("AUTOSUB_REGIONS", "aws.regions"),
     ("AUTOSUB_LEDGER", "ledger.location"),
+    ("AUTOSUB_LEASE_TABLE", "lease.table"),
     ("AUTOSUB_SCHEDULE", "run.schedule"),
     ("AUTOSUB_JITTER_SECS", "run.jitter_secs"),
     ("AUTOSUB_LISTEN", "run.listen"),
@@ -682,6 +683,10 @@ impl Config {
                     .collect();
             }
             "ledger.location" => value.clone_into(&mut self.ledger.location),
+            // Empty turns the lease off, as an unset `lease.table` does.
+            "lease.table" => {
+                self.lease.table = Some(value.to_owned()).filter(|t| !t.is_empty());
+            }
             "run.schedule" => value.clone_into(&mut self.run.schedule),
             "run.jitter_secs" => self.run.jitter_secs = number(value)?,
             "run.listen" => value.clone_into(&mut self.run.listen),
@@ -1046,6 +1051,7 @@ filter_name = "a:b"
             "AUTOSUB_SCHEDULE" => Some("*/5 * * * * *".to_owned()),
             "AUTOSUB_REGIONS" => Some("us-east-1, eu-west-1".to_owned()),
             "AUTOSUB_LEDGER" => Some("dynamodb://autosub-ledger".to_owned()),
+            "AUTOSUB_LEASE_TABLE" => Some("autosub-lease".to_owned()),
             _ => None,
         };
         let config = Config::parse_with_env(MINIMAL, "t.toml", env).unwrap();
@@ -1056,6 +1062,16 @@ filter_name = "a:b"
             LedgerLocation::DynamoDb {
                 table: "autosub-ledger".into()
             }
+        );
+        assert_eq!(config.lease.table.as_deref(), Some("autosub-lease"));
+        let leased = format!("{MINIMAL}[lease]\ntable = \"from-file\"\n");
+        let config = Config::parse_with_env(&leased, "t.toml", |var: &str| {
+            (var == "AUTOSUB_LEASE_TABLE").then(String::new)
+        })
+        .unwrap();
+        assert_eq!(
+            config.lease.table, None,
+            "an empty AUTOSUB_LEASE_TABLE turns the lease off"
         );
 
         let env = |var: &str| match var {

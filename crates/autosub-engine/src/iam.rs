@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use autosub_config::{Config, LedgerLocation};
+use autosub_config::{ALL_REGIONS, Config, ForwarderRef, LedgerLocation};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{Partition, Region, Service};
 use autosub_discover::discoverers;
@@ -36,8 +36,60 @@ const PERMISSION_ACTIONS: &[&str] = &[
     "lambda:RemovePermission",
 ];
 
-/// The policy document for `config`, or for every service when `all_services` is set.
+/// Actions of the Organizations account discovery (`[fleet.organizations]`).
+const ORGANIZATIONS_ACTIONS: &[&str] = &[
+    "organizations:DescribeOrganization",
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+    "organizations:ListTagsForResource",
+];
+
+/// Actions of the target lease (`[lease]`): a conditional UpdateItem takes or renews a lease,
+/// GetItem reads who holds it.
+const LEASE_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+
+/// The role a policy is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    /// One role that does everything: the member and the central statements together, for a
+    /// process that reconciles the account its credentials belong to.
+    #[default]
+    Single,
+    /// The role assumed in every reconciled account: discovery and the trigger backends.
+    Member,
+    /// The role the process runs as in a fleet: ledger, lease, secret, assuming the member
+    /// roles and, with `[fleet.organizations]`, listing the accounts.
+    Central,
+}
+
+/// The policy document for `config`, or for every service when `all_services` is set: the
+/// single role, byte for byte what it was before fleets for a configuration without one.
 pub fn policy(config: &Config, all_services: bool) -> Value {
+    policy_for(config, Role::Single, all_services)
+}
+
+/// The policy document of `role` for `config`. `all_services` grants every discoverer and,
+/// for the member role, finding the enabled regions whatever `aws.regions` says, so that one
+/// member role (a StackSet's) serves any configuration.
+pub fn policy_for(config: &Config, role: Role, all_services: bool) -> Value {
+    let mut statements = Vec::new();
+    if role != Role::Central {
+        statements.extend(member_statements(
+            config,
+            all_services,
+            role == Role::Member && all_services,
+        ));
+    }
+    if role != Role::Member {
+        statements.extend(central_statements(config));
+    }
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// What a reconciled account grants: the discoverers' reads, the trigger backends, and
+/// `ec2:DescribeRegions` when a region list is `["all"]` (or `any_region_list`).
+fn member_statements(config: &Config, all_services: bool, any_region_list: bool) -> Vec<Value> {
     let filters: BTreeMap<Service, ResourceFilter> = if all_services {
         Service::ALL
             .into_iter()
@@ -66,14 +118,8 @@ pub fn policy(config: &Config, all_services: bool) -> Value {
             &["*".to_owned()],
         ));
     }
-    let partitions: BTreeSet<Partition> = regions(config).iter().map(Partition::of).collect();
-    let partitions = if partitions.is_empty() {
-        BTreeSet::from([Partition::Aws])
-    } else {
-        partitions
-    };
     let arns = |f: &dyn Fn(&str) -> String| -> Vec<String> {
-        partitions.iter().map(|p| f(p.as_str())).collect()
+        partitions(config).iter().map(|p| f(p.as_str())).collect()
     };
     statements.push(statement(
         "ManageS3Notifications",
@@ -98,26 +144,144 @@ pub fn policy(config: &Config, all_services: bool) -> Value {
         &PERMISSION_ACTIONS.iter().copied().collect(),
         &forwarder_arns(config),
     ));
+    if any_region_list || lists_all_regions(config) {
+        // DescribeRegions has no resource-level permissions.
+        statements.push(statement(
+            "FindEnabledRegions",
+            &BTreeSet::from(["ec2:DescribeRegions"]),
+            &["*".to_owned()],
+        ));
+    }
+    statements
+}
+
+/// What the process's own credentials need beyond the member statements: assuming the member
+/// roles, listing the organisation's accounts, the ledger, the lease and the API key secret.
+fn central_statements(config: &Config) -> Vec<Value> {
+    let mut statements = Vec::new();
+    let fleet = &config.fleet;
+    if fleet.is_fleet() {
+        statements.push(statement(
+            "AssumeMemberRoles",
+            &BTreeSet::from(["sts:AssumeRole"]),
+            &member_role_arns(config),
+        ));
+    }
+    if fleet.organizations.is_some() {
+        // ListAccounts and DescribeOrganization have no resource-level permissions, and the
+        // others' resources (the organisation's roots and OUs) embed an organisation id the
+        // configuration does not know.
+        statements.push(statement(
+            "DiscoverOrganizationAccounts",
+            &ORGANIZATIONS_ACTIONS.iter().copied().collect(),
+            &["*".to_owned()],
+        ));
+    }
     statements.extend(ledger_statements(config));
+    if let Some(table) = &config.lease.table {
+        let region = home_region(config);
+        let p = partition_of_home(config);
+        statements.push(statement(
+            "HoldTargetLeases",
+            &LEASE_ACTIONS.iter().copied().collect(),
+            &[format!("arn:{p}:dynamodb:{region}:*:table/{table}")],
+        ));
+    }
     if config.datadog.telemetry.events {
         // DD_API_KEY_SECRET_ARN is read at run time; the secret is not known here.
+        let p = partitions(config);
         statements.push(statement(
             "ReadDatadogApiKeySecret",
             &BTreeSet::from(["secretsmanager:GetSecretValue"]),
-            &arns(&|p| format!("arn:{p}:secretsmanager:*:*:secret:*")),
+            &p.iter()
+                .map(|p| format!("arn:{}:secretsmanager:*:*:secret:*", p.as_str()))
+                .collect::<Vec<_>>(),
         ));
     }
-    json!({ "Version": "2012-10-17", "Statement": statements })
+    statements
+}
+
+/// The roles the central role assumes: `fleet.role_name` in every account of the organisation
+/// (any account id, as Organizations finds them at run time) or in each account listed without
+/// a `role_arn`, and every explicit `role_arn`.
+fn member_role_arns(config: &Config) -> Vec<String> {
+    let fleet = &config.fleet;
+    let name = &fleet.role_name;
+    let mut arns = BTreeSet::new();
+    for p in partitions(config) {
+        let p = p.as_str();
+        if fleet.organizations.is_some() {
+            arns.insert(format!("arn:{p}:iam::*:role/{name}"));
+        } else {
+            for account in fleet.accounts.iter().filter(|a| a.role_arn.is_none()) {
+                arns.insert(format!("arn:{p}:iam::{}:role/{name}", account.id));
+            }
+        }
+    }
+    arns.extend(fleet.accounts.iter().filter_map(|a| a.role_arn.clone()));
+    arns.into_iter().collect()
+}
+
+/// True when `aws.regions` or an account's `regions` is `["all"]`.
+fn lists_all_regions(config: &Config) -> bool {
+    let all = |regions: &[String]| regions.iter().any(|r| r == ALL_REGIONS);
+    all(&config.aws.regions)
+        || config
+            .fleet
+            .accounts
+            .iter()
+            .any(|a| a.regions.as_deref().is_some_and(all))
+}
+
+/// The partitions of the configured regions (`aws` when none is named).
+fn partitions(config: &Config) -> BTreeSet<Partition> {
+    let account_regions = config
+        .fleet
+        .accounts
+        .iter()
+        .flat_map(|a| a.regions.iter().flatten());
+    let found: BTreeSet<Partition> = config
+        .aws
+        .regions
+        .iter()
+        .chain(account_regions)
+        .filter(|r| *r != ALL_REGIONS)
+        .map(|r| Partition::of(&Region::new(r.as_str())))
+        .collect();
+    if found.is_empty() {
+        BTreeSet::from([Partition::Aws])
+    } else {
+        found
+    }
+}
+
+/// The region of the ledger's and the lease's tables, as an ARN spells it: the first of
+/// `aws.regions`, `us-east-1` when none is listed, and any region (`*`) for `["all"]`, where
+/// the process's own region decides at run time.
+fn home_region(config: &Config) -> String {
+    match config.aws.regions.first().map(String::as_str) {
+        Some(ALL_REGIONS) => "*".to_owned(),
+        Some(region) => region.to_owned(),
+        None => "us-east-1".to_owned(),
+    }
+}
+
+fn partition_of_home(config: &Config) -> &'static str {
+    match home_region(config).as_str() {
+        "*" => partitions(config)
+            .into_iter()
+            .next()
+            .unwrap_or(Partition::Aws)
+            .as_str(),
+        region => Partition::of(&Region::new(region)).as_str(),
+    }
 }
 
 /// What a ledger kept in S3 or DynamoDB needs; nothing for a file. `s3:ListBucket` makes a
 /// ledger that does not exist yet answer 404 instead of 403.
 fn ledger_statements(config: &Config) -> Vec<Value> {
-    let region = regions(config)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| Region::new("us-east-1"));
-    let p = Partition::of(&region).as_str();
+    let region = home_region(config);
+    let p = partition_of_home(config);
     match config.ledger_location() {
         LedgerLocation::S3 { bucket, key } => vec![
             statement(
@@ -144,28 +308,27 @@ fn statement(sid: &str, actions: &BTreeSet<&str>, resources: &[String]) -> Value
     json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
 }
 
-fn regions(config: &Config) -> Vec<Region> {
-    config
-        .aws
-        .regions
-        .iter()
-        .map(|r| Region::new(r.as_str()))
-        .collect()
-}
-
-/// The configured forwarders as ARNs; a forwarder given by name may live in any account.
+/// The configured forwarders as ARNs, fleet accounts' own included; a forwarder given by name
+/// may live in any account, or in its account when an account names it.
 fn forwarder_arns(config: &Config) -> Vec<String> {
-    let arns: BTreeSet<String> = config
+    let arn = |region: &Region, fwd: ForwarderRef, account: &str| match fwd {
+        ForwarderRef::Arn(arn) => arn.to_string(),
+        ForwarderRef::Name(name) => format!(
+            "arn:{}:lambda:{region}:{account}:function:{name}",
+            Partition::of(region).as_str()
+        ),
+    };
+    let mut arns: BTreeSet<String> = config
         .forwarder_refs()
         .into_iter()
-        .map(|(region, fwd)| match fwd {
-            autosub_config::ForwarderRef::Arn(arn) => arn.to_string(),
-            autosub_config::ForwarderRef::Name(name) => format!(
-                "arn:{}:lambda:{region}:*:function:{name}",
-                Partition::of(&region).as_str()
-            ),
-        })
+        .map(|(region, fwd)| arn(&region, fwd, "*"))
         .collect();
+    for account in &config.fleet.accounts {
+        arns.extend(account.forwarders.iter().map(|(region, value)| {
+            let region = Region::new(region.as_str());
+            arn(&region, ForwarderRef::parse(value), &account.id)
+        }));
+    }
     arns.into_iter().collect()
 }
 
@@ -263,6 +426,193 @@ mod tests {
         assert_eq!(
             fwd["Resource"],
             json!(["arn:aws:lambda:us-east-1:*:function:datadog-forwarder"])
+        );
+    }
+
+    fn sids(policy: &Value) -> Vec<String> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn resources(policy: &Value, sid: &str) -> Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .map(|s| s["Resource"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    const FLEET: &str = "[fleet]\nrole_name = \"autosub-member\"\n\
+        [[fleet.accounts]]\nid = \"111111111111\"\n\
+        [[fleet.accounts]]\nid = \"222222222222\"\nrole_arn = \"arn:aws:iam::222222222222:role/ops/reconciler\"\n\
+        regions = [\"all\"]\nforwarders = { eu-west-1 = \"dd-forwarder\" }\n";
+
+    #[test]
+    fn the_single_role_of_a_configuration_without_a_fleet_is_what_it_always_was() {
+        let p = policy(&config(""), true);
+        assert_eq!(p, policy_for(&config(""), Role::Single, true));
+        assert_eq!(
+            sids(&p),
+            [
+                "DiscoverLambda",
+                "DiscoverS3AccessLogs",
+                "DiscoverCloudfront",
+                "DiscoverElbv2",
+                "DiscoverElb",
+                "DiscoverRedshift",
+                "DiscoverStepFunctions",
+                "DiscoverWafv2",
+                "DiscoverApiGateway",
+                "ManageS3Notifications",
+                "ReadSubscriptionFilters",
+                "ManageSubscriptionFilters",
+                "ManageForwarderPermissions",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_member_role_reconciles_and_finds_regions_but_holds_nothing_central() {
+        let c = config(&format!(
+            "{FLEET}[ledger]\nlocation = \"dynamodb://autosub\"\n[lease]\ntable = \"autosub\"\n"
+        ));
+        let member = policy_for(&c, Role::Member, false);
+        let names = sids(&member);
+        assert!(names.contains(&"ManageS3Notifications".to_owned()));
+        assert_eq!(
+            actions(&member, "FindEnabledRegions"),
+            ["ec2:DescribeRegions"],
+            "an account lists regions = [\"all\"]"
+        );
+        for central in [
+            "AssumeMemberRoles",
+            "HoldTargetLeases",
+            "KeepLedgerInDynamoDb",
+            "DiscoverOrganizationAccounts",
+        ] {
+            assert!(
+                !names.contains(&central.to_owned()),
+                "{central} in {names:?}"
+            );
+        }
+        assert_eq!(
+            resources(&member, "ManageForwarderPermissions"),
+            json!([
+                "arn:aws:lambda:eu-west-1:222222222222:function:dd-forwarder",
+                "arn:aws:lambda:us-east-1:*:function:datadog-forwarder",
+            ]),
+            "an account's own forwarder by name is scoped to that account"
+        );
+    }
+
+    #[test]
+    fn describe_regions_is_granted_for_all_regions_or_for_any_member_with_all() {
+        let lacks = |c: &Config, role, all| {
+            actions(&policy_for(c, role, all), "FindEnabledRegions").is_empty()
+        };
+        let listed = config("");
+        assert!(lacks(&listed, Role::Member, false));
+        assert!(
+            lacks(&listed, Role::Single, true),
+            "--all leaves the single role as it was"
+        );
+        assert!(
+            !lacks(&listed, Role::Member, true),
+            "a StackSet's member role serves any config"
+        );
+        let all = Config::parse(
+            "[aws]\nregions = [\"all\"]\n[forwarders]\nus-east-1 = \"fwd\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(!lacks(&all, Role::Single, false));
+        assert!(!lacks(&all, Role::Member, false));
+        assert!(
+            lacks(&all, Role::Central, true),
+            "DescribeRegions runs in the member account"
+        );
+    }
+
+    #[test]
+    fn the_central_role_assumes_exactly_the_member_roles() {
+        let c = config(FLEET);
+        let central = policy_for(&c, Role::Central, true);
+        assert_eq!(sids(&central), ["AssumeMemberRoles"]);
+        assert_eq!(actions(&central, "AssumeMemberRoles"), ["sts:AssumeRole"]);
+        assert_eq!(
+            resources(&central, "AssumeMemberRoles"),
+            json!([
+                "arn:aws:iam::111111111111:role/autosub-member",
+                "arn:aws:iam::222222222222:role/ops/reconciler",
+            ]),
+            "hand-listed accounts: their roles only, no account wildcard"
+        );
+        let org = config(&format!(
+            "{FLEET}[fleet.organizations]\nous = [\"ou-ab12-cdef3456\"]\n"
+        ));
+        let central = policy_for(&org, Role::Central, false);
+        assert_eq!(
+            resources(&central, "AssumeMemberRoles"),
+            json!([
+                "arn:aws:iam::*:role/autosub-member",
+                "arn:aws:iam::222222222222:role/ops/reconciler",
+            ]),
+            "Organizations finds accounts at run time: the role name in any account"
+        );
+        assert_eq!(
+            actions(&central, "DiscoverOrganizationAccounts"),
+            [
+                "organizations:DescribeOrganization",
+                "organizations:ListAccounts",
+                "organizations:ListAccountsForParent",
+                "organizations:ListChildren",
+                "organizations:ListTagsForResource",
+            ]
+        );
+        assert!(
+            !sids(&central).iter().any(|s| s.starts_with("Manage")
+                || (s.starts_with("Discover") && s != "DiscoverOrganizationAccounts")),
+            "the central role changes nothing in any account: {:?}",
+            sids(&central)
+        );
+    }
+
+    #[test]
+    fn the_lease_is_granted_on_its_table_with_get_and_update_only() {
+        let c = config("[lease]\ntable = \"autosub-lease\"\n");
+        for role in [Role::Central, Role::Single] {
+            let p = policy_for(&c, role, false);
+            assert_eq!(
+                actions(&p, "HoldTargetLeases"),
+                ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+            );
+            assert_eq!(
+                resources(&p, "HoldTargetLeases"),
+                json!(["arn:aws:dynamodb:us-east-1:*:table/autosub-lease"])
+            );
+        }
+        assert!(actions(&policy_for(&c, Role::Member, true), "HoldTargetLeases").is_empty());
+        assert!(actions(&policy(&config(""), true), "HoldTargetLeases").is_empty());
+        let all = Config::parse(
+            "[aws]\nregions = [\"all\"]\n[forwarders]\nus-east-1 = \"fwd\"\n[lease]\ntable = \"autosub\"\n[ledger]\nlocation = \"dynamodb://autosub\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let p = policy_for(&all, Role::Central, false);
+        assert_eq!(
+            resources(&p, "HoldTargetLeases"),
+            json!(["arn:aws:dynamodb:*:*:table/autosub"]),
+            "with regions = [\"all\"] the table's region is the process's own, known at run time"
+        );
+        assert_eq!(
+            resources(&p, "KeepLedgerInDynamoDb"),
+            json!(["arn:aws:dynamodb:*:*:table/autosub"])
         );
     }
 }

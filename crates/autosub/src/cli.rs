@@ -57,6 +57,28 @@ pub enum Format {
     Json,
 }
 
+/// The roles `iam-policy` prints a policy for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyRole {
+    /// One role that does everything, for a process reconciling its own account.
+    Single,
+    /// The role assumed in every reconciled account: discovery and the trigger backends.
+    Member,
+    /// The role the fleet process runs as: ledger, lease, secret, assuming the member roles,
+    /// Organizations reads.
+    Central,
+}
+
+impl From<PolicyRole> for autosub_engine::iam::Role {
+    fn from(role: PolicyRole) -> Self {
+        match role {
+            PolicyRole::Single => Self::Single,
+            PolicyRole::Member => Self::Member,
+            PolicyRole::Central => Self::Central,
+        }
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -76,9 +98,13 @@ pub enum Command {
     Discover,
     /// Print the least-privilege IAM policy (JSON) for the enabled services and the backends.
     IamPolicy {
-        /// For every service, whatever the configuration enables.
+        /// For every service, whatever the configuration enables (and, for the member role,
+        /// `ec2:DescribeRegions` whatever the region lists say).
         #[arg(long)]
         all: bool,
+        /// Which role's policy: one role doing everything, or the two roles of a fleet.
+        #[arg(long, value_enum, default_value_t = PolicyRole::Single)]
+        role: PolicyRole,
     },
     /// Check the configuration file and exit.
     ValidateConfig,
@@ -118,8 +144,8 @@ pub async fn run(cli: Cli) -> u8 {
             return exit::OK;
         }
         Command::Healthcheck => return serve::healthcheck(&config.run.listen).await,
-        Command::IamPolicy { all } => {
-            let policy = autosub_engine::iam::policy(config, all);
+        Command::IamPolicy { all, role } => {
+            let policy = autosub_engine::iam::policy_for(config, role.into(), all);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&policy).unwrap_or_default()

@@ -21,9 +21,81 @@ locals {
   ledger_table_arn    = local.create_ledger_table ? aws_dynamodb_table.ledger[0].arn : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.ledger_table}"
   ledger_uri          = local.use_s3_ledger ? "s3://${var.ledger_s3_bucket}/${var.ledger_s3_key}" : "dynamodb://${local.ledger_table_name}"
 
-  use_ssm_config = var.config_ssm_parameter != ""
+  # ---- the fleet: the central role assumes the member roles (deploy/terraform/fleet-member-role)
+  is_fleet = length(var.accounts) > 0 || var.organizations != null
+  # Without a fleet the task reconciles its own account; in a fleet only with include_own_account.
+  attach_reconcile_policy = !local.is_fleet || var.include_own_account
+
+  # The same roles `autosub iam-policy --role central` grants: the role name in any account when
+  # Organizations finds the accounts, else in each listed account without a role_arn, plus
+  # every explicit role_arn.
+  member_role_arns = distinct(concat(
+    var.organizations != null ? ["arn:${local.partition}:iam::*:role/${var.member_role_name}"] : [
+      for a in var.accounts : "arn:${local.partition}:iam::${a.id}:role/${var.member_role_name}" if a.role_arn == null
+    ],
+    [for a in var.accounts : a.role_arn if a.role_arn != null],
+  ))
+
+  # [fleet] rendered from the variables, appended to config_toml and stored in the module's own
+  # SSM SecureString (it carries the external id); regions, ledger and lease go by environment.
+  fleet_toml = join("\n", concat(
+    [
+      "",
+      "# Written by the ecs-service Terraform module from its fleet variables.",
+      "[fleet]",
+      "role_name = ${jsonencode(var.member_role_name)}",
+      "include_own_account = ${var.include_own_account}",
+    ],
+    var.external_id == null ? [] : ["external_id = ${jsonencode(var.external_id)}"],
+    flatten([for a in var.accounts : concat(
+      ["", "[[fleet.accounts]]", "id = ${jsonencode(a.id)}"],
+      a.role_arn == null ? [] : ["role_arn = ${jsonencode(a.role_arn)}"],
+      a.regions == null ? [] : ["regions = ${jsonencode(a.regions)}"],
+    )]),
+    var.organizations == null ? [] : [
+      "",
+      "[fleet.organizations]",
+      "ous = ${jsonencode(var.organizations.ous)}",
+      "exclude_accounts = ${jsonencode(var.organizations.exclude_accounts)}",
+      length(var.organizations.tags) == 0 ? "tags = {}" : "tags = { ${join(", ", [for k, v in var.organizations.tags : "${jsonencode(k)} = ${jsonencode(v)}"])} }",
+    ],
+    [""],
+  ))
+
+  # ---- the lease: lets replicas (desired_count > 1) and rolling deployments never fight --------
+  has_lease          = var.lease_table != ""
+  create_lease_table = var.lease_table == "create"
+  lease_is_ledger    = var.lease_table == "ledger"
+  lease_table_name   = local.create_lease_table ? aws_dynamodb_table.lease[0].name : local.lease_is_ledger ? local.ledger_table_name : var.lease_table
+  lease_table_arn    = local.create_lease_table ? aws_dynamodb_table.lease[0].arn : local.lease_is_ledger ? local.ledger_table_arn : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.lease_table}"
+
+  # `autosub iam-policy --role central` besides the ledger, kept in central-policy.json (compared
+  # with the binary's output by tests/it/deploy.rs): each statement only when it is needed, with
+  # its placeholder Resource replaced.
+  central_resources = {
+    AssumeMemberRoles = local.member_role_arns
+    HoldTargetLeases  = [local.lease_table_arn]
+  }
+  central_sids = concat(
+    local.is_fleet ? ["AssumeMemberRoles"] : [],
+    var.organizations != null ? ["DiscoverOrganizationAccounts"] : [],
+    local.has_lease ? ["HoldTargetLeases"] : [],
+  )
+  central_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      for s in jsondecode(file("${path.module}/central-policy.json")).Statement :
+      merge(s, { Resource = try(local.central_resources[s.Sid], s.Resource) })
+      if contains(local.central_sids, s.Sid)
+    ]
+  }
+
+  # ---- the configuration: the user's parameter, or the module's own for a fleet --------------
+  render_config    = local.is_fleet
+  use_ssm_config   = var.config_ssm_parameter != "" || local.render_config
+  config_parameter = local.render_config ? aws_ssm_parameter.config[0].arn : var.config_ssm_parameter
   # ECS takes a name (same region) or an ARN; IAM needs the ARN.
-  config_parameter_arn = startswith(var.config_ssm_parameter, "arn:") ? var.config_ssm_parameter : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(var.config_ssm_parameter, "/")}"
+  config_parameter_arn = startswith(local.config_parameter, "arn:") ? local.config_parameter : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"
 
   # The reconcile policy is `autosub iam-policy --all` statement for statement, kept in
   # reconcile-policy.json so that tests/it/deploy.rs can compare it with the binary's output.
@@ -62,11 +134,12 @@ locals {
       { name = "AUTOSUB_LOG", value = var.log_level },
       { name = "AUTOSUB_LEDGER", value = local.ledger_uri },
     ],
+    local.has_lease ? [{ name = "AUTOSUB_LEASE_TABLE", value = local.lease_table_name }] : [],
     var.schedule == "" ? [] : [{ name = "AUTOSUB_SCHEDULE", value = var.schedule }],
     length(var.regions) == 0 ? [] : [{ name = "AUTOSUB_REGIONS", value = join(",", var.regions) }],
-    var.config_toml == "" ? [] : [{ name = "AUTOSUB_CONFIG_TOML", value = var.config_toml }],
+    var.config_toml == "" || local.render_config ? [] : [{ name = "AUTOSUB_CONFIG_TOML", value = var.config_toml }],
   )
-  secrets = local.use_ssm_config ? [{ name = "AUTOSUB_CONFIG_TOML", valueFrom = var.config_ssm_parameter }] : []
+  secrets = local.use_ssm_config ? [{ name = "AUTOSUB_CONFIG_TOML", valueFrom = local.config_parameter }] : []
 }
 
 resource "aws_ecs_cluster" "this" {
@@ -129,6 +202,47 @@ resource "aws_dynamodb_table" "ledger" {
   }
 }
 
+# The target leases: short-lived items, nothing worth protecting.
+resource "aws_dynamodb_table" "lease" {
+  count        = local.create_lease_table ? 1 : 0
+  name         = "${var.name}-lease"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pk"
+  range_key    = "sk"
+  tags         = var.tags
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+  attribute {
+    name = "sk"
+    type = "S"
+  }
+}
+
+# For a fleet: config_toml plus the rendered [fleet], which holds the external id, hence a
+# SecureString (the aws/ssm key, which the execution role may use without a grant).
+resource "aws_ssm_parameter" "config" {
+  count       = local.render_config ? 1 : 0
+  name        = "/${var.name}/config"
+  description = "autosub configuration (config_toml and the module's fleet variables)"
+  type        = "SecureString"
+  value       = "${var.config_toml}\n${local.fleet_toml}"
+  tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.config_ssm_parameter == "" && var.config_toml != ""
+      error_message = "With accounts or organizations, pass the configuration as config_toml (not config_ssm_parameter): the module stores it with the rendered [fleet] in its own SSM parameter."
+    }
+    precondition {
+      condition     = !can(regex("(?m)^\\s*\\[\\[?\\s*fleet[\\].]", var.config_toml))
+      error_message = "Leave [fleet] out of config_toml: the module writes it from accounts, organizations, member_role_name, external_id and include_own_account."
+    }
+  }
+}
+
 # ---- what ECS itself needs to start the task: pull the image, write logs, read the config ------
 
 resource "aws_iam_role" "execution" {
@@ -170,7 +284,7 @@ resource "aws_iam_role_policy" "read_config" {
 
 resource "aws_iam_role" "task" {
   name_prefix        = "${var.name}-task-"
-  description        = "autosub task role (reconcile policy + ledger policy)"
+  description        = "autosub task role (reconcile, ledger and central policies)"
   assume_role_policy = local.ecs_tasks_trust
   tags               = var.tags
 }
@@ -190,6 +304,7 @@ resource "aws_iam_policy" "reconcile" {
 }
 
 resource "aws_iam_role_policy_attachment" "reconcile" {
+  count      = local.attach_reconcile_policy ? 1 : 0
   role       = aws_iam_role.task.name
   policy_arn = aws_iam_policy.reconcile.arn
 }
@@ -232,6 +347,26 @@ resource "aws_iam_role_policy" "ledger" {
     precondition {
       condition     = var.ledger_table == "" || var.ledger_s3_bucket == ""
       error_message = "Set at most one of ledger_table and ledger_s3_bucket."
+    }
+  }
+}
+
+# The fleet and the lease: assuming the member roles, listing the organisation's accounts,
+# holding target leases (`autosub iam-policy --role central`, the ledger aside).
+resource "aws_iam_role_policy" "central" {
+  count  = length(local.central_sids) > 0 ? 1 : 0
+  name   = "autosub-central"
+  role   = aws_iam_role.task.id
+  policy = jsonencode(local.central_policy)
+
+  lifecycle {
+    precondition {
+      condition     = !strcontains(jsonencode(local.central_policy), "<")
+      error_message = "central-policy.json has a statement with a placeholder Resource that main.tf does not replace (local.central_resources)."
+    }
+    precondition {
+      condition     = !local.lease_is_ledger || !local.use_s3_ledger
+      error_message = "lease_table = \"ledger\" needs the ledger in DynamoDB (ledger_s3_bucket empty)."
     }
   }
 }
@@ -299,10 +434,11 @@ resource "aws_ecs_service" "this" {
   desired_count    = var.desired_count
   launch_type      = "FARGATE"
   platform_version = "LATEST"
-  # Stop the old task before starting the new one: without the lease (issue 5) two tasks must
-  # never reconcile at the same time.
-  deployment_minimum_healthy_percent = 0
-  deployment_maximum_percent         = 100
+  # Without a lease, stop the old task before starting the new one: two tasks must never
+  # reconcile at the same time. With one, roll: the new tasks start first and wait for the
+  # leases the old ones hold to be released or to expire.
+  deployment_minimum_healthy_percent = local.has_lease ? 100 : 0
+  deployment_maximum_percent         = local.has_lease ? 200 : 100
   enable_ecs_managed_tags            = true
   propagate_tags                     = "SERVICE"
   tags                               = var.tags
@@ -318,6 +454,13 @@ resource "aws_ecs_service" "this" {
     assign_public_ip = var.assign_public_ip
   }
 
-  # The task must be able to reach its ledger and AWS from its first pass.
-  depends_on = [aws_iam_role_policy.ledger, aws_iam_role_policy_attachment.reconcile]
+  # The task must be able to reach its ledger, lease, member roles and AWS from its first pass.
+  depends_on = [aws_iam_role_policy.ledger, aws_iam_role_policy.central, aws_iam_role_policy_attachment.reconcile]
+
+  lifecycle {
+    precondition {
+      condition     = var.desired_count <= 1 || local.has_lease
+      error_message = "desired_count above 1 needs lease_table: without a lease two tasks would reconcile the same targets."
+    }
+  }
 }

@@ -19,8 +19,13 @@ output "task_definition_arn" {
 }
 
 output "task_role_arn" {
-  description = "The role autosub runs as (reconcile + ledger policies)."
+  description = "The role autosub runs as (reconcile, ledger and central policies): the fleet-member-role module's central_role_arns (and fleet-stackset.yaml's CentralRoleArns)."
   value       = aws_iam_role.task.arn
+}
+
+output "lease_table" {
+  description = "AUTOSUB_LEASE_TABLE as the task sees it (null without a lease)."
+  value       = local.has_lease ? local.lease_table_name : null
 }
 
 output "execution_role_arn" {

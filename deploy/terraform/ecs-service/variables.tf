@@ -29,13 +29,13 @@ variable "memory" {
 }
 
 variable "desired_count" {
-  description = "Running tasks: 1, or 0 to pause. Two replicas would reconcile the same estate at once; that needs the lease of issue 5, so the module refuses more than 1 until then."
+  description = "Running tasks: 1, or 0 to pause. More than 1 needs lease_table: without a lease two replicas would reconcile the same targets at once, so the module refuses it."
   type        = number
   default     = 1
 
   validation {
-    condition     = contains([0, 1], var.desired_count)
-    error_message = "desired_count must be 0 or 1 until autosub has a lease (issue 5)."
+    condition     = var.desired_count >= 0 && floor(var.desired_count) == var.desired_count
+    error_message = "desired_count must be a whole number, 0 or more."
   }
 }
 
@@ -78,7 +78,7 @@ variable "schedule" {
 }
 
 variable "regions" {
-  description = "AUTOSUB_REGIONS: the regions to reconcile. Empty = the configuration's."
+  description = "AUTOSUB_REGIONS: the regions to reconcile in every account, or [\"all\"] for every region enabled in each. Empty = the configuration's."
   type        = list(string)
   default     = []
 }
@@ -173,4 +173,75 @@ variable "log_retention_days" {
   description = "Days CloudWatch Logs keeps the container's logs."
   type        = number
   default     = 30
+}
+
+# ---- fleet and lease -------------------------------------------------------------------------
+
+variable "accounts" {
+  description = "For a fleet: accounts to reconcile by assuming a role in each (fleet.accounts). role_arn defaults to arn:<partition>:iam::<id>:role/<member_role_name>; regions overrides var.regions for the account. With accounts or organizations, the configuration is config_toml plus the rendered [fleet], stored in the module's own SSM SecureString."
+  type = list(object({
+    id       = string
+    role_arn = optional(string)
+    regions  = optional(list(string))
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for a in var.accounts : can(regex("^\\d{12}$", a.id))])
+    error_message = "Every accounts[].id must be a 12-digit account id."
+  }
+  validation {
+    condition     = alltrue([for a in var.accounts : a.role_arn == null || can(regex("^arn:aws[a-z-]*:iam::${a.id}:role/.+$", a.role_arn))])
+    error_message = "An accounts[].role_arn must be a role in that account (arn:<partition>:iam::<id>:role/<name>)."
+  }
+}
+
+variable "organizations" {
+  description = "For a fleet: find the accounts in AWS Organizations ([fleet.organizations]): under ous (ou-... or r-...; empty = all), carrying every tag in tags (\"*\" = any value), minus exclude_accounts. Grants the Organizations reads; run in the management account or a delegated administrator account. null = off."
+  type = object({
+    ous              = optional(list(string), [])
+    tags             = optional(map(string), {})
+    exclude_accounts = optional(list(string), [])
+  })
+  default = null
+}
+
+variable "member_role_name" {
+  description = "The member role's name in every account (fleet.role_name; the fleet-member-role module's role_name)."
+  type        = string
+  default     = "autosub"
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.member_role_name))
+    error_message = "member_role_name must be an IAM role name (1-64 letters, digits and +=,.@_-)."
+  }
+}
+
+variable "external_id" {
+  description = "The external id passed when assuming the member roles (fleet.external_id), which their trust policy requires. Stored only in the module's SSM SecureString."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.external_id == null || (length(coalesce(var.external_id, "-")) >= 2 && length(coalesce(var.external_id, "-")) <= 1224 && can(regex("^[\\w+=,.@:/-]+$", coalesce(var.external_id, "-"))))
+    error_message = "external_id must be 2-1224 letters, digits and +=,.@:/_- (STS's rule)."
+  }
+}
+
+variable "include_own_account" {
+  description = "For a fleet: also reconcile this (the central) account with the task's own credentials (fleet.include_own_account), which attaches the reconcile policy to the task role. Without a fleet the policy is always attached."
+  type        = bool
+  default     = false
+}
+
+variable "lease_table" {
+  description = "The target lease (AUTOSUB_LEASE_TABLE), which lets desired_count exceed 1 and deployments start the new task before stopping the old one. \"\" = no lease (one task); \"create\" = a new table <name>-lease; \"ledger\" = the ledger's DynamoDB table; otherwise the name of an existing table with string keys pk and sk. In this region, which must be the first of the configuration's regions."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[\\w.-]{0,255}$", var.lease_table))
+    error_message = "lease_table must be empty, create, ledger or a DynamoDB table name."
+  }
 }

@@ -1,0 +1,11 @@
+terraform {
+  # lifecycle preconditions.
+  required_version = ">= 1.5"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 6.0"
+    }
+  }
+}
