@@ -1,8 +1,6 @@
 //! `autosub doctor`: runs the engine's preflight checks and prints one line per check.
 
-use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_config::Config;
-use autosub_core::Region;
 use autosub_engine::doctor::{
     DoctorCx, Net, SystemResolver, TcpDialer, all_passed, doctor, render_text,
 };
