@@ -613,6 +613,7 @@ fn report(account: &str, region: &str, changes: usize) -> PassReport {
         outcomes: None,
         ledger: Default::default(),
         interrupted: false,
+        no_forwarder: None,
     }
 }
 

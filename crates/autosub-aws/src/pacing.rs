@@ -150,22 +150,27 @@ impl Pacer {
 
     /// Waits for the next slot of `key`'s bucket. Slots are handed out in call order.
     pub async fn acquire(&self, key: &ApiKey) {
-        let slot = {
-            let mut buckets = self.buckets();
-            let now = Instant::now();
-            let bucket = self.bucket(&mut buckets, key, now);
-            let slot = bucket.next_slot.max(now);
-            bucket.next_slot = slot + Duration::from_secs_f64(1.0 / bucket.rate(slot));
-            slot
-        };
+        let slot = self.reserve(key, Instant::now());
         tokio::time::sleep_until(slot).await;
+    }
+
+    /// Books the next slot of `key`'s bucket as of `now` and returns it.
+    fn reserve(&self, key: &ApiKey, now: Instant) -> Instant {
+        let mut buckets = self.buckets();
+        let bucket = self.bucket(&mut buckets, key, now);
+        let slot = bucket.next_slot.max(now);
+        bucket.next_slot = slot + Duration::from_secs_f64(1.0 / bucket.rate(slot));
+        slot
     }
 
     /// AWS throttled a call of `key`: halve its rate (not below [`MIN_RATE`]) and push back the
     /// next slot by one interval at the new rate.
     pub fn throttled(&self, key: &ApiKey) {
+        self.throttled_at(key, Instant::now());
+    }
+
+    fn throttled_at(&self, key: &ApiKey, now: Instant) {
         let mut buckets = self.buckets();
-        let now = Instant::now();
         let bucket = self.bucket(&mut buckets, key, now);
         bucket.reduced = (bucket.rate(now) / 2.0).max(MIN_RATE.min(bucket.quota));
         bucket.throttled_at = Some(now);
@@ -175,8 +180,11 @@ impl Pacer {
 
     /// The current rate of `key`'s bucket, in calls per second.
     pub fn rate(&self, key: &ApiKey) -> f64 {
+        self.rate_at(key, Instant::now())
+    }
+
+    fn rate_at(&self, key: &ApiKey, now: Instant) -> f64 {
         let mut buckets = self.buckets();
-        let now = Instant::now();
         self.bucket(&mut buckets, key, now).rate(now)
     }
 
@@ -328,42 +336,45 @@ mod tests {
         assert_eq!(rates.of("kinesis:ListStreams"), DEFAULT_RATE);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn calls_are_spaced_at_the_quota() {
+    #[test]
+    fn calls_are_spaced_at_the_quota() {
         let pacer = Pacer::default();
         let k = key("logs:PutSubscriptionFilter");
-        let start = Instant::now();
-        for _ in 0..11 {
-            pacer.acquire(&k).await;
-        }
-        // 11 calls at 5/s: the first at once, then one every 200 ms.
-        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        let t0 = Instant::now();
+        let slots: Vec<Duration> = (0..6).map(|_| pacer.reserve(&k, t0) - t0).collect();
+        // 5/s: the first at once, then one every 200 ms, whoever asks when.
+        let ms: Vec<u128> = slots.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [0, 200, 400, 600, 800, 1000]);
+        // A bucket idle for a while starts again at once, without a burst.
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(pacer.reserve(&k, later), later);
+        assert_eq!(pacer.reserve(&k, later) - later, Duration::from_millis(200));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_throttle_halves_the_rate_and_it_recovers() {
+    #[test]
+    fn a_throttle_halves_the_rate_and_it_recovers() {
         let pacer = Pacer::default();
         let k = key("logs:DescribeLogGroups");
         let other = key("logs:PutSubscriptionFilter");
-        pacer.throttled(&k);
-        assert_eq!(pacer.rate(&k), 5.0);
-        pacer.throttled(&k);
-        assert_eq!(pacer.rate(&k), 2.5);
-        assert_eq!(pacer.rate(&other), 5.0, "other APIs keep their rate");
-        tokio::time::advance(RECOVERY / 2).await;
-        assert!((pacer.rate(&k) - 6.25).abs() < 1e-9);
-        tokio::time::advance(RECOVERY).await;
-        assert_eq!(pacer.rate(&k), 10.0);
+        let t0 = Instant::now();
+        pacer.throttled_at(&k, t0);
+        assert_eq!(pacer.rate_at(&k, t0), 5.0);
+        pacer.throttled_at(&k, t0);
+        assert_eq!(pacer.rate_at(&k, t0), 2.5);
+        assert_eq!(pacer.rate_at(&other, t0), 5.0, "other APIs keep their rate");
+        assert!((pacer.rate_at(&k, t0 + RECOVERY / 2) - 6.25).abs() < 1e-9);
+        assert_eq!(pacer.rate_at(&k, t0 + RECOVERY * 2), 10.0);
         assert_eq!(pacer.throttles(), BTreeMap::from([(k, 2)]));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_rate_never_drops_below_the_floor() {
+    #[test]
+    fn the_rate_never_drops_below_the_floor() {
         let pacer = Pacer::default();
         let k = key("states:ListStateMachines");
+        let t0 = Instant::now();
         for _ in 0..20 {
-            pacer.throttled(&k);
+            pacer.throttled_at(&k, t0);
         }
-        assert_eq!(pacer.rate(&k), MIN_RATE);
+        assert_eq!(pacer.rate_at(&k, t0), MIN_RATE);
     }
 }
