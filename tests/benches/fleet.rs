@@ -15,9 +15,9 @@ use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_config::Config;
 use autosub_core::Region;
 use autosub_engine::lease::Leases;
+use autosub_engine::ledger;
 use autosub_engine::pass::{Mode, Progress, Target};
 use autosub_engine::reconcile::{self, RunCx, RunReport};
-use autosub_engine::ledger;
 use autosub_testkit::fake::{FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape};
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +67,12 @@ fn config(accounts: &[String], regions: &[&str]) -> Config {
 }
 
 async fn pass(factory: &ClientFactory, config: &Config) -> (RunReport, f64) {
-    let ledger = ledger::open(config, std::path::Path::new("."), factory, &Region::new("us-east-1"));
+    let ledger = ledger::open(
+        config,
+        std::path::Path::new("."),
+        factory,
+        &Region::new("us-east-1"),
+    );
     let leases = Leases::local();
     let cx = RunCx {
         factory,
@@ -104,7 +109,9 @@ async fn main() {
         .collect();
     let accounts_n = args.first().copied().unwrap_or(20);
     let regions_n = args.get(1).copied().unwrap_or(4).min(REGIONS.len());
-    let accounts: Vec<String> = (1..=accounts_n).map(|i| format!("{:012}", 200_000_000_000u64 + i as u64)).collect();
+    let accounts: Vec<String> = (1..=accounts_n)
+        .map(|i| format!("{:012}", 200_000_000_000u64 + i as u64))
+        .collect();
     let regions = &REGIONS[..regions_n];
 
     let fake = FakeAws::new(FakeConfig::default());
@@ -149,5 +156,8 @@ async fn main() {
             .map_or_else(|| "-".to_owned(), |q| q.to_string());
         println!("| `{api}` | {max} | {quota} | {requests} | {throttled} |");
     }
-    println!("\nthrottles seen by the pacer: {}", factory.pacer().throttles().values().sum::<u64>());
+    println!(
+        "\nthrottles seen by the pacer: {}",
+        factory.pacer().throttles().values().sum::<u64>()
+    );
 }

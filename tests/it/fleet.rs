@@ -50,12 +50,16 @@ async fn seed_target(
     create_function(&cx, &FunctionSpec::new("orders-api", &role))
         .await
         .expect("app function");
-    create_log_group(&cx, APP_LOG_GROUP).await.expect("log group");
+    create_log_group(&cx, APP_LOG_GROUP)
+        .await
+        .expect("log group");
     let site = format!("site-{account}-{region}");
     let log_bucket = format!("logs-{account}-{region}");
     create_bucket(&cx, &site).await.expect("site bucket");
     create_bucket(&cx, &log_bucket).await.expect("log bucket");
-    allow_log_delivery(&cx, &log_bucket).await.expect("log delivery");
+    allow_log_delivery(&cx, &log_bucket)
+        .await
+        .expect("log delivery");
     put_bucket_logging(&cx, &site, &log_bucket, "s3/site/")
         .await
         .expect("bucket logging");
@@ -228,7 +232,8 @@ async fn a_fleet_converges_around_a_denied_role_and_a_missing_forwarder() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("arn:aws:iam::444444444444:role/autosub") && stderr.contains("AccessDenied"),
+        stderr.contains("arn:aws:iam::444444444444:role/autosub")
+            && stderr.contains("AccessDenied"),
         "the denied role is named with AWS's reason: {stderr}"
     );
     assert!(
@@ -263,7 +268,10 @@ async fn a_fleet_converges_around_a_denied_role_and_a_missing_forwarder() {
             .filter(|f| f.filter_name() == Some("autosub"))
             .collect();
         assert_eq!(ours.len(), 1, "{}/{}", estate.cx.account, estate.cx.region);
-        assert_eq!(ours[0].destination_arn(), Some(estate.forwarder_arn.as_str()));
+        assert_eq!(
+            ours[0].destination_arn(),
+            Some(estate.forwarder_arn.as_str())
+        );
         let notifications = estate
             .cx
             .s3
@@ -362,7 +370,10 @@ async fn two_racing_reconciles_never_write_the_same_bucket() {
         "buckets written by both racers: {both:?} (held {held} times)"
     );
     let all: BTreeSet<&String> = written[0].union(&written[1]).collect();
-    assert!(!all.is_empty(), "the demo estate needs bucket notifications");
+    assert!(
+        !all.is_empty(),
+        "the demo estate needs bucket notifications"
+    );
 
     // Whoever did the work, the estate converged once: a third run plans nothing.
     let plan = demo.json(&["plan"], 0);

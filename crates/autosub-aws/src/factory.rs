@@ -175,7 +175,9 @@ impl ClientFactory {
                 let provider = role.build().await;
                 c.sdk
                     .to_builder()
-                    .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(provider))
+                    .credentials_provider(aws_types::sdk_config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
                     .build()
             }
         };
@@ -192,7 +194,15 @@ impl ClientFactory {
         let c = &self.clients;
         let region = c.sts_region();
         let client = aws_sdk_sts::Client::from_conf(
-            configure!(aws_sdk_sts::config::Builder, c, "sts", "sts", account, &region).build(),
+            configure!(
+                aws_sdk_sts::config::Builder,
+                c,
+                "sts",
+                "sts",
+                account,
+                &region
+            )
+            .build(),
         );
         let out = client
             .get_caller_identity()
@@ -214,7 +224,15 @@ impl ClientFactory {
         let c = &self.clients;
         let region = c.sts_region();
         let client = aws_sdk_ec2::Client::from_conf(
-            configure!(aws_sdk_ec2::config::Builder, c, "ec2", "ec2", account, &region).build(),
+            configure!(
+                aws_sdk_ec2::config::Builder,
+                c,
+                "ec2",
+                "ec2",
+                account,
+                &region
+            )
+            .build(),
         );
         let out = client
             .describe_regions()
@@ -477,7 +495,14 @@ impl Clients {
     /// The S3 client for `account` in `region`.
     pub(crate) fn s3(&self, account: &AccountId, region: &Region) -> aws_sdk_s3::Client {
         cached(&self.s3, (account.clone(), region.clone()), || {
-            let mut config = configure!(aws_sdk_s3::config::Builder, self, "s3", "s3", account, region);
+            let mut config = configure!(
+                aws_sdk_s3::config::Builder,
+                self,
+                "s3",
+                "s3",
+                account,
+                region
+            );
             if self.s3_path_style {
                 config = config.force_path_style(true);
             }

@@ -132,7 +132,8 @@ impl Bucket {
         match self.throttled_at {
             None => self.quota,
             Some(at) => {
-                let climbed = now.saturating_duration_since(at).as_secs_f64() / RECOVERY.as_secs_f64();
+                let climbed =
+                    now.saturating_duration_since(at).as_secs_f64() / RECOVERY.as_secs_f64();
                 (self.reduced + (self.quota - self.reduced) * climbed).min(self.quota)
             }
         }
@@ -175,7 +176,8 @@ impl Pacer {
         bucket.reduced = (bucket.rate(now) / 2.0).max(MIN_RATE.min(bucket.quota));
         bucket.throttled_at = Some(now);
         bucket.throttles += 1;
-        bucket.next_slot = bucket.next_slot.max(now) + Duration::from_secs_f64(1.0 / bucket.reduced);
+        bucket.next_slot =
+            bucket.next_slot.max(now) + Duration::from_secs_f64(1.0 / bucket.reduced);
     }
 
     /// The current rate of `key`'s bucket, in calls per second.

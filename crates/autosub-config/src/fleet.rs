@@ -388,7 +388,11 @@ calls_per_sec = { "logs:DescribeLogGroups" = 20, "lambda:*" = 7.5 }
         assert_eq!(config.first_region(), None, "\"all\" names no region");
         assert_eq!(config.pacing.calls_per_sec["logs:DescribeLogGroups"], 20.0);
         let refs = config.forwarder_refs_for(&config.fleet.accounts[0]);
-        assert_eq!(refs.len(), 2, "the account's own forwarder joins the shared ones");
+        assert_eq!(
+            refs.len(),
+            2,
+            "the account's own forwarder joins the shared ones"
+        );
     }
 
     #[test]

@@ -36,9 +36,8 @@ pub enum Regions {
 /// credentials.
 pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Account>, RunError> {
     let fleet = &config.fleet;
-    let default_regions = || -> Result<Regions, RunError> {
-        regions_of(&config.aws.regions, factory.home_region())
-    };
+    let default_regions =
+        || -> Result<Regions, RunError> { regions_of(&config.aws.regions, factory.home_region()) };
     if !fleet.is_fleet() {
         let id = match &config.aws.account_id {
             Some(account) => AccountId::new(account.as_str()),
@@ -144,7 +143,9 @@ fn regions_of(listed: &[String], home: Option<&Region>) -> Result<Regions, RunEr
         return Ok(Regions::AllEnabled);
     }
     if listed.is_empty() {
-        return Ok(Regions::Listed(vec![home.cloned().ok_or(RunError::NoRegion)?]));
+        return Ok(Regions::Listed(vec![
+            home.cloned().ok_or(RunError::NoRegion)?,
+        ]));
     }
     Ok(Regions::Listed(
         listed.iter().map(|r| Region::new(r.as_str())).collect(),

@@ -225,7 +225,10 @@ impl Metrics {
         }
         self.last_pass_targets.clear();
         self.last_pass_target_failures.clear();
-        let failed: std::collections::BTreeSet<(&autosub_core::AccountId, Option<&autosub_core::Region>)> = report
+        let failed: std::collections::BTreeSet<(
+            &autosub_core::AccountId,
+            Option<&autosub_core::Region>,
+        )> = report
             .failures
             .iter()
             .map(|f| (&f.account, f.region.as_ref()))

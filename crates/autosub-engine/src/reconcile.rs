@@ -382,7 +382,9 @@ async fn run_target(
     } else {
         None
     };
-    let cancel = guard.as_ref().map_or_else(|| shutdown.clone(), |g| g.cancel());
+    let cancel = guard
+        .as_ref()
+        .map_or_else(|| shutdown.clone(), |g| g.cancel());
     let previous = match cx.ledger.load(target).await {
         Ok(ledger) => ledger,
         Err(e) => {

@@ -64,7 +64,11 @@ async fn handle(State(gate): State<Gate>, request: Request<Body>) -> Response<Bo
         return reply(StatusCode::BAD_REQUEST, "unreadable body".into());
     };
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if field("Action") == Some("AssumeRole")
         && let Some(role) = field("RoleArn")
         && gate.denied_roles.iter().any(|d| d == role)

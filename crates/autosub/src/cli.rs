@@ -6,8 +6,8 @@ use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_aws::pacing::Rates;
 use autosub_config::Config;
 use autosub_core::Region;
-use autosub_engine::reconcile::{self, RunCx};
 use autosub_engine::lease::Leases;
+use autosub_engine::reconcile::{self, RunCx};
 use autosub_engine::{Mode, ledger};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
@@ -261,7 +261,9 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
     // Every call of the process, the account lookup included.
     let calls = factory.calls().snapshot();
     let code = match &cli.command {
-        Command::Discover => output::discovery(cli.output, &report.passes, &report.failures, &calls),
+        Command::Discover => {
+            output::discovery(cli.output, &report.passes, &report.failures, &calls)
+        }
         Command::Plan { .. } | Command::Reconcile { .. } => {
             output::plans(cli.output, &report.passes, &report.failures, &calls)
         }
@@ -271,9 +273,11 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         | Command::Healthcheck
         | Command::Doctor => exit::OK,
     };
-    let code = if code == exit::OK && (!report.ledger_errors.is_empty()
+    let code = if code == exit::OK
+        && (!report.ledger_errors.is_empty()
             || !report.failures.is_empty()
-            || !report.held.is_empty()) {
+            || !report.held.is_empty())
+    {
         exit::PARTIAL
     } else {
         code

@@ -45,7 +45,9 @@ pub fn plans(
                     })
                 })
                 .collect();
-            print_json(&json!({ "passes": passes, "failures": failures, "aws_calls": calls_json(calls) }));
+            print_json(
+                &json!({ "passes": passes, "failures": failures, "aws_calls": calls_json(calls) }),
+            );
         }
     }
     status(reports)
@@ -91,7 +93,9 @@ pub fn discovery(
                 .iter()
                 .map(|r| json!({ "target": r.target, "sources": r.discovery.sources, "gaps": r.discovery.gaps }))
                 .collect();
-            print_json(&json!({ "passes": passes, "failures": failures, "aws_calls": calls_json(calls) }));
+            print_json(
+                &json!({ "passes": passes, "failures": failures, "aws_calls": calls_json(calls) }),
+            );
         }
     }
     if reports.iter().any(|r| !r.discovery.gaps.is_empty()) {
