@@ -141,9 +141,9 @@ async fn main() {
 
     // Per API: the busiest (account, region) second against the quota.
     let quotas = FakeConfig::default().quotas;
-    let mut by_api: BTreeMap<String, (u32, u64, u64)> = BTreeMap::new();
+    let mut by_api: BTreeMap<&str, (u32, u64, u64)> = BTreeMap::new();
     for (key, stats) in fake.stats() {
-        let entry = by_api.entry(key.api.clone()).or_default();
+        let entry = by_api.entry(key.api).or_default();
         entry.0 = entry.0.max(stats.max_per_second);
         entry.1 += stats.requests;
         entry.2 += stats.throttled;

@@ -175,7 +175,8 @@ fn targets_with_changes(report: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test]
+// Multi-threaded: the STS gate serves the autosub process while this test blocks on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_converges_around_a_denied_role_and_a_missing_forwarder() {
     let moto = MotoServer::start().expect("start moto_server");
     let sdk = moto.sdk_config("us-east-1");

@@ -38,7 +38,7 @@ impl Quotas {
     }
 
     /// The limit of `api`, `None` when unlimited.
-    fn of(&self, api: &str) -> Option<u32> {
+    pub fn limit(&self, api: &str) -> Option<u32> {
         let service = api.split(':').next().unwrap_or(api);
         self.0
             .get(api)
@@ -121,7 +121,7 @@ pub(super) struct Meters {
 impl Meters {
     /// Admits a request for `key` at `now`.
     pub(super) fn admit(&mut self, key: ApiKey, now: Instant) -> bool {
-        let limit = self.quotas.of(key.api);
+        let limit = self.quotas.limit(key.api);
         self.by_key.entry(key).or_default().admit(now, limit)
     }
 }
@@ -151,9 +151,9 @@ mod tests {
     #[test]
     fn operations_fall_back_to_their_service_then_unlimited() {
         let quotas = Quotas::aws().with("logs:PutSubscriptionFilter", 1);
-        assert_eq!(quotas.of("logs:PutSubscriptionFilter"), Some(1));
-        assert_eq!(quotas.of("logs:DescribeLogGroups"), Some(10));
-        assert_eq!(quotas.of("lambda:GetPolicy"), Some(15));
-        assert_eq!(quotas.of("ec2:DescribeVpcs"), None);
+        assert_eq!(quotas.limit("logs:PutSubscriptionFilter"), Some(1));
+        assert_eq!(quotas.limit("logs:DescribeLogGroups"), Some(10));
+        assert_eq!(quotas.limit("lambda:GetPolicy"), Some(15));
+        assert_eq!(quotas.limit("ec2:DescribeVpcs"), None);
     }
 }
