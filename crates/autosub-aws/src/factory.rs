@@ -152,8 +152,18 @@ impl ClientFactory {
     /// Acts in `account` through `access` from now on: every client for the account uses those
     /// credentials. A role is assumed on first use; the SDK's identity cache (shared by all of
     /// the account's clients) keeps its credentials and refreshes them before they expire.
+    /// Registering the same access again (every scheduled run does) keeps the cached
+    /// credentials, which the account's cached clients already hold.
     pub async fn register_account(&self, account: &AccountId, access: &AccountAccess) {
         let c = &self.clients;
+        if c.accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account)
+            .is_some_and(|(registered, _)| registered == access)
+        {
+            return;
+        }
         let sdk = match access {
             AccountAccess::Own => c.sdk.clone(),
             AccountAccess::AssumeRole {
@@ -184,7 +194,7 @@ impl ClientFactory {
         c.accounts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(account.clone(), sdk);
+            .insert(account.clone(), (access.clone(), sdk));
     }
 
     /// The account `account`'s credentials belong to (STS GetCallerIdentity). For an assumed
@@ -301,34 +311,29 @@ impl ClientFactory {
 
     /// The DynamoDB ledger table `table` in `region`, with the credentials' own account.
     pub fn ledger_table(&self, region: &Region, table: &str) -> Arc<dyn LedgerTable> {
-        let c = &self.clients;
-        let config = configure!(
-            aws_sdk_dynamodb::config::Builder,
-            c,
-            "dynamodb",
-            "dynamodb",
-            &own_account(),
-            region
-        );
         Arc::new(SdkLedgerTable {
-            client: aws_sdk_dynamodb::Client::from_conf(config.build()),
+            client: self.own_dynamodb(region),
             table: table.to_owned(),
         })
     }
 
-    /// The DynamoDB lease table `table` in `region`, with the credentials' own account.
-    pub fn lease_table(&self, region: &Region, table: &str) -> Arc<dyn LeaseTable> {
-        let c = &self.clients;
+    /// A DynamoDB client in `region` with the credentials' own account (ledger and lease tables).
+    fn own_dynamodb(&self, region: &Region) -> aws_sdk_dynamodb::Client {
         let config = configure!(
             aws_sdk_dynamodb::config::Builder,
-            c,
+            &self.clients,
             "dynamodb",
             "dynamodb",
             &own_account(),
             region
         );
+        aws_sdk_dynamodb::Client::from_conf(config.build())
+    }
+
+    /// The DynamoDB lease table `table` in `region`, with the credentials' own account.
+    pub fn lease_table(&self, region: &Region, table: &str) -> Arc<dyn LeaseTable> {
         Arc::new(SdkLeaseTable {
-            client: aws_sdk_dynamodb::Client::from_conf(config.build()),
+            client: self.own_dynamodb(region),
             table: table.to_owned(),
             region: region.to_string(),
         })
@@ -410,7 +415,7 @@ type Key = (AccountId, Region);
 pub(crate) struct Clients {
     sdk: SdkConfig,
     /// The configuration of each registered account (its credentials); others use `sdk`.
-    accounts: Mutex<HashMap<AccountId, SdkConfig>>,
+    accounts: Mutex<HashMap<AccountId, (AccountAccess, SdkConfig)>>,
     pacer: Arc<Pacer>,
     /// The SDK's HTTP client behind the pacer.
     http_client: Option<SharedHttpClient>,
@@ -578,7 +583,7 @@ impl Clients {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(account)
-            .unwrap_or(&self.sdk)
+            .map_or(&self.sdk, |(_, sdk)| sdk)
             .clone()
     }
 
