@@ -15,9 +15,20 @@ pub(crate) fn autosub_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
+        let mut build = Command::new(env!("CARGO"));
+        build
             .args(["build", "--quiet", "-p", "autosub", "--bin", "autosub"])
-            .current_dir(&workspace)
+            .current_dir(&workspace);
+        // Cargo gives this test process the variables of the package under test. Some build
+        // scripts (ring's) fingerprint CARGO_MANIFEST_DIR, so passing them on would make this
+        // build rerun them and recompile the whole SDK instead of finding it up to date.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if cargo_sets_for_the_test(&name) {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build
             .status()
             .expect("run cargo build for the autosub binary");
         assert!(status.success(), "cargo build -p autosub failed");
@@ -29,6 +40,19 @@ pub(crate) fn autosub_binary() -> &'static Path {
             .expect("<target>/<profile>");
         profile_dir.join(format!("autosub{}", std::env::consts::EXE_SUFFIX))
     })
+}
+
+/// Whether `name` is one of the variables cargo sets for the package whose tests run.
+fn cargo_sets_for_the_test(name: &str) -> bool {
+    [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+        || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name)
 }
 
 /// A moto server seeded with the demo estate, and a config file for it.

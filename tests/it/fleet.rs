@@ -177,7 +177,7 @@ fn targets_with_changes(report: &Value) -> BTreeSet<String> {
 
 // Multi-threaded: the STS gate serves the autosub process while this test blocks on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fleet_converges_around_a_denied_role_and_a_missing_forwarder() {
+async fn a_fleet_is_diagnosed_then_converges_around_a_denied_role_and_a_missing_forwarder() {
     let moto = MotoServer::start().expect("start moto_server");
     let sdk = moto.sdk_config("us-east-1");
     let mut converging = Vec::new();
@@ -205,6 +205,51 @@ async fn a_fleet_converges_around_a_denied_role_and_a_missing_forwarder() {
         config,
         _dir: dir,
     };
+
+    // The doctor finds the same two problems first, each named with its fix.
+    let (code, doctor, stderr) = fleet.autosub(&["doctor"]);
+    assert_eq!(code, Some(1), "the doctor fails: {doctor:#} {stderr}");
+    let check = |name: &str| -> (String, String, String) {
+        let found = doctor["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("a check {name:?} in {doctor:#}"));
+        let text = |key: &str| found[key].as_str().unwrap_or_default().to_owned();
+        (text("status"), text("detail"), text("fix"))
+    };
+    for member in [MEMBER_A, MEMBER_B] {
+        let (status, detail, _) = check(&format!("assume-role {member}"));
+        assert_eq!(status, "pass", "{detail}");
+        assert!(
+            detail.contains(&format!("acts in account {member}")),
+            "{detail}"
+        );
+    }
+    let (status, detail, fix) = check(&format!("assume-role {DENIED}"));
+    assert_eq!(status, "fail");
+    assert!(detail.contains("AccessDenied"), "{detail}");
+    assert!(fix.contains("fleet-member-role.yaml"), "{fix}");
+    let (status, detail, _) = check(&format!("forwarder {MEMBER_B}/eu-west-1"));
+    assert_eq!(status, "fail");
+    assert!(
+        detail.contains(
+            "arn:aws:lambda:eu-west-1:333333333333:function:datadog-forwarder does not exist"
+        ),
+        "{detail}"
+    );
+    let (status, _, _) = check(&format!("forwarder {MEMBER_A}/eu-west-1"));
+    assert_eq!(status, "pass");
+    assert!(
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| !c["name"].as_str().unwrap().contains(DENIED)
+                || c["name"] == format!("assume-role {DENIED}")),
+        "nothing else is checked in an account that cannot be reached: {doctor:#}"
+    );
 
     let (code, report, stderr) = fleet.autosub(&["reconcile"]);
     assert_eq!(code, Some(3), "partial: {stderr}");

@@ -17,9 +17,10 @@ use autosub_core::datadog::{DatadogService, Site};
 use autosub_core::plan::{Action, Change, Plan, Trigger};
 use autosub_core::{Discovery, InvokePermission, Invoker, LogGroupName, Region, SecretArn};
 use autosub_engine::doctor::{
-    Check, Dialer, DoctorCx, Net, Resolver, Status, TcpDialer, endpoint_checks, privatelink_checks,
-    render_text, target_checks,
+    Check, Dialer, DoctorCx, Net, Resolver, Status, TcpDialer, account_checks, endpoint_checks,
+    privatelink_checks, render_text,
 };
+use autosub_engine::reconcile::{FailureReason, TargetFailure};
 use autosub_engine::telemetry::{ApiKey, ApiKeySource, Telemetry};
 use autosub_engine::{PassReport, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -512,17 +513,16 @@ async fn doctor_finds_the_forwarder_and_reads_its_policy_on_moto() {
         resolver: &resolver,
         dialer: &RefusingDialer,
     };
-    let regions = [Region::new(REGION), Region::new("eu-west-1")];
-
-    // No forwarder yet.
-    let config = moto_config(&moto, "");
+    // No forwarder yet, and eu-west-1 has none configured.
+    let mut config = moto_config(&moto, "");
+    config.aws.regions = vec![REGION.into(), "eu-west-1".into()];
     let cx = DoctorCx {
         config: &config,
         factory: &moto.factory,
         net,
         api_key: Ok(None),
     };
-    let checks = target_checks(&cx, &regions).await;
+    let (checks, _) = account_checks(&cx).await;
     assert_eq!(one(&checks, "credentials").status, Status::Pass);
     assert!(
         one(&checks, "account")
@@ -541,7 +541,7 @@ async fn doctor_finds_the_forwarder_and_reads_its_policy_on_moto() {
 
     // The forwarder exists without a policy: autosub will add both statements.
     let arn = moto.function("datadog-forwarder").await;
-    let checks = target_checks(&cx, &regions).await;
+    let (checks, _) = account_checks(&cx).await;
     assert_eq!(one(&checks, "forwarder us-east-1").status, Status::Pass);
     for invoker in ["logs", "s3"] {
         let c = one(&checks, &format!("forwarder us-east-1 allows {invoker}"));
@@ -564,14 +564,13 @@ async fn doctor_finds_the_forwarder_and_reads_its_policy_on_moto() {
             .await
             .unwrap();
     }
-    let checks = target_checks(&cx, &regions).await;
+    let (checks, _) = account_checks(&cx).await;
     for invoker in ["logs", "s3"] {
         let c = one(&checks, &format!("forwarder us-east-1 allows {invoker}"));
         assert_eq!(c.status, Status::Pass, "{c:?}");
     }
 
-    // A configured account other than the caller's cannot be reached without assume-role.
-    let config = moto_config(&moto, "").clone();
+    // A configured account other than the caller's is reached only through a fleet role.
     let mut other = config.clone();
     other.aws.account_id = Some("111122223333".into());
     let cx = DoctorCx {
@@ -580,11 +579,21 @@ async fn doctor_finds_the_forwarder_and_reads_its_policy_on_moto() {
         net,
         api_key: Ok(None),
     };
-    let checks = target_checks(&cx, &regions).await;
+    let (checks, _) = account_checks(&cx).await;
     let account = one(&checks, "account");
     assert_eq!(account.status, Status::Fail);
     assert!(
-        account.detail.contains("does not assume roles"),
+        account
+            .detail
+            .contains("the credentials belong to 123456789012"),
+        "{account:?}"
+    );
+    assert!(
+        account
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("[[fleet.accounts]]"),
         "{account:?}"
     );
 }
@@ -713,7 +722,9 @@ async fn dogstatsd_metrics_reach_a_local_udp_listener() {
         report("123456789012", "us-east-1", 2),
         report("123456789012", "eu-west-1", 0),
     ];
-    telemetry.send(&reports, Duration::from_millis(1500)).await;
+    telemetry
+        .send(&reports, &failures(), Duration::from_millis(1500))
+        .await;
 
     let mut lines = Vec::new();
     let mut buf = [0u8; 2048];
@@ -737,9 +748,29 @@ async fn dogstatsd_metrics_reach_a_local_udp_listener() {
         "autosub.changes.planned:0|c|#account:123456789012,region:eu-west-1,env:test,action:delete",
         "autosub.sources.discovered:0|g|#account:123456789012,region:eu-west-1,env:test",
         "autosub.run.duration_seconds:1.500|g|#env:test",
+        "autosub.target.failures:1|c|#account:444455556666,reason:assume_role,env:test",
+        "autosub.target.failures:1|c|#account:333344445555,region:eu-west-1,reason:no_forwarder,env:test",
     ] {
         assert!(lines.iter().any(|l| l == want), "{want} in {lines:#?}");
     }
+}
+
+/// A denied role (the whole account) and a region with no forwarder.
+fn failures() -> Vec<TargetFailure> {
+    vec![
+        TargetFailure {
+            account: "444455556666".into(),
+            region: None,
+            reason: FailureReason::AssumeRole,
+            message: "cannot assume arn:aws:iam::444455556666:role/autosub: AccessDenied".into(),
+        },
+        TargetFailure {
+            account: "333344445555".into(),
+            region: Some("eu-west-1".into()),
+            reason: FailureReason::NoForwarder,
+            message: "no function datadog-forwarder in 333344445555/eu-west-1".into(),
+        },
+    ]
 }
 
 /// Secrets for tests that must not read any.
@@ -769,13 +800,29 @@ async fn one_event_per_pass_with_changes_goes_to_the_api_with_the_key_never_logg
         report("123456789012", "us-east-1", 3),
         report("123456789012", "eu-west-1", 0),
     ];
-    telemetry.send(&reports, Duration::from_secs(1)).await;
+    telemetry
+        .send(&reports, &failures()[..1], Duration::from_secs(1))
+        .await;
 
     let requests = stub.requests();
     assert_eq!(
         requests.len(),
-        1,
-        "no event for a pass without changes: {requests:#?}"
+        2,
+        "one for the pass with changes, one for the failure, none for the pass without changes: {requests:#?}"
+    );
+    let failure: serde_json::Value = serde_json::from_str(&requests[1].1).unwrap();
+    assert_eq!(
+        failure["title"],
+        "autosub: cannot reconcile 444455556666 (every region) (assume_role)"
+    );
+    assert_eq!(failure["alert_type"], "error");
+    assert!(
+        failure["text"].as_str().unwrap().contains("AccessDenied"),
+        "{failure}"
+    );
+    assert_eq!(
+        failure["tags"],
+        serde_json::json!(["account:444455556666", "reason:assume_role", "env:test"])
     );
     let (head, body) = &requests[0];
     assert!(head.starts_with("POST /api/v1/events HTTP/1.1"), "{head}");
@@ -809,7 +856,7 @@ async fn one_event_per_pass_with_changes_goes_to_the_api_with_the_key_never_logg
         let telemetry = Telemetry::from_config(&config.datadog, Some(&key), &NoSecrets)
             .await
             .unwrap();
-        telemetry.send(&reports, Duration::from_secs(1)).await;
+        telemetry.send(&reports, &[], Duration::from_secs(1)).await;
     }
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     assert!(logs.contains("datadog refused the pass event"), "{logs}");
@@ -885,6 +932,7 @@ async fn the_api_key_is_read_from_a_secret_in_its_own_region_on_moto() {
     telemetry
         .send(
             &[report("123456789012", "us-east-1", 1)],
+            &[],
             Duration::from_secs(1),
         )
         .await;

@@ -6,9 +6,8 @@
 //! bounded time (DNS and TCP have timeouts). The resolver and the dialer are injected, so tests
 //! run on loopback with stub DNS answers.
 //!
-//! The checks are grouped per target. Today a run has one target account (`aws.account_id` or
-//! the caller's) reached with the caller's credentials; when fleets arrive (assume-role per
-//! account), [`target_checks`] gains an assume-role check first and runs once per account.
+//! The checks are grouped per account, in the order a run reaches them: a fleet member's role
+//! is assumed (and proven to act in its account) before its regions and forwarders are checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -16,10 +15,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use autosub_aws::AccountAccess;
 use autosub_aws::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use autosub_aws::error::ErrorClass;
 use autosub_aws::factory::ClientFactory;
-use autosub_config::Config;
+use autosub_config::{ALL_REGIONS, Config};
 use autosub_core::datadog::{DatadogService, Site};
 use autosub_core::net::{Cidr, HostPort, is_public};
 use autosub_core::observed::parse_policy;
@@ -28,8 +28,10 @@ use autosub_core::{
     Service,
 };
 use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
+use crate::fleet::{self, Account};
 use crate::telemetry::{ApiKeySource, TelemetryError};
 
 /// How long a DNS lookup may take in production.
@@ -235,47 +237,23 @@ pub struct DoctorCx<'a> {
     pub api_key: Result<Option<ApiKeySource>, TelemetryError>,
 }
 
-/// Every check, in order: the target (credentials, forwarders, policies), the AWS endpoints,
-/// PrivateLink, telemetry.
+/// Every check, in order: the accounts (credentials, roles, regions, forwarders, policies), the
+/// AWS endpoints, PrivateLink, telemetry.
 pub async fn doctor(cx: &DoctorCx<'_>) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let regions = regions(cx.config, cx.factory);
-    match &regions {
-        Some(regions) => checks.extend(target_checks(cx, regions).await),
-        None => checks.push(Check::fail(
-            "regions",
-            "no region to check: aws.regions is empty and no AWS region is configured",
-            "set aws.regions in the configuration, or AWS_REGION",
-        )),
-    }
-    let regions = regions.unwrap_or_default();
+    let (mut checks, regions) = account_checks(cx).await;
     checks.extend(endpoint_checks(cx.net, &aws_endpoints(cx, &regions)).await);
     checks.extend(privatelink_checks(cx.config, cx.net).await);
     checks.extend(telemetry_checks(cx).await);
     checks
 }
 
-/// The regions a run reconciles: `aws.regions`, else the credentials' region.
-fn regions(config: &Config, factory: &ClientFactory) -> Option<Vec<Region>> {
-    if config.aws.regions.is_empty() {
-        factory.home_region().map(|r| vec![r.clone()])
-    } else {
-        Some(
-            config
-                .aws
-                .regions
-                .iter()
-                .map(|r| Region::new(r.as_str()))
-                .collect(),
-        )
-    }
-}
-
-/// The checks of one target account: credentials (a fleet's assume-role goes here), then each
-/// configured forwarder and its resource policy, then the regions without a forwarder.
-pub async fn target_checks(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<Check> {
+/// The checks of the accounts a run covers, and every region they span. First autosub's own
+/// credentials; then per account how it is reached (a fleet member's role), its regions, each
+/// forwarder and its resource policy, and the regions without a forwarder. Outside a fleet the
+/// names carry the region only (`forwarder us-east-1`), in a fleet the target
+/// (`forwarder 222233334444/us-east-1`).
+pub async fn account_checks(cx: &DoctorCx<'_>) -> (Vec<Check>, Vec<Region>) {
     let mut checks = Vec::new();
-    let configured = cx.config.aws.account_id.as_deref().map(AccountId::new);
     let caller = match cx.factory.caller_account().await {
         Ok(account) => {
             checks.push(Check::pass(
@@ -293,60 +271,163 @@ pub async fn target_checks(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<Check> 
             None
         }
     };
-    let account = match (&configured, &caller) {
-        (Some(want), Some(have)) if want != have => {
+    let in_fleet = cx.config.fleet.is_fleet();
+    if !in_fleet {
+        let account = single_account_check(cx.config, caller.as_ref());
+        let known = account.status != Status::Fail || cx.config.aws.account_id.is_some();
+        checks.push(account);
+        if !known {
             checks.push(Check::fail(
-                "account",
-                format!("aws.account_id is {want} but the credentials belong to {have}; autosub does not assume roles into other accounts yet"),
-                format!("run with credentials of account {want}, or remove aws.account_id"),
+                "forwarders",
+                "not checked: the account to reconcile is unknown without working credentials",
+                "fix the credentials check above, or set aws.account_id",
             ));
-            Some(want.clone())
+            return (checks, configured_regions(cx.config, cx.factory));
         }
-        (Some(want), _) => {
-            checks.push(Check::pass(
-                "account",
-                format!("reconciling account {want} (aws.account_id)"),
-            ));
-            Some(want.clone())
-        }
-        (None, Some(have)) => {
-            checks.push(Check::pass(
-                "account",
-                format!("reconciling the caller's account {have}"),
-            ));
-            Some(have.clone())
-        }
-        (None, None) => None,
-    };
-    let Some(account) = account else {
-        checks.push(Check::fail(
-            "forwarders",
-            "not checked: the account to reconcile is unknown without working credentials",
-            "fix the credentials check above, or set aws.account_id",
-        ));
-        return checks;
-    };
-
-    let forwarders: BTreeMap<Region, FunctionArn> = cx
-        .config
-        .forwarder_refs()
-        .into_iter()
-        .map(|(region, fwd)| {
-            let arn = fwd.resolve(&account, &region);
-            (region, arn)
-        })
-        .collect();
-    for (region, forwarder) in &forwarders {
-        checks.extend(forwarder_checks(cx, &account, region, forwarder).await);
     }
-    for region in regions.iter().filter(|r| !forwarders.contains_key(*r)) {
+    let accounts = match fleet::accounts(cx.factory, cx.config).await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            checks.push(Check::fail(
+                "accounts",
+                e.to_string(),
+                if in_fleet {
+                    "fix [fleet] (or the Organizations access it needs), then run the doctor again"
+                } else {
+                    "fix the credentials check above, or set aws.account_id and aws.regions"
+                },
+            ));
+            return (checks, configured_regions(cx.config, cx.factory));
+        }
+    };
+    let per_account: Vec<(Vec<Check>, Vec<Region>)> = stream::iter(&accounts)
+        .map(|account| checks_of(cx, account, in_fleet))
+        .buffered(cx.config.fleet.targets_in_flight)
+        .collect()
+        .await;
+    let mut regions = BTreeSet::new();
+    for (account_checks, account_regions) in per_account {
+        checks.extend(account_checks);
+        regions.extend(account_regions);
+    }
+    (checks, regions.into_iter().collect())
+}
+
+/// Outside a fleet: which account a run reconciles, and whether the credentials belong to it.
+fn single_account_check(config: &Config, caller: Option<&AccountId>) -> Check {
+    let configured = config.aws.account_id.as_deref().map(AccountId::new);
+    match (&configured, caller) {
+        (Some(want), Some(have)) if want != have => Check::fail(
+            "account",
+            format!("aws.account_id is {want} but the credentials belong to {have}"),
+            format!(
+                "run with credentials of account {want}, remove aws.account_id, or list {want} under [[fleet.accounts]] with the role_arn to reach it"
+            ),
+        ),
+        (Some(want), _) => Check::pass(
+            "account",
+            format!("reconciling account {want} (aws.account_id)"),
+        ),
+        (None, Some(have)) => Check::pass(
+            "account",
+            format!("reconciling the caller's account {have}"),
+        ),
+        (None, None) => Check::fail(
+            "account",
+            "the account to reconcile is unknown",
+            "fix the credentials check above, or set aws.account_id",
+        ),
+    }
+}
+
+/// One account's checks and regions: its role, its regions, its forwarders.
+async fn checks_of(
+    cx: &DoctorCx<'_>,
+    account: &Account,
+    in_fleet: bool,
+) -> (Vec<Check>, Vec<Region>) {
+    let mut checks = Vec::new();
+    let id = &account.id;
+    let reached = fleet::reach(cx.factory, account).await;
+    match (&account.access, reached) {
+        (AccountAccess::AssumeRole { role_arn, .. }, Ok(())) => checks.push(Check::pass(
+            format!("assume-role {id}"),
+            format!("assumed {role_arn}; it acts in account {id}"),
+        )),
+        (AccountAccess::AssumeRole { .. }, Err(failure)) => {
+            checks.push(Check::fail(
+                format!("assume-role {id}"),
+                failure.message,
+                "deploy deploy/cloudformation/fleet-member-role.yaml in the account (fleet-stackset.yaml does it for an organization), trusting autosub's own role, with fleet.external_id as its ExternalId",
+            ));
+            return (checks, Vec::new());
+        }
+        (AccountAccess::Own, _) if in_fleet => checks.push(Check::pass(
+            format!("account {id}"),
+            "reached with autosub's own credentials",
+        )),
+        (AccountAccess::Own, _) => {}
+    }
+    let (regions, disabled) = match fleet::regions(cx.factory, cx.config, account).await {
+        Ok(found) => found,
+        Err(failure) => {
+            checks.push(Check::fail(
+                format!("regions {id}"),
+                failure.message,
+                "allow ec2:DescribeRegions to autosub's role in the account, or list the account's regions",
+            ));
+            return (checks, Vec::new());
+        }
+    };
+    for failure in disabled {
+        let region = failure.region.clone().unwrap_or_default();
+        checks.push(Check::fail(
+            format!("region {id}/{region}"),
+            failure.message,
+            "enable the region in the account, or drop it from the account's regions",
+        ));
+    }
+    let scope = |region: &Region| {
+        if in_fleet {
+            format!("{id}/{region}")
+        } else {
+            region.to_string()
+        }
+    };
+    for (region, forwarder) in &account.forwarders {
+        if regions.contains(region) {
+            let arn = forwarder.resolve(id, region);
+            checks.extend(forwarder_checks(cx, &scope(region), id, region, &arn).await);
+        }
+    }
+    for region in regions
+        .iter()
+        .filter(|r| !account.forwarders.contains_key(*r))
+    {
         checks.push(Check::warn(
-            format!("forwarder {region}"),
+            format!("forwarder {}", scope(region)),
             format!("no forwarder is configured for {region}: its buckets and log groups are reported no_forwarder, never subscribed"),
             format!("add forwarders.{region} (S3 and CloudWatch Logs only invoke a function in their own region)"),
         ));
     }
-    checks
+    (checks, regions)
+}
+
+/// The regions the configuration names (without `"all"`), else the credentials' region: what
+/// the endpoint checks cover when the accounts cannot be resolved.
+fn configured_regions(config: &Config, factory: &ClientFactory) -> Vec<Region> {
+    let listed: Vec<Region> = config
+        .aws
+        .regions
+        .iter()
+        .filter(|r| r.as_str() != ALL_REGIONS)
+        .map(|r| Region::new(r.as_str()))
+        .collect();
+    if listed.is_empty() {
+        factory.home_region().cloned().into_iter().collect()
+    } else {
+        listed
+    }
 }
 
 fn credentials_fix(class: ErrorClass) -> &'static str {
@@ -367,11 +448,12 @@ fn credentials_fix(class: ErrorClass) -> &'static str {
 /// invoke it (or autosub will add the statement).
 async fn forwarder_checks(
     cx: &DoctorCx<'_>,
+    scope: &str,
     account: &AccountId,
     region: &Region,
     forwarder: &FunctionArn,
 ) -> Vec<Check> {
-    let name = format!("forwarder {region}");
+    let name = format!("forwarder {scope}");
     let apis = cx.factory.apis(account, region);
     let policy = match apis.lambda.policy(forwarder).await {
         Ok(policy) => policy,
@@ -405,7 +487,7 @@ async fn forwarder_checks(
         Some(Ok(statements)) => statements,
         Some(Err(e)) => {
             checks.push(Check::fail(
-                format!("forwarder {region} policy"),
+                format!("forwarder {scope} policy"),
                 format!("the resource policy of {forwarder} is not valid JSON: {e}"),
                 "repair the function's resource policy (aws lambda get-policy shows it)",
             ));
@@ -419,7 +501,7 @@ async fn forwarder_checks(
             Invoker::Logs => LogGroupName::new("autosub-doctor-probe").arn(account, region),
             Invoker::S3 => BucketName::new("autosub-doctor-probe").arn(partition),
         };
-        let check_name = format!("forwarder {region} allows {}", invoker.as_str());
+        let check_name = format!("forwarder {scope} allows {}", invoker.as_str());
         let allowing = statements
             .iter()
             .find(|s| s.allows(invoker.principal(), account.as_str(), &probe));

@@ -7,7 +7,7 @@ use autosub_aws::{AccountAccess, ClientFactory};
 use autosub_config::{ALL_REGIONS, AccountConfig, Config, ForwarderRef};
 use autosub_core::{AccountId, Partition, Region};
 
-use crate::reconcile::RunError;
+use crate::reconcile::{FailureReason, RunError, TargetFailure};
 
 /// One account to reconcile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +114,97 @@ pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Ac
     Ok(accounts)
 }
 
+/// Registers how the account is reached; for a role, proves it can be assumed and acts in the
+/// account it names.
+pub async fn reach(factory: &ClientFactory, account: &Account) -> Result<(), TargetFailure> {
+    factory.register_account(&account.id, &account.access).await;
+    let AccountAccess::AssumeRole { role_arn, .. } = &account.access else {
+        return Ok(());
+    };
+    let fail = |message: String| TargetFailure {
+        account: account.id.clone(),
+        region: None,
+        reason: FailureReason::AssumeRole,
+        message,
+    };
+    match factory.caller_account_of(&account.id).await {
+        Ok(actual) if actual == account.id => Ok(()),
+        Ok(actual) => Err(fail(format!(
+            "role {role_arn} acts in account {actual}, not {}; fix the account's role_arn",
+            account.id
+        ))),
+        Err(e) => Err(fail(format!(
+            "cannot assume role {role_arn} ({e}); check that the role exists in the account (the fleet StackSet creates it), trusts autosub's own role and expects the configured external id"
+        ))),
+    }
+}
+
+/// The account's regions to reconcile, and a failure for each listed region the account has
+/// not enabled. Listed regions are checked only in a fleet (and skipped, with a debug log, when
+/// the role may not call DescribeRegions).
+pub async fn regions(
+    factory: &ClientFactory,
+    config: &Config,
+    account: &Account,
+) -> Result<(Vec<Region>, Vec<TargetFailure>), TargetFailure> {
+    let known = match &account.regions {
+        Regions::Listed(listed) if !config.fleet.is_fleet() => {
+            return Ok((listed.clone(), Vec::new()));
+        }
+        Regions::Listed(_) | Regions::AllEnabled => factory.regions_of(&account.id).await,
+    };
+    match (&account.regions, known) {
+        (Regions::AllEnabled, Ok(known)) => Ok((
+            known
+                .into_iter()
+                .filter_map(|(region, enabled)| enabled.then_some(region))
+                .collect(),
+            Vec::new(),
+        )),
+        (Regions::AllEnabled, Err(e)) => Err(TargetFailure {
+            account: account.id.clone(),
+            region: None,
+            reason: FailureReason::Regions,
+            message: format!(
+                "cannot list the account's regions for aws.regions = [\"all\"] ({e}); allow ec2:DescribeRegions or list the regions"
+            ),
+        }),
+        (Regions::Listed(listed), Ok(known)) => Ok(check_listed(&account.id, listed, &known)),
+        (Regions::Listed(listed), Err(e)) => {
+            tracing::debug!(error = %e, "regions not checked against the account's enabled regions");
+            Ok((listed.clone(), Vec::new()))
+        }
+    }
+}
+
+/// The listed regions the account has enabled, in their order, and a `region_disabled` failure
+/// for each of the others. `known` is every region of the partition with whether it is enabled
+/// (DescribeRegions with AllRegions).
+fn check_listed(
+    account: &AccountId,
+    listed: &[Region],
+    known: &[(Region, bool)],
+) -> (Vec<Region>, Vec<TargetFailure>) {
+    let enabled: BTreeMap<&Region, bool> = known.iter().map(|(r, e)| (r, *e)).collect();
+    let (ok, disabled): (Vec<&Region>, Vec<&Region>) = listed
+        .iter()
+        .partition(|r| enabled.get(r).copied().unwrap_or(false));
+    let failures = disabled
+        .into_iter()
+        .map(|region| TargetFailure {
+            account: account.clone(),
+            region: Some(region.clone()),
+            reason: FailureReason::RegionDisabled,
+            message: if enabled.contains_key(region) {
+                format!("{region} is not enabled in the account; enable it (Account settings) or drop it from the account's regions")
+            } else {
+                format!("the account's partition has no region {region}; fix the region list")
+            },
+        })
+        .collect();
+    (ok.into_iter().cloned().collect(), failures)
+}
+
 /// The role to assume in `account`: its own `role_arn`, else `fleet.role_name` in it.
 fn role(config: &Config, account: &AccountConfig, partition: Partition) -> AccountAccess {
     let fleet = &config.fleet;
@@ -211,5 +302,47 @@ session_name = "central-autosub"
             Regions::Listed(vec![home.clone()])
         );
         assert!(matches!(regions_of(&[], None), Err(RunError::NoRegion)));
+    }
+
+    #[test]
+    fn listed_regions_the_account_has_not_enabled_fail_on_their_own() {
+        let account = AccountId::new("222222222222");
+        let known = [
+            (Region::new("ap-east-1"), false),
+            (Region::new("eu-west-1"), true),
+            (Region::new("us-east-1"), true),
+        ];
+        let listed = ["us-east-1", "ap-east-1", "eu-west-1", "us-gov-west-1"].map(Region::new);
+        let (ok, failures) = check_listed(&account, &listed, &known);
+        assert_eq!(
+            ok,
+            ["us-east-1", "eu-west-1"].map(Region::new),
+            "in the listed order"
+        );
+        let got: Vec<(Option<&str>, FailureReason, &str)> = failures
+            .iter()
+            .map(|f| {
+                (
+                    f.region.as_ref().map(Region::as_str),
+                    f.reason,
+                    f.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some("ap-east-1"),
+                    FailureReason::RegionDisabled,
+                    "ap-east-1 is not enabled in the account; enable it (Account settings) or drop it from the account's regions"
+                ),
+                (
+                    Some("us-gov-west-1"),
+                    FailureReason::RegionDisabled,
+                    "the account's partition has no region us-gov-west-1; fix the region list"
+                ),
+            ]
+        );
     }
 }

@@ -14,10 +14,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use autosub_aws::AwsError;
 use autosub_aws::apis::{S3Api, TargetApis};
 use autosub_aws::calls::CallKey;
 use autosub_aws::factory::ClientFactory;
-use autosub_aws::{AccountAccess, AwsError};
 use autosub_config::Config;
 use autosub_core::{AccountId, Region};
 use futures::future::join_all;
@@ -26,7 +26,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::fleet::{self, Account, Regions};
+use crate::fleet::{self, Account};
 use crate::lease::{Hold, Leases};
 use crate::ledger::LedgerStore;
 use crate::memo::MemoS3;
@@ -92,13 +92,25 @@ pub struct TargetFailure {
     pub message: String,
 }
 
+impl TargetFailure {
+    /// What failed: `<account>/<region>`, or `<account> (every region)`.
+    pub fn scope(&self) -> String {
+        match &self.region {
+            Some(region) => format!("{}/{region}", self.account),
+            None => format!("{} (every region)", self.account),
+        }
+    }
+}
+
 impl std::fmt::Display for TargetFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.region {
-            Some(region) => write!(f, "{}/{region}", self.account)?,
-            None => write!(f, "{} (every region)", self.account)?,
-        }
-        write!(f, ": {}: {}", self.reason.as_str(), self.message)
+        write!(
+            f,
+            "{}: {}: {}",
+            self.scope(),
+            self.reason.as_str(),
+            self.message
+        )
     }
 }
 
@@ -207,12 +219,12 @@ async fn run_account(
     let span = tracing::info_span!("account", account = %account.id);
     async {
         let mut out = AccountReport::default();
-        if let Err(failure) = reach(cx.factory, account).await {
+        if let Err(failure) = fleet::reach(cx.factory, account).await {
             tracing::error!(%failure, "account skipped");
             out.failures.push(failure);
             return out;
         }
-        let regions = match regions(cx, account).await {
+        let regions = match fleet::regions(cx.factory, cx.config, account).await {
             Ok((regions, disabled)) => {
                 out.failures.extend(disabled);
                 regions
@@ -264,87 +276,6 @@ async fn run_account(
     }
     .instrument(span)
     .await
-}
-
-/// Registers how the account is reached; for a role, proves it can be assumed and acts in the
-/// account it names.
-async fn reach(factory: &ClientFactory, account: &Account) -> Result<(), TargetFailure> {
-    factory.register_account(&account.id, &account.access).await;
-    let AccountAccess::AssumeRole { role_arn, .. } = &account.access else {
-        return Ok(());
-    };
-    let fail = |message: String| TargetFailure {
-        account: account.id.clone(),
-        region: None,
-        reason: FailureReason::AssumeRole,
-        message,
-    };
-    match factory.caller_account_of(&account.id).await {
-        Ok(actual) if actual == account.id => Ok(()),
-        Ok(actual) => Err(fail(format!(
-            "role {role_arn} acts in account {actual}, not {}; fix the account's role_arn",
-            account.id
-        ))),
-        Err(e) => Err(fail(format!(
-            "cannot assume role {role_arn} ({e}); check that the role exists in the account (the fleet StackSet creates it), trusts autosub's own role and expects the configured external id"
-        ))),
-    }
-}
-
-/// The account's regions to reconcile, and a failure for each listed region the account has
-/// not enabled. Listed regions are checked only in a fleet (and skipped, with a debug log, when
-/// the role may not call DescribeRegions).
-async fn regions(
-    cx: &RunCx<'_>,
-    account: &Account,
-) -> Result<(Vec<Region>, Vec<TargetFailure>), TargetFailure> {
-    let known = match &account.regions {
-        Regions::Listed(listed) if !cx.config.fleet.is_fleet() => {
-            return Ok((listed.clone(), Vec::new()));
-        }
-        Regions::Listed(_) | Regions::AllEnabled => cx.factory.regions_of(&account.id).await,
-    };
-    match (&account.regions, known) {
-        (Regions::AllEnabled, Ok(known)) => Ok((
-            known
-                .into_iter()
-                .filter_map(|(region, enabled)| enabled.then_some(region))
-                .collect(),
-            Vec::new(),
-        )),
-        (Regions::AllEnabled, Err(e)) => Err(TargetFailure {
-            account: account.id.clone(),
-            region: None,
-            reason: FailureReason::Regions,
-            message: format!(
-                "cannot list the account's regions for aws.regions = [\"all\"] ({e}); allow ec2:DescribeRegions or list the regions"
-            ),
-        }),
-        (Regions::Listed(listed), Ok(known)) => {
-            let enabled: BTreeMap<&Region, bool> = known.iter().map(|(r, e)| (r, *e)).collect();
-            let (ok, disabled): (Vec<&Region>, Vec<&Region>) = listed
-                .iter()
-                .partition(|r| enabled.get(r).copied().unwrap_or(false));
-            let failures = disabled
-                .into_iter()
-                .map(|region| TargetFailure {
-                    account: account.id.clone(),
-                    region: Some(region.clone()),
-                    reason: FailureReason::RegionDisabled,
-                    message: if enabled.contains_key(region) {
-                        format!("{region} is not enabled in the account; enable it (Account settings) or drop it from the account's regions")
-                    } else {
-                        format!("the account's partition has no region {region}; fix the region list")
-                    },
-                })
-                .collect();
-            Ok((ok.into_iter().cloned().collect(), failures))
-        }
-        (Regions::Listed(listed), Err(e)) => {
-            tracing::debug!(error = %e, "regions not checked against the account's enabled regions");
-            Ok((listed.clone(), Vec::new()))
-        }
-    }
 }
 
 /// One target's pass, under its lease (apply mode) and between loading and saving its ledger.

@@ -1,5 +1,6 @@
-//! autosub's own pass results sent to Datadog: DogStatsD metrics over UDP to an agent, and one
-//! event per pass with changes through the Datadog API of the configured site.
+//! autosub's own run results sent to Datadog: DogStatsD metrics over UDP to an agent, and one
+//! event per pass with changes and per target that could not be reconciled, through the Datadog
+//! API of the configured site.
 //!
 //! Guarantees: [`Telemetry::send`] never fails and never blocks a pass for long (every send has
 //! a timeout); failures are logged as warnings. The API key is never logged, printed or put in
@@ -18,6 +19,7 @@ use serde_json::json;
 use tokio::net::UdpSocket;
 
 use crate::pass::PassReport;
+use crate::reconcile::TargetFailure;
 
 /// The environment variable holding the Datadog API key.
 pub const API_KEY_ENV: &str = "DD_API_KEY";
@@ -219,19 +221,32 @@ impl Telemetry {
         })
     }
 
-    /// Sends the results of a run's passes: metrics for every pass (and the run's duration),
-    /// an event for every pass that planned or applied changes. Never fails; problems are
-    /// logged as warnings.
-    pub async fn send(&self, reports: &[PassReport], duration: Duration) {
+    /// Sends the results of a run: metrics for every pass, every target failure and the run's
+    /// duration; an event for every pass that planned or applied changes and for every target
+    /// failure. Never fails; problems are logged as warnings.
+    pub async fn send(
+        &self,
+        reports: &[PassReport],
+        failures: &[TargetFailure],
+        duration: Duration,
+    ) {
         if let Some(addr) = &self.statsd {
-            let lines = metric_lines(reports, duration, &self.tags);
+            let lines = metric_lines(reports, failures, duration, &self.tags);
             if let Err(e) = send_datagrams(addr, &lines).await {
                 tracing::warn!(%addr, error = %e, "cannot send metrics to dogstatsd");
             }
         }
         if let Some(events) = &self.events {
-            for report in reports.iter().filter(|r| !r.plan.is_empty()) {
-                let body = event_body(report, &self.tags);
+            let bodies = reports
+                .iter()
+                .filter(|r| !r.plan.is_empty())
+                .map(|r| (r.target.to_string(), event_body(r, &self.tags)))
+                .chain(
+                    failures
+                        .iter()
+                        .map(|f| (f.scope(), failure_event_body(f, &self.tags))),
+                );
+            for (target, body) in bodies {
                 let sent = events
                     .client
                     .post(&events.url)
@@ -244,14 +259,14 @@ impl Telemetry {
                     Ok(reply) => tracing::warn!(
                         url = %events.url,
                         status = reply.status().as_u16(),
-                        target = %report.target,
+                        %target,
                         "datadog refused the pass event; check the api key and datadog.site"
                     ),
                     // reqwest's error names the URL, never the headers.
                     Err(e) => tracing::warn!(
                         url = %events.url,
                         error = %e.without_url(),
-                        target = %report.target,
+                        %target,
                         "cannot post the pass event to datadog"
                     ),
                 }
@@ -305,8 +320,15 @@ fn datagrams(lines: &[String]) -> Vec<String> {
 /// tag `status:ok|partial`), `autosub.changes.planned` (counter per `action`),
 /// `autosub.changes.applied` / `autosub.changes.failed` (counters, when the plan was applied),
 /// `autosub.skips` (counter per `reason`), `autosub.sources.discovered` and
-/// `autosub.discovery.gaps` (gauges). Per run: `autosub.run.duration_seconds` (gauge).
-pub fn metric_lines(reports: &[PassReport], duration: Duration, tags: &[String]) -> Vec<String> {
+/// `autosub.discovery.gaps` (gauges). Per target failure: `autosub.target.failures` (counter,
+/// tags `account`, `reason`, and `region` unless the whole account failed). Per run:
+/// `autosub.run.duration_seconds` (gauge).
+pub fn metric_lines(
+    reports: &[PassReport],
+    failures: &[TargetFailure],
+    duration: Duration,
+    tags: &[String],
+) -> Vec<String> {
     let line = |name: &str, value: String, kind: &str, tags: &[String]| {
         if tags.is_empty() {
             format!("{name}:{value}|{kind}")
@@ -386,6 +408,14 @@ pub fn metric_lines(reports: &[PassReport], duration: Duration, tags: &[String])
             &base,
         ));
     }
+    for failure in failures {
+        lines.push(line(
+            "autosub.target.failures",
+            "1".into(),
+            "c",
+            &failure_tags(failure, tags),
+        ));
+    }
     lines.push(line(
         "autosub.run.duration_seconds",
         format!("{:.3}", duration.as_secs_f64()),
@@ -433,6 +463,30 @@ pub fn event_body(report: &PassReport, tags: &[String]) -> serde_json::Value {
         "alert_type": alert_type,
         "aggregation_key": format!("autosub-{}-{}", report.target.account, report.target.region),
         "tags": all_tags,
+    })
+}
+
+/// The tags of a target failure: `account`, `region` (unless the whole account failed), `reason`
+/// and the configured ones.
+fn failure_tags(failure: &TargetFailure, tags: &[String]) -> Vec<String> {
+    let mut all = vec![format!("account:{}", failure.account)];
+    if let Some(region) = &failure.region {
+        all.push(format!("region:{region}"));
+    }
+    all.push(format!("reason:{}", failure.reason.as_str()));
+    all.extend(tags.iter().cloned());
+    all
+}
+
+/// The Datadog event (an error) for a target, or a whole account, that could not be reconciled.
+pub fn failure_event_body(failure: &TargetFailure, tags: &[String]) -> serde_json::Value {
+    let scope = failure.scope();
+    json!({
+        "title": format!("autosub: cannot reconcile {scope} ({})", failure.reason.as_str()),
+        "text": failure.message,
+        "alert_type": "error",
+        "aggregation_key": format!("autosub-{}-{}", failure.account, failure.region.as_ref().map_or("all", |r| r.as_str())),
+        "tags": failure_tags(failure, tags),
     })
 }
 

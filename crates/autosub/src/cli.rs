@@ -252,7 +252,14 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         eprintln!("warning: {target}: skipped, another autosub ({owner}) holds its lease");
     }
     if let Command::Reconcile { dry_run: false } = cli.command {
-        crate::telemetry::send(config, factory, &report.passes, report.duration).await;
+        crate::telemetry::send(
+            config,
+            factory,
+            &report.passes,
+            &report.failures,
+            report.duration,
+        )
+        .await;
     }
     for problem in &report.ledger_errors {
         eprintln!("warning: ledger: {problem}");

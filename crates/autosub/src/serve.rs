@@ -74,8 +74,11 @@ pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
     let (telemetry_config, telemetry_factory) = (config.clone(), factory.clone());
     let after_run = move |report: &RunReport| {
         let (config, factory) = (telemetry_config.clone(), telemetry_factory.clone());
-        let (passes, took) = (report.passes.clone(), report.duration);
-        tokio::spawn(async move { telemetry::send(&config, &factory, &passes, took).await });
+        let (passes, failures) = (report.passes.clone(), report.failures.clone());
+        let took = report.duration;
+        tokio::spawn(
+            async move { telemetry::send(&config, &factory, &passes, &failures, took).await },
+        );
     };
     let leases = Leases::from_config(&config.lease, factory, &ledger_region(factory, config));
     let cx = DaemonCx {

@@ -1,17 +1,20 @@
-//! Sends a run's pass results to Datadog when `[datadog.telemetry]` asks for it.
+//! Sends a run's results to Datadog when `[datadog.telemetry]` asks for it.
 
 use std::time::Duration;
 
 use autosub_aws::factory::ClientFactory;
 use autosub_config::Config;
 use autosub_engine::PassReport;
+use autosub_engine::reconcile::TargetFailure;
 use autosub_engine::telemetry::{ApiKeySource, Telemetry};
 
-/// Metrics and events for `reports`; never fails (problems are logged as warnings).
+/// Metrics and events for a run's passes and target failures; never fails (problems are logged
+/// as warnings).
 pub async fn send(
     config: &Config,
     factory: &ClientFactory,
     reports: &[PassReport],
+    failures: &[TargetFailure],
     took: Duration,
 ) {
     let t = &config.datadog.telemetry;
@@ -29,6 +32,6 @@ pub async fn send(
     if let Some(telemetry) =
         Telemetry::from_config(&config.datadog, source.as_ref(), secrets.as_ref()).await
     {
-        telemetry.send(reports, took).await;
+        telemetry.send(reports, failures, took).await;
     }
 }
