@@ -32,6 +32,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::fleet::{self, Account};
+use crate::reconcile::RunError;
 use crate::telemetry::{ApiKeySource, TelemetryError};
 
 /// How long a DNS lookup may take in production.
@@ -289,7 +290,11 @@ pub async fn account_checks(cx: &DoctorCx<'_>) -> (Vec<Check>, Vec<Region>) {
         Ok(accounts) => accounts,
         Err(e) => {
             checks.push(Check::fail(
-                "accounts",
+                if matches!(e, RunError::NoRegion) {
+                    "regions"
+                } else {
+                    "accounts"
+                },
                 e.to_string(),
                 if in_fleet {
                     "fix [fleet] (or the Organizations access it needs), then run the doctor again"
