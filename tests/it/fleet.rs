@@ -370,16 +370,22 @@ async fn two_racing_reconciles_never_write_the_same_bucket() {
     text.push_str(&format!("\n[lease]\ntable = \"{table}\"\n"));
     std::fs::write(&demo.config, text).expect("write the config");
 
+    // Each racer signs with its own access key, so moto's request log tells their writes apart.
+    demo.moto
+        .start_recording()
+        .await
+        .expect("start moto's recorder");
     // The second starts as soon as the first holds a lease (moto evaluates DynamoDB conditions
     // without a lock, so truly simultaneous grants are DynamoDB's to arbitrate, not moto's).
-    let spawn = || {
+    let spawn = |racer: &str| {
         demo.command(&["reconcile", "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", racer)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start autosub")
     };
-    let first = spawn();
+    let first = spawn("racer-one");
     let lease_key = format!("lease/{}/us-east-1", demo.estate.account);
     for _ in 0..400 {
         let item = leases
@@ -395,7 +401,7 @@ async fn two_racing_reconciles_never_write_the_same_bucket() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let racers = [first, spawn()];
+    let racers = [first, spawn("racer-two")];
     let mut written = Vec::new();
     let mut held = 0;
     for racer in racers {
@@ -410,15 +416,35 @@ async fn two_racing_reconciles_never_write_the_same_bucket() {
         let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
         written.push(buckets_written(&report));
     }
-    let both: BTreeSet<&String> = written[0].intersection(&written[1]).collect();
+    assert!(
+        held > 0,
+        "the second racer started while the first held a lease, so it met a held target"
+    );
+    // What moto saw: every PutBucketNotificationConfiguration, by the key that signed it.
+    let mut seen: [BTreeSet<String>; 2] = Default::default();
+    for request in demo.moto.recorded_requests().expect("moto's request log") {
+        if let Some(bucket) = request.notification_write_bucket() {
+            let racer = match request.access_key_id() {
+                Some("racer-one") => 0,
+                Some("racer-two") => 1,
+                other => panic!("a notification write signed by {other:?}"),
+            };
+            seen[racer].insert(bucket.to_owned());
+        }
+    }
+    let both: BTreeSet<&String> = seen[0].intersection(&seen[1]).collect();
     assert!(
         both.is_empty(),
-        "buckets written by both racers: {both:?} (held {held} times)"
+        "buckets moto saw written by both racers: {both:?} (held {held} times)"
     );
-    let all: BTreeSet<&String> = written[0].union(&written[1]).collect();
     assert!(
-        !all.is_empty(),
+        !seen[0].is_empty() || !seen[1].is_empty(),
         "the demo estate needs bucket notifications"
+    );
+    assert_eq!(
+        seen.to_vec(),
+        written,
+        "each racer's report names exactly the buckets moto saw it write"
     );
 
     // Whoever did the work, the estate converged once: a third run plans nothing.

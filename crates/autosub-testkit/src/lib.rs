@@ -31,5 +31,5 @@ pub mod moto;
 pub mod sts_gate;
 
 pub use estate::{Clients, DemoEstate, SeedError, seed_demo_estate};
-pub use moto::{MOTO_DEFAULT_ACCOUNT, MotoError, MotoServer, sdk_config_for};
+pub use moto::{MOTO_DEFAULT_ACCOUNT, MotoError, MotoServer, RecordedRequest, sdk_config_for};
 pub use sts_gate::StsGate;

@@ -130,6 +130,9 @@ impl MotoServer {
             .map_err(io_err("clone moto_server log handle"))?;
         let child = Command::new(exe)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Requests are recorded only after `start_recording`, each server to its own file.
+            .env("MOTO_RECORDER_FILEPATH", dir.join(RECORDING))
+            .env_remove("MOTO_ENABLE_RECORDING")
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -190,6 +193,80 @@ impl MotoServer {
     /// SDK config for this server in `region`: dummy credentials, one attempt per call.
     pub fn sdk_config(&self, region: &str) -> SdkConfig {
         sdk_config_for(&self.endpoint(), region)
+    }
+
+    /// From now on the server logs every request it serves (moto's recorder).
+    pub async fn start_recording(&self) -> Result<(), MotoError> {
+        let url = format!("{}/moto-api/recorder/start-recording", self.endpoint());
+        reqwest::Client::new()
+            .post(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| MotoError::Io {
+                what: format!("POST {url}"),
+                source: std::io::Error::other(e),
+            })?;
+        Ok(())
+    }
+
+    /// Every request served since [`start_recording`](Self::start_recording), in order.
+    pub fn recorded_requests(&self) -> Result<Vec<RecordedRequest>, MotoError> {
+        let path = self.dir.join(RECORDING);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io_err(format!("read {}", path.display()))(e)),
+        };
+        text.lines()
+            .map(|line| {
+                serde_json::from_str(line).map_err(|e| MotoError::Io {
+                    what: format!("parse a request recorded in {}", path.display()),
+                    source: std::io::Error::other(e),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Where a server's recorder writes, inside its directory.
+const RECORDING: &str = "requests.jsonl";
+
+/// One request moto served, as its recorder logs it.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct RecordedRequest {
+    /// `GET`, `PUT`, ...
+    pub method: String,
+    /// The full URL, query included.
+    pub url: String,
+    /// The request headers.
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl RecordedRequest {
+    /// The access key id the request was signed with (from its SigV4 `Authorization` header).
+    pub fn access_key_id(&self) -> Option<&str> {
+        let auth = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))?
+            .1;
+        let credential = auth.split("Credential=").nth(1)?;
+        credential.split('/').next()
+    }
+
+    /// The bucket of a path-style S3 `PutBucketNotificationConfiguration`, else `None`.
+    pub fn notification_write_bucket(&self) -> Option<&str> {
+        if self.method != "PUT" {
+            return None;
+        }
+        let rest = self.url.split_once("://")?.1;
+        let (path, query) = rest.split_once('/')?.1.split_once('?')?;
+        let path = path.trim_end_matches('/');
+        let is_notification = query
+            .split('&')
+            .any(|p| p == "notification" || p.starts_with("notification="));
+        (is_notification && !path.is_empty() && !path.contains('/')).then_some(path)
     }
 }
 
@@ -318,5 +395,47 @@ mod tests {
                 .contains("pip install 'moto[server]==5.2.1'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn recorded_requests_name_their_signer_and_notification_bucket() {
+        let request = |method: &str, url: &str| {
+            RecordedRequest {
+            method: method.into(),
+            url: url.into(),
+            headers: [(
+                "Authorization".to_owned(),
+                "AWS4-HMAC-SHA256 Credential=racer-one/20261201/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00".to_owned(),
+            )]
+            .into(),
+        }
+        };
+        let put = request("PUT", "http://127.0.0.1:5000/demo-logs?notification");
+        assert_eq!(put.access_key_id(), Some("racer-one"));
+        assert_eq!(put.notification_write_bucket(), Some("demo-logs"));
+        for (method, url) in [
+            ("PUT", "http://127.0.0.1:5000/demo-logs/?notification="),
+            (
+                "PUT",
+                "http://127.0.0.1:5000/demo-logs?x-id=PutBucketNotificationConfiguration&notification",
+            ),
+        ] {
+            assert_eq!(
+                request(method, url).notification_write_bucket(),
+                Some("demo-logs"),
+                "{url}"
+            );
+        }
+        for (method, url) in [
+            ("GET", "http://127.0.0.1:5000/demo-logs?notification"),
+            ("PUT", "http://127.0.0.1:5000/demo-logs?logging"),
+            ("PUT", "http://127.0.0.1:5000/demo-logs/key?notification"),
+        ] {
+            assert_eq!(
+                request(method, url).notification_write_bucket(),
+                None,
+                "{method} {url}"
+            );
+        }
     }
 }
