@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::error::{AwsError, ErrorClass};
@@ -114,6 +115,19 @@ fn until(now_ms: u64, duration: Duration) -> u64 {
 impl SdkLeaseTable {
     fn pk(name: &str) -> AttributeValue {
         s(&format!("lease/{name}"))
+    }
+
+    /// An UpdateItem of the lease `name` that only succeeds while `owner` holds it with `fencing`.
+    fn update_if_held(&self, name: &str, owner: &str, fencing: u64) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(name))
+            .key("sk", s(SORT_KEY))
+            .condition_expression("#owner = :me AND fencing = :token")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":token", n(fencing))
     }
 
     fn malformed(&self, operation: &'static str, name: &str) -> AwsError {
@@ -240,16 +254,8 @@ impl LeaseTable for SdkLeaseTable {
         const OP: &str = "dynamodb:UpdateItem";
         let expires_at_ms = until(now_ms, duration);
         let reply = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(name))
-            .key("sk", s(SORT_KEY))
-            .condition_expression("#owner = :me AND fencing = :token")
+            .update_if_held(name, owner, fencing)
             .update_expression("SET expires_at_ms = :exp")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":token", n(fencing))
             .expression_attribute_values(":exp", n(expires_at_ms))
             .send()
             .await;
@@ -265,16 +271,8 @@ impl LeaseTable for SdkLeaseTable {
     async fn release(&self, name: &str, owner: &str, fencing: u64) -> Result<(), AwsError> {
         const OP: &str = "dynamodb:UpdateItem";
         let reply = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", Self::pk(name))
-            .key("sk", s(SORT_KEY))
-            .condition_expression("#owner = :me AND fencing = :token")
+            .update_if_held(name, owner, fencing)
             .update_expression("SET expires_at_ms = :zero REMOVE #owner")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":me", s(owner))
-            .expression_attribute_values(":token", n(fencing))
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
