@@ -197,13 +197,18 @@ async fn cancelled_in_time(token: &CancellationToken) {
         .expect("token cancelled in time");
 }
 
-#[tokio::test]
-async fn a_held_lease_is_not_granted_to_another_owner() {
-    let (table, clock, parent) = (
+/// A fresh lease table, a clock at zero and a parent token nobody has cancelled.
+fn fixture() -> (Arc<FakeTable>, Arc<ManualClock>, CancellationToken) {
+    (
         FakeTable::new(),
         ManualClock::new(),
         CancellationToken::new(),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_held_lease_is_not_granted_to_another_owner() {
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     assert_eq!(a.fencing(), Some(1));
     assert_eq!(a.target(), TARGET);
@@ -225,11 +230,7 @@ async fn a_held_lease_is_not_granted_to_another_owner() {
 
 #[tokio::test]
 async fn a_lapsed_lease_goes_to_the_next_owner_with_a_higher_token() {
-    let (table, clock, parent) = (
-        FakeTable::new(),
-        ManualClock::new(),
-        CancellationToken::new(),
-    );
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     let a_token = a.fencing().unwrap();
     // The holder dies (no release, no renewals): the lease lapses after its duration.
@@ -248,11 +249,7 @@ async fn a_lapsed_lease_goes_to_the_next_owner_with_a_higher_token() {
 
 #[tokio::test]
 async fn a_released_lease_is_free_at_once() {
-    let (table, clock, parent) = (
-        FakeTable::new(),
-        ManualClock::new(),
-        CancellationToken::new(),
-    );
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     let token = a.cancel();
     a.release().await.unwrap();
@@ -265,11 +262,7 @@ async fn a_released_lease_is_free_at_once() {
 
 #[tokio::test]
 async fn renewals_keep_the_lease_every_third_of_the_duration() {
-    let (table, clock, parent) = (
-        FakeTable::new(),
-        ManualClock::new(),
-        CancellationToken::new(),
-    );
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     for round in 1..=3u32 {
         clock.advance(DURATION / 3);
@@ -287,11 +280,7 @@ async fn renewals_keep_the_lease_every_third_of_the_duration() {
 
 #[tokio::test]
 async fn a_renewal_that_finds_the_lease_taken_cancels_the_pass() {
-    let (table, clock, parent) = (
-        FakeTable::new(),
-        ManualClock::new(),
-        CancellationToken::new(),
-    );
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     // Another owner was granted the lease (say, after a long pause of this process).
     table.set(
@@ -316,11 +305,7 @@ async fn a_renewal_that_finds_the_lease_taken_cancels_the_pass() {
 
 #[tokio::test]
 async fn failing_renewals_cancel_the_pass_before_the_lease_lapses() {
-    let (table, clock, parent) = (
-        FakeTable::new(),
-        ManualClock::new(),
-        CancellationToken::new(),
-    );
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     *table.renew_mode.lock().unwrap() = RenewMode::Fail;
     clock.advance(DURATION / 3);
@@ -343,11 +328,7 @@ async fn failing_renewals_cancel_the_pass_before_the_lease_lapses() {
 
 #[tokio::test]
 async fn the_parent_and_dropping_the_guard_cancel_the_pass() {
-    let (table, clock, parent) = (
-        FakeTable::new(),
-        ManualClock::new(),
-        CancellationToken::new(),
-    );
+    let (table, clock, parent) = fixture();
     let a = granted(&leases(&table, &clock, "a"), &parent).await;
     let token = a.cancel();
     drop(a);
