@@ -82,6 +82,8 @@ async fn pass(factory: &ClientFactory, config: &Config) -> (RunReport, f64) {
         mode: Mode::Apply,
         stale_passes_before_delete: 1,
         progress: &Quiet,
+        now: reconcile::now_secs(),
+        full_audit: false,
     };
     let started = Instant::now();
     let report = reconcile::run(&cx, &CancellationToken::new())
@@ -120,7 +122,7 @@ async fn main() {
         regions: regions.iter().map(|r| (*r).to_owned()).collect(),
         functions_per_target: 40,
         buckets_per_target: 5,
-        forwarder_name: "datadog-forwarder".to_owned(),
+        ..FleetShape::default()
     });
     let factory = ClientFactory::from_sdk_config(
         fake.sdk_config(CENTRAL, "us-east-1"),

@@ -414,7 +414,7 @@ async fn permission_create_when_the_statement_id_exists_is_applied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn observe_log_groups_sweeps_every_group_and_marks_wanted_absent_ones_missing() {
+async fn observe_log_groups_lists_the_region_and_reads_only_the_groups_asked_for() {
     let moto = Moto::start().await;
     let forwarder = moto.function("it-fwd").await;
     estate::create_log_group(&moto.cx, "/aws/lambda/it-present")
@@ -434,18 +434,19 @@ async fn observe_log_groups_sweeps_every_group_and_marks_wanted_absent_ones_miss
     )
     .await
     .unwrap();
-    let wanted: BTreeSet<LogGroupName> = ["/aws/lambda/it-present", "/aws/lambda/it-never-ran"]
+    let listed = observe::list_log_groups(&moto.apis).await.unwrap();
+    assert!(
+        listed.contains_key(&LogGroupName::new("/aws/lambda/it-stale"))
+            && !listed.contains_key(&LogGroupName::new("/aws/lambda/it-never-ran")),
+        "{listed:?}"
+    );
+    let to_read: BTreeSet<LogGroupName> = ["/aws/lambda/it-present", "/aws/lambda/it-stale"]
         .into_iter()
         .map(LogGroupName::new)
         .collect();
 
-    let (states, unswept) = observe::log_groups(&moto.apis, &wanted, 4).await;
-    assert_eq!(unswept, None);
+    let states = observe::read_log_groups(&moto.apis, &to_read, &listed, 4).await;
     let want = BTreeMap::from([
-        (
-            LogGroupName::new("/aws/lambda/it-never-ran"),
-            LogGroupState::Missing,
-        ),
         (
             LogGroupName::new("/aws/lambda/it-present"),
             LogGroupState::Found {
@@ -453,7 +454,6 @@ async fn observe_log_groups_sweeps_every_group_and_marks_wanted_absent_ones_miss
                 filters: vec![],
             },
         ),
-        // Not wanted, but found by the sweep because it holds our filter.
         (
             LogGroupName::new("/aws/lambda/it-stale"),
             LogGroupState::Found {
@@ -536,10 +536,11 @@ async fn observe_buckets_reads_the_region_and_wanted_buckets_elsewhere() {
         (BucketName::new("it-eu-wanted"), eu.clone()),
         (BucketName::new("it-gone"), eu.clone()),
     ]);
-    let (states, unswept) = observe::buckets(&moto.apis, &moto.region, &wanted, 4).await;
+    let listed = observe::list_buckets(&moto.apis).await.unwrap();
+    let (states, unswept) = observe::buckets(&moto.apis, &moto.region, &wanted, &listed, 4).await;
     assert_eq!(unswept, None);
     let keys: Vec<&str> = states.keys().map(BucketName::as_str).collect();
-    // it-eu-other is in another region and not wanted: not read.
+    // it-eu-other is swept but in another region: not read.
     assert_eq!(keys, ["it-eu-wanted", "it-gone", "it-us-a"]);
     assert_eq!(states[&BucketName::new("it-gone")], BucketState::Missing);
     match &states[&BucketName::new("it-us-a")] {

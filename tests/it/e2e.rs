@@ -148,7 +148,7 @@ impl Demo {
     }
 
     /// Every entry and filter autosub must never touch, as the SDK reads them.
-    async fn foreign_state(&self) -> Vec<String> {
+    pub(crate) async fn foreign_state(&self) -> Vec<String> {
         let mut state = Vec::new();
         for bucket in self.estate.foreign_notifications.keys() {
             let config = self

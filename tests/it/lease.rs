@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use autosub_aws::lease_store::{Acquired, LeaseTable, Renewed};
 use autosub_core::Region;
-use autosub_core::ledger::{LedgerEntry, Origin};
+use autosub_core::ledger::{LedgerEntry, LedgerItem, Origin, SweepCursors, Verified};
 use autosub_engine::lease::{Hold, Leases};
 use aws_sdk_dynamodb as ddb;
 use aws_sdk_dynamodb::types::{
@@ -264,16 +264,37 @@ async fn leases_share_the_ledger_table_without_touching_its_entries() {
     create_table(&moto).await;
     let region = Region::new(REGION);
     let ledger = moto.factory.ledger_table(&region, TABLE);
-    let entry = LedgerEntry {
-        kind: "subscription_filter".into(),
-        location: "/aws/lambda/x".into(),
-        origin: Origin::Created,
-        stale_passes: 0,
-    };
-    ledger
-        .write(NAME, &[("k1".into(), entry.clone())], &[])
-        .await
-        .unwrap();
+    // One item of each kind the ledger keeps: a trigger, a verified location, the pass record.
+    let items = vec![
+        (
+            "k1".to_owned(),
+            LedgerItem::Trigger(LedgerEntry {
+                kind: "subscription_filter".into(),
+                location: "/aws/lambda/x".into(),
+                origin: Origin::Created,
+                stale_passes: 0,
+                last_seen: Some(1_700_000_000),
+            }),
+        ),
+        (
+            "pass".to_owned(),
+            LedgerItem::Pass {
+                last_pass_at: Some(1_700_000_001),
+                sweep: SweepCursors {
+                    log_groups: Some("/aws/lambda/m".into()),
+                    buckets: None,
+                },
+            },
+        ),
+        (
+            "verified log-group:/aws/lambda/x".to_owned(),
+            LedgerItem::Verified(Verified {
+                want: "arn:aws:lambda:us-east-1:123456789012:function:fwd \"\"".into(),
+                seen_at: 1_700_000_000,
+            }),
+        ),
+    ];
+    ledger.write(NAME, &items, &[]).await.unwrap();
     granted(
         &table(&moto)
             .acquire(NAME, "a", NOW, DURATION)
@@ -281,10 +302,7 @@ async fn leases_share_the_ledger_table_without_touching_its_entries() {
             .unwrap(),
     );
     let entries = ledger.entries(NAME).await.unwrap();
-    assert_eq!(
-        entries.into_iter().collect::<Vec<_>>(),
-        vec![("k1".into(), entry)]
-    );
+    assert_eq!(entries.into_iter().collect::<Vec<_>>(), items);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

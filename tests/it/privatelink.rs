@@ -623,6 +623,7 @@ fn report(account: &str, region: &str, changes: usize) -> PassReport {
         ledger: Default::default(),
         interrupted: false,
         no_forwarder: None,
+        audit: Default::default(),
     }
 }
 

@@ -1,12 +1,13 @@
 //! Where a durable ledger lives in AWS: one S3 object, or a DynamoDB table with one item per
-//! trigger (`pk` = the target, `sk` = the trigger's ledger key).
+//! trigger, verified location and pass record (`pk` = the target, `sk` = the item's key, see
+//! `autosub_core::ledger::LedgerItem`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use autosub_core::BucketName;
-use autosub_core::ledger::{LedgerEntry, Origin};
+use autosub_core::ledger::{LedgerEntry, LedgerItem, Origin, SweepCursors, Verified};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 
 use crate::apis::S3Api;
@@ -27,14 +28,14 @@ pub trait ObjectStore: Send + Sync {
 /// The ledger table: every entry of one partition (a target), read and written as a set.
 #[async_trait]
 pub trait LedgerTable: Send + Sync {
-    /// Every entry of `partition` (Query, all pages).
-    async fn entries(&self, partition: &str) -> Result<BTreeMap<String, LedgerEntry>, AwsError>;
+    /// Every item of `partition` (Query, all pages).
+    async fn entries(&self, partition: &str) -> Result<BTreeMap<String, LedgerItem>, AwsError>;
     /// Puts `puts` and deletes `deletes` in `partition` (BatchWriteItem, 25 a batch, unprocessed
     /// items retried).
     async fn write(
         &self,
         partition: &str,
-        puts: &[(String, LedgerEntry)],
+        puts: &[(String, LedgerItem)],
         deletes: &[String],
     ) -> Result<(), AwsError>;
 }
@@ -110,7 +111,7 @@ const BATCH_ATTEMPTS: u32 = 5;
 
 #[async_trait]
 impl LedgerTable for SdkLedgerTable {
-    async fn entries(&self, partition: &str) -> Result<BTreeMap<String, LedgerEntry>, AwsError> {
+    async fn entries(&self, partition: &str) -> Result<BTreeMap<String, LedgerItem>, AwsError> {
         let mut pages = self
             .client
             .query()
@@ -142,7 +143,7 @@ impl LedgerTable for SdkLedgerTable {
     async fn write(
         &self,
         partition: &str,
-        puts: &[(String, LedgerEntry)],
+        puts: &[(String, LedgerItem)],
         deletes: &[String],
     ) -> Result<(), AwsError> {
         let requests: Vec<WriteRequest> = puts
@@ -212,44 +213,85 @@ fn invalid(e: &impl std::fmt::Display) -> AwsError {
 fn to_item(
     partition: &str,
     key: &str,
-    entry: &LedgerEntry,
+    item: &LedgerItem,
 ) -> std::collections::HashMap<String, AttributeValue> {
-    let origin = match entry.origin {
-        Origin::Created => "created",
-        Origin::Found => "found",
-    };
-    [
-        ("pk", AttributeValue::S(partition.to_owned())),
-        ("sk", AttributeValue::S(key.to_owned())),
-        ("kind", AttributeValue::S(entry.kind.clone())),
-        ("location", AttributeValue::S(entry.location.clone())),
-        ("origin", AttributeValue::S(origin.to_owned())),
-        (
-            "stale_passes",
-            AttributeValue::N(entry.stale_passes.to_string()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let n = |v: u64| AttributeValue::N(v.to_string());
+    let mut attributes = vec![("pk", s(partition)), ("sk", s(key))];
+    match item {
+        LedgerItem::Trigger(entry) => {
+            let origin = match entry.origin {
+                Origin::Created => "created",
+                Origin::Found => "found",
+            };
+            attributes.extend([
+                ("kind", s(&entry.kind)),
+                ("location", s(&entry.location)),
+                ("origin", s(origin)),
+                ("stale_passes", n(u64::from(entry.stale_passes))),
+            ]);
+            attributes.extend(entry.last_seen.map(|t| ("last_seen", n(t))));
+        }
+        LedgerItem::Verified(v) => {
+            attributes.extend([("want", s(&v.want)), ("seen_at", n(v.seen_at))]);
+        }
+        LedgerItem::Pass {
+            last_pass_at,
+            sweep,
+        } => {
+            attributes.extend(last_pass_at.map(|t| ("last_pass_at", n(t))));
+            attributes.extend(
+                sweep
+                    .log_groups
+                    .as_deref()
+                    .map(|c| ("sweep_log_groups", s(c))),
+            );
+            attributes.extend(sweep.buckets.as_deref().map(|c| ("sweep_buckets", s(c))));
+        }
+    }
+    attributes
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
 }
 
 fn from_item(
     item: &std::collections::HashMap<String, AttributeValue>,
-) -> Option<(String, LedgerEntry)> {
+) -> Option<(String, LedgerItem)> {
     let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let n = |name: &str| -> Option<u64> { item.get(name)?.as_n().ok()?.parse().ok() };
+    let key = s("sk")?;
+    if let Some(want) = s("want") {
+        let seen_at = n("seen_at")?;
+        return Some((key, LedgerItem::Verified(Verified { want, seen_at })));
+    }
+    if s("kind").is_none() {
+        let sweep = SweepCursors {
+            log_groups: s("sweep_log_groups"),
+            buckets: s("sweep_buckets"),
+        };
+        let last_pass_at = n("last_pass_at");
+        return Some((
+            key,
+            LedgerItem::Pass {
+                last_pass_at,
+                sweep,
+            },
+        ));
+    }
     let origin = match s("origin")?.as_str() {
         "created" => Origin::Created,
         _ => Origin::Found,
     };
-    let stale_passes = item.get("stale_passes")?.as_n().ok()?.parse().ok()?;
+    let stale_passes = u32::try_from(n("stale_passes")?).ok()?;
     Some((
-        s("sk")?,
-        LedgerEntry {
+        key,
+        LedgerItem::Trigger(LedgerEntry {
             kind: s("kind")?,
             location: s("location")?,
             origin,
             stale_passes,
-        },
+            last_seen: n("last_seen"),
+        }),
     ))
 }

@@ -47,6 +47,9 @@ pub struct Config {
     /// Where autosub remembers the triggers it owns between passes.
     #[serde(default)]
     pub ledger: LedgerConfig,
+    /// How often what the ledger vouches for is re-read.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// The long-running service (`autosub run`).
     #[serde(default)]
     pub run: RunConfig,
@@ -258,6 +261,30 @@ impl LedgerLocation {
             Ok(Self::File(value.into()))
         }
     }
+}
+
+/// The audit: a pass reads what the ledger cannot vouch for, plus its share of the rest, so
+/// that every verified location is re-read, and every other log group and bucket swept for
+/// lost triggers, within `window_secs`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The audit window in seconds (default 24 h). Drift (a trigger removed by hand) is fixed
+    /// within it; 0 makes every pass a full audit.
+    #[serde(default = "default_audit_window")]
+    pub window_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: default_audit_window(),
+        }
+    }
+}
+
+fn default_audit_window() -> u64 {
+    24 * 60 * 60
 }
 
 /// The long-running service.
@@ -615,6 +642,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("AUTOSUB_LEASE_TABLE", "lease.table"),
     ("AUTOSUB_SCHEDULE", "run.schedule"),
     ("AUTOSUB_JITTER_SECS", "run.jitter_secs"),
+    ("AUTOSUB_AUDIT_WINDOW_SECS", "audit.window_secs"),
     ("AUTOSUB_LISTEN", "run.listen"),
     (
         "AUTOSUB_STALE_PASSES_BEFORE_DELETE",
@@ -689,6 +717,7 @@ impl Config {
             }
             "run.schedule" => value.clone_into(&mut self.run.schedule),
             "run.jitter_secs" => self.run.jitter_secs = number(value)?,
+            "audit.window_secs" => self.audit.window_secs = number(value)?,
             "run.listen" => value.clone_into(&mut self.run.listen),
             "safety.stale_passes_before_delete" => {
                 let n = number(value)?;

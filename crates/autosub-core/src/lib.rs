@@ -2,6 +2,7 @@
 //! today, and the plan that closes the gap. No IO, no clock, no environment: the same inputs
 //! always give the same, byte-identical plan.
 
+pub mod audit;
 pub mod datadog;
 pub mod desired;
 pub mod ids;
@@ -21,8 +22,8 @@ pub mod source;
 pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region, SecretArn};
 pub use notification::{DestinationKind, FilterRule, NotificationConfig, NotificationEntry};
 pub use observed::{
-    BucketState, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState, PolicyStatement,
-    SubscriptionFilter,
+    BucketState, Coverage, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState,
+    PolicyStatement, SubscriptionFilter,
 };
 pub use permission::{InvokePermission, Invoker};
 pub use source::{Discovery, Gap, Location, LogSource, Service, Unsubscribable};

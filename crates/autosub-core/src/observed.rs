@@ -1,11 +1,11 @@
 //! What exists today: bucket notifications, subscription filters and forwarder resource policies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
-use crate::ledger::TargetLedger;
+use crate::ledger::{SweepCursors, TargetLedger};
 use crate::notification::NotificationConfig;
 use crate::pattern::wildcard_match;
 use crate::permission::Invoker;
@@ -156,6 +156,41 @@ pub struct Observed {
     /// What the previous pass remembered about our triggers here (stale counts, origins).
     #[serde(default)]
     pub ledger: TargetLedger,
+    /// How much of the target this pass read, and what it trusted the ledger for.
+    #[serde(default)]
+    pub coverage: Coverage,
+}
+
+/// How much of a target a pass read (design §4 rule 9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// When the pass read AWS, in seconds since the Unix epoch.
+    pub at: u64,
+    /// Every log group and bucket of the region was read (a full audit). Only such a pass may
+    /// conclude that nothing uses one of our permission statements any more.
+    pub full: bool,
+    /// Desired log groups this pass did not read: the ledger's verified records vouch for them.
+    #[serde(default)]
+    pub trusted_log_groups: BTreeSet<LogGroupName>,
+    /// Desired buckets this pass did not read, likewise for each of their prefixes.
+    #[serde(default)]
+    pub trusted_buckets: BTreeSet<BucketName>,
+    /// Where the sweep for lost triggers stopped in this pass.
+    #[serde(default)]
+    pub sweep: SweepCursors,
+}
+
+impl Default for Coverage {
+    /// A full audit at the epoch: everything was read, nothing trusted.
+    fn default() -> Self {
+        Self {
+            at: 0,
+            full: true,
+            trusted_log_groups: BTreeSet::new(),
+            trusted_buckets: BTreeSet::new(),
+            sweep: SweepCursors::default(),
+        }
+    }
 }
 
 /// The parts of a policy document we read; everything else is ignored.

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::desired::{Desired, DesiredBucket};
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
-use crate::ledger::TargetLedger;
+use crate::ledger::{
+    TargetLedger, Verified, bucket_unit, log_group_unit, want_bucket_prefix, want_log_group,
+};
 use crate::notification::{
     DestinationKind, FilterRule, NotificationConfig, NotificationEntry, OBJECT_CREATED_ALL, is_ours,
 };
@@ -191,6 +193,9 @@ pub enum SkipReason {
     StaleWait,
     /// autosub was shutting down; the change waits for the next pass.
     Shutdown,
+    /// The pass read only part of the region (an incremental audit), so it cannot tell that
+    /// nothing uses a permission statement any more; a full audit decides.
+    PartialSweep,
 }
 
 impl SkipReason {
@@ -214,6 +219,7 @@ impl SkipReason {
             Self::RegionNotReconciled => "region_not_reconciled",
             Self::StaleWait => "stale_wait",
             Self::Shutdown => "shutdown",
+            Self::PartialSweep => "partial_sweep",
         }
     }
 }
@@ -330,11 +336,14 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         unread: observed.unswept.clone(),
         previous: &observed.ledger,
         ledger: TargetLedger::default(),
+        at: observed.coverage.at,
     };
     planner.log_groups(observed);
     planner.buckets(observed);
     planner.permissions(observed);
     planner.carry_unobserved(observed);
+    planner.ledger.last_pass_at = Some(observed.coverage.at);
+    planner.ledger.sweep = observed.coverage.sweep.clone();
     planner.finish()
 }
 
@@ -365,6 +374,8 @@ struct Planner<'a> {
     previous: &'a TargetLedger,
     /// The ledger after this pass: every trigger of ours observed, with its stale count.
     ledger: TargetLedger,
+    /// When this pass read AWS (seconds since the Unix epoch).
+    at: u64,
 }
 
 impl Planner<'_> {
@@ -408,7 +419,26 @@ impl Planner<'_> {
 
     /// Records `trigger` as ours in the next ledger with `stale_passes`.
     fn track(&mut self, trigger: &Trigger, stale_passes: u32) {
-        self.ledger.track(trigger, stale_passes, self.previous);
+        self.ledger
+            .track(trigger, stale_passes, self.at, self.previous);
+    }
+
+    /// Records that this pass read `unit` and found it delivered as `want` asks.
+    fn verify(&mut self, unit: String, want: String) {
+        self.ledger.verified.insert(
+            unit,
+            Verified {
+                want,
+                seen_at: self.at,
+            },
+        );
+    }
+
+    /// Keeps the previous pass's verified record of `unit`, which this pass trusted unread.
+    fn keep_verified(&mut self, unit: String) {
+        if let Some(record) = self.previous.verified.get(&unit) {
+            self.ledger.verified.insert(unit, record.clone());
+        }
     }
 
     /// Decides a stale trigger of ours: `Ok` to delete it, or why it stays. A blocked pass
@@ -523,6 +553,15 @@ impl Planner<'_> {
         for name in names {
             let subject = format!("log-group:{name}");
             let wanted = self.desired.log_groups.get(name);
+            if let Some(want) = wanted
+                && observed.coverage.trusted_log_groups.contains(name)
+            {
+                // Verified within the audit window and not due: delivered as the ledger says.
+                self.keep_verified(log_group_unit(name.as_str()));
+                let source_arn = name.arn(&self.policy.account, want.forwarder.region());
+                self.use_ours(&want.forwarder.to_string(), Invoker::Logs, source_arn);
+                continue;
+            }
             if matches!(
                 observed.log_groups.get(name),
                 None | Some(LogGroupState::Unreadable { .. })
@@ -619,6 +658,10 @@ impl Planner<'_> {
                 continue;
             }
             if let Some(adopted) = adopted.first() {
+                self.verify(
+                    log_group_unit(name.as_str()),
+                    want_log_group(&want.forwarder.to_string(), &self.policy.filter_pattern),
+                );
                 if let Some(filter) = ours {
                     let change = Change {
                         action: Action::Delete,
@@ -646,6 +689,10 @@ impl Planner<'_> {
                     if want.forwarder.is(&filter.destination_arn)
                         && filter.pattern == wanted_filter.pattern =>
                 {
+                    self.verify(
+                        log_group_unit(name.as_str()),
+                        want_log_group(&wanted_filter.destination_arn, &wanted_filter.pattern),
+                    );
                     self.use_ours(&filter.destination_arn, Invoker::Logs, source_arn);
                 }
                 Some(filter) => {
@@ -697,6 +744,17 @@ impl Planner<'_> {
             .collect();
         for bucket in names {
             let wanted = self.desired.buckets.get(bucket);
+            if let Some(want) = wanted
+                && observed.coverage.trusted_buckets.contains(bucket)
+            {
+                // Every prefix verified within the audit window and not due.
+                for prefix in want.prefixes.keys() {
+                    self.keep_verified(bucket_unit(bucket.as_str(), prefix));
+                }
+                let bucket_arn = bucket.arn(Partition::of(&want.region));
+                self.use_ours(&want.forwarder.to_string(), Invoker::S3, bucket_arn);
+                continue;
+            }
             if matches!(
                 observed.buckets.get(bucket),
                 None | Some(BucketState::Unreadable { .. })
@@ -793,7 +851,12 @@ impl Planner<'_> {
                         && prefix.starts_with(a.prefix())
                         && a.suffix().is_empty()
                 });
-                if !covered {
+                if covered {
+                    self.verify(
+                        bucket_unit(bucket.as_str(), prefix),
+                        want_bucket_prefix(&w.forwarder.to_string()),
+                    );
+                } else {
                     let entry = our_entry(self.policy, prefix, &w.forwarder.to_string());
                     want.insert(entry.id.clone().unwrap_or_default(), (entry, sources));
                 }
@@ -843,6 +906,10 @@ impl Planner<'_> {
             let subject = format!("s3://{bucket}/{}", entry.prefix());
             match ours.get(id.as_str()) {
                 Some(existing) if same_rule(existing, entry) => {
+                    self.verify(
+                        bucket_unit(bucket.as_str(), entry.prefix()),
+                        want_bucket_prefix(&entry.arn),
+                    );
                     self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
                     continue;
                 }
@@ -927,7 +994,7 @@ impl Planner<'_> {
                 // Each forwarder's statements belong to the pass of its own region.
                 let home = forwarder.region() == &self.desired.home_region;
                 if existing.is_some() && home {
-                    self.ledger.track(&trigger, 0, self.previous);
+                    self.ledger.track(&trigger, 0, self.at, self.previous);
                 }
                 match needed {
                     Some(arns) => {
@@ -968,7 +1035,10 @@ impl Planner<'_> {
                                 SkipReason::Unreadable,
                                 format!("{what} could not be read; a trigger there may still use the statement"),
                             )
-                        });
+                        }).or_else(|| (!observed.coverage.full).then(|| (
+                            SkipReason::PartialSweep,
+                            "this pass read only part of the region (an incremental audit); a trigger of ours the ledger lost may still use the statement. A full audit (reconcile --full-audit, or the first pass after the ledger is lost) removes it".to_owned(),
+                        )));
                         match self.gate_delete(forwarder.name(), &change.trigger, unread) {
                             Err((reason, detail)) => self.skip(
                                 subject,

@@ -1738,3 +1738,89 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Incremental audits (design §4 rule 9)
+// ---------------------------------------------------------------------------------------------
+
+/// An incremental pass at `at` that trusts `groups` unread.
+fn trusting(mut estate: Estate, groups: &[&str], at: u64) -> Estate {
+    estate.observed.coverage = crate::observed::Coverage {
+        at,
+        full: false,
+        trusted_log_groups: groups.iter().map(|g| LogGroupName::new(*g)).collect(),
+        ..crate::observed::Coverage::default()
+    };
+    estate
+}
+
+#[test]
+fn a_satisfied_location_is_verified_and_then_trusted_unread() {
+    let api = group("api");
+    let dd = group("dd");
+    let home = fwd(HOME).to_string();
+    let mut estate = Estate::new()
+        .function("api")
+        .function("dd")
+        .log_group(&api, vec![ours(&home)])
+        .log_group(&dd, vec![filter(DD_FILTER, &home)]);
+    estate.observed.coverage.at = 100;
+    let first = estate.plan();
+    assert!(first.is_empty(), "{:#?}", first.changes);
+    let want = crate::ledger::want_log_group(&home, "");
+    for g in [&api, &dd] {
+        let v = &first.ledger.verified[&format!("log-group:{g}")];
+        assert_eq!((v.want.as_str(), v.seen_at), (want.as_str(), 100), "{g}");
+    }
+    assert_eq!(first.ledger.last_pass_at, Some(100));
+
+    // The next pass trusts both: nothing read, nothing planned, nothing skipped, and the ledger
+    // keeps our filter and both verified records as they were.
+    let mut next = trusting(
+        Estate::new().function("api").function("dd"),
+        &[&api, &dd],
+        200,
+    );
+    next.observed.ledger = first.ledger.clone();
+    let second = next.plan();
+    assert_eq!(summary(&second), Vec::<String>::new());
+    assert_eq!(second.ledger.triggers, first.ledger.triggers);
+    assert_eq!(second.ledger.verified, first.ledger.verified);
+    assert_eq!(second.ledger.last_pass_at, Some(200));
+}
+
+#[test]
+fn a_trusted_location_still_needs_its_permission() {
+    let api = group("api");
+    // The forwarder's policy lost the logs statement: a trusted group still relies on it.
+    let estate = trusting(
+        Estate::new()
+            .function("api")
+            .statements(HOME, vec![template_s3()]),
+        &[&api],
+        200,
+    );
+    assert_eq!(
+        summary(&estate.plan()),
+        [format!(
+            "create fwd@{HOME} (autosub-logs-{ACCOUNT}) -> logs.amazonaws.com"
+        )]
+    );
+}
+
+#[test]
+fn only_a_full_audit_removes_a_statement_nothing_seems_to_use() {
+    let unused = Estate::new().statements(
+        HOME,
+        vec![template_s3(), our_statement(Invoker::Logs, HOME)],
+    );
+    let full = unused.plan();
+    assert_eq!(full.count(Action::Delete), 1, "{:#?}", full.changes);
+    let partial = trusting(unused, &[], 200).plan();
+    assert!(partial.is_empty(), "{:#?}", partial.changes);
+    assert!(
+        skip_detail(&partial, SkipReason::PartialSweep).contains("--full-audit"),
+        "{:#?}",
+        partial.skips
+    );
+}

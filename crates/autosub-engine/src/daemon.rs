@@ -172,6 +172,8 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
             mode: Mode::Apply,
             stale_passes_before_delete: DAEMON_STALE_PASSES,
             progress: &LogProgress,
+            now: reconcile::now_secs(),
+            full_audit: false,
         };
         tracing::info!("pass started");
         let report = match reconcile::run(&run_cx, shutdown).await {

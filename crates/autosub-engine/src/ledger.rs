@@ -234,7 +234,8 @@ impl DocumentBackend for S3Backend {
     }
 }
 
-/// A DynamoDB table, one item per trigger; a save writes only what changed since the load.
+/// A DynamoDB table, one item per trigger, verified location and pass record; a save writes
+/// only what changed since the load.
 struct TableStore {
     table: Arc<dyn LedgerTable>,
     uri: String,
@@ -254,7 +255,7 @@ impl LedgerStore for TableStore {
                 location: self.uri.clone(),
                 source,
             })?;
-        let ledger = TargetLedger { triggers };
+        let ledger = TargetLedger::from_items(triggers);
         self.known.lock().await.insert(partition, ledger.clone());
         Ok(ledger)
     }
@@ -262,17 +263,19 @@ impl LedgerStore for TableStore {
     async fn save(&self, target: &Target, ledger: &TargetLedger) -> Result<(), LedgerError> {
         let partition = target.to_string();
         let mut known = self.known.lock().await;
-        let before = known.get(&partition).cloned().unwrap_or_default();
-        let puts: Vec<_> = ledger
-            .triggers
+        let before = known
+            .get(&partition)
+            .map(TargetLedger::items)
+            .unwrap_or_default();
+        let after = ledger.items();
+        let puts: Vec<_> = after
             .iter()
-            .filter(|(k, e)| before.triggers.get(*k) != Some(*e))
-            .map(|(k, e)| (k.clone(), e.clone()))
+            .filter(|(k, item)| before.get(*k) != Some(*item))
+            .map(|(k, item)| (k.clone(), item.clone()))
             .collect();
         let deletes: Vec<String> = before
-            .triggers
             .keys()
-            .filter(|k| !ledger.triggers.contains_key(*k))
+            .filter(|k| !after.contains_key(*k))
             .cloned()
             .collect();
         self.table
@@ -379,9 +382,20 @@ mod tests {
             location: "log-group:/a".into(),
             origin: Origin::Created,
             stale_passes: stale,
+            last_seen: Some(1_700_000_000),
         };
         TargetLedger {
             triggers: [("subscription-filter log-group:/a autosub".to_owned(), entry)].into(),
+            verified: [(
+                "log-group:/a".to_owned(),
+                autosub_core::ledger::Verified {
+                    want: "fwd \"\"".into(),
+                    seen_at: 1_700_000_000,
+                },
+            )]
+            .into(),
+            last_pass_at: Some(1_700_000_000),
+            sweep: Default::default(),
         }
     }
 

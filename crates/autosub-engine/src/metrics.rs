@@ -75,6 +75,8 @@ pub struct Metrics {
     managed_triggers: Family<Labels, Gauge>,
     last_pass_targets: Family<Labels, Gauge>,
     last_pass_target_failures: Family<Labels, Gauge>,
+    audit: Family<Labels, Counter>,
+    last_pass_resources: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -103,6 +105,8 @@ impl Metrics {
             managed_triggers: Family::default(),
             last_pass_targets: Family::default(),
             last_pass_target_failures: Family::default(),
+            audit: Family::default(),
+            last_pass_resources: Family::default(),
         };
         registry.register_with_unit(
             "autosub_pass_duration",
@@ -161,6 +165,16 @@ impl Metrics {
             "Targets the last pass could not reconcile, by account, region (\"*\": every region) and reason",
             metrics.last_pass_target_failures.clone(),
         );
+        registry.register(
+            "autosub_audit",
+            "What the audit found: drift (a verified trigger gone or changed, restored) and recovered (a trigger of ours the ledger had lost)",
+            metrics.audit.clone(),
+        );
+        registry.register(
+            "autosub_last_pass_resources",
+            "Log groups and buckets of the last pass, by kind and how they were handled (read, trusted from the ledger, swept)",
+            metrics.last_pass_resources.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -203,8 +217,33 @@ impl Metrics {
                 .get_or_create(&vec![("service", service.clone())])
                 .inc_by(*n);
         }
+        for pass in &report.passes {
+            for (finding, n) in [
+                ("drift", pass.audit.drift),
+                ("recovered", pass.audit.recovered),
+            ] {
+                self.audit
+                    .get_or_create(&vec![("finding", finding.to_owned())])
+                    .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+            }
+        }
         if outcome == RunOutcome::Interrupted {
             return;
+        }
+        self.last_pass_resources.clear();
+        for a in report.passes.iter().map(|p| &p.audit) {
+            for (kind, how, n) in [
+                ("log_group", "read", a.log_groups_read),
+                ("log_group", "trusted", a.log_groups_trusted),
+                ("log_group", "swept", a.log_groups_swept),
+                ("bucket", "read", a.buckets_read),
+                ("bucket", "trusted", a.buckets_trusted),
+                ("bucket", "swept", a.buckets_swept),
+            ] {
+                self.last_pass_resources
+                    .get_or_create(&vec![("kind", kind.to_owned()), ("how", how.to_owned())])
+                    .inc_by(i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
         self.last_pass_skips.clear();
         for skip in report.passes.iter().flat_map(|p| &p.plan.skips) {

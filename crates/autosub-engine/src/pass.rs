@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
 use autosub_config::{Config, ForwarderRef};
-use autosub_core::desired::{Routing, Selection, desire};
-use autosub_core::ledger::TargetLedger;
-use autosub_core::plan::{Plan, PlanPolicy, plan};
+use autosub_core::audit::{AuditPolicy, FullReason, Scope, scope};
+use autosub_core::desired::{Desired, Routing, Selection, desire};
+use autosub_core::ledger::{self, TargetLedger};
+use autosub_core::plan::{Action, Plan, PlanPolicy, plan};
 use autosub_core::{
-    AccountId, Discovery, FunctionArn, Invoker, Location, LogGroupName, Observed, Region, Service,
+    AccountId, BucketName, Coverage, Discovery, FunctionArn, Invoker, Location, LogGroupName,
+    LogGroupState, Observed, Region, Service,
 };
 use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
 use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
@@ -73,6 +75,33 @@ pub struct PassReport {
     pub interrupted: bool,
     /// Why the target's own region has no usable forwarder, when it has none.
     pub no_forwarder: Option<String>,
+    /// What the pass read and what it trusted the ledger for.
+    pub audit: AuditReport,
+}
+
+/// What a pass read, what it trusted the ledger for, and what the audit found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// Set when the pass read everything, and why.
+    pub full: Option<FullReason>,
+    /// Log groups whose filters were read.
+    pub log_groups_read: usize,
+    /// Desired log groups trusted unread (verified within the audit window).
+    pub log_groups_trusted: usize,
+    /// Log groups read by the sweep for lost triggers.
+    pub log_groups_swept: usize,
+    /// Buckets whose notification configuration was read.
+    pub buckets_read: usize,
+    /// Desired buckets trusted unread.
+    pub buckets_trusted: usize,
+    /// Buckets whose region the sweep looked up (read when in this region).
+    pub buckets_swept: usize,
+    /// Verified log groups and buckets re-read because their turn in the window came.
+    pub audited: usize,
+    /// Of those, how many had drifted (a create or update was planned to restore them).
+    pub drift: usize,
+    /// Triggers of ours the sweep found that the ledger did not know.
+    pub recovered: usize,
 }
 
 impl PassReport {
@@ -119,19 +148,30 @@ pub struct Run {
     pub forwarders: BTreeMap<Region, ForwarderRef>,
     /// `safety.stale_passes_before_delete` when the config leaves it unset.
     pub stale_passes_before_delete: u32,
+    /// How the passes choose what to read.
+    pub audit: AuditPolicy,
+    /// The run's time, in seconds since the Unix epoch: what the ledger records as seen.
+    pub now: u64,
     global: OnceCell<Discovery>,
 }
 
 impl Run {
-    /// A run over `regions` with `forwarders` that deletes on the first stale pass.
+    /// A run at `now` over `regions` with `forwarders` that deletes on the first stale pass and
+    /// audits incrementally over a day.
     pub fn new(
         regions: impl IntoIterator<Item = Region>,
         forwarders: BTreeMap<Region, ForwarderRef>,
+        now: u64,
     ) -> Self {
         Self {
             regions: regions.into_iter().collect(),
             forwarders,
             stale_passes_before_delete: 1,
+            audit: AuditPolicy {
+                window_secs: 24 * 60 * 60,
+                full: None,
+            },
+            now,
             global: OnceCell::new(),
         }
     }
@@ -156,7 +196,7 @@ pub async fn run_pass(
         () = cancel.cancelled() => None,
         planned = discover_and_plan(apis, target, run, config, &policy, ledger, progress) => Some(planned),
     };
-    let Some((discovery, plan, no_forwarder)) = planned else {
+    let Some((discovery, plan, no_forwarder, audit)) = planned else {
         return PassReport {
             target: target.clone(),
             discovery: Discovery::default(),
@@ -165,6 +205,7 @@ pub async fn run_pass(
             ledger: TargetLedger::default(),
             interrupted: true,
             no_forwarder: None,
+            audit: AuditReport::default(),
         };
     };
     let mut ledger = plan.ledger.clone();
@@ -174,7 +215,7 @@ pub async fn run_pass(
             progress.step(target, "applying changes");
             let outcomes = apply(apis, &plan, &policy, cancel).await;
             for o in outcomes.iter().filter(|o| o.outcome == Outcome::Applied) {
-                ledger.record_applied(&o.change);
+                ledger.record_applied(&o.change, run.now);
             }
             Some(outcomes)
         }
@@ -187,11 +228,12 @@ pub async fn run_pass(
         ledger,
         interrupted: cancel.is_cancelled(),
         no_forwarder,
+        audit,
     }
 }
 
 /// The read-only part of a pass: discover, desire, observe, plan; also why the target's region
-/// has no forwarder, if it has none.
+/// has no forwarder, if it has none, and what the pass read.
 async fn discover_and_plan(
     apis: &TargetApis,
     target: &Target,
@@ -200,7 +242,7 @@ async fn discover_and_plan(
     policy: &PlanPolicy,
     ledger: TargetLedger,
     progress: &dyn Progress,
-) -> (Discovery, Plan, Option<String>) {
+) -> (Discovery, Plan, Option<String>, AuditReport) {
     let concurrency = config.aws.concurrency;
     let forwarders: BTreeMap<Region, FunctionArn> = run
         .forwarders
@@ -274,29 +316,128 @@ async fn discover_and_plan(
     };
     let desired = desire(&discovery, &selection(config, &forwarders), &routing);
 
+    let (mut observed, scope) = observe_scope(
+        apis,
+        target,
+        run,
+        &desired,
+        &routing,
+        policy,
+        ledger,
+        concurrency,
+        progress,
+    )
+    .await;
+    observed.policies = policies;
+    let plan = plan(&desired, &observed, policy);
+    let audit = audit_report(&scope, &observed, &plan);
+    (discovery, plan, no_forwarder, audit)
+}
+
+/// Lists the region's log groups and the account's buckets, chooses what to read from the
+/// desire and the ledger ([`scope`]), and reads it.
+#[allow(clippy::too_many_arguments)]
+async fn observe_scope(
+    apis: &TargetApis,
+    target: &Target,
+    run: &Run,
+    desired: &Desired,
+    routing: &Routing,
+    policy: &PlanPolicy,
+    ledger: TargetLedger,
+    concurrency: usize,
+    progress: &dyn Progress,
+) -> (Observed, Scope) {
+    progress.step(target, "listing log groups and buckets");
+    let listed_groups = observe::list_log_groups(apis).await;
+    let listed_buckets = observe::list_buckets(apis).await;
+    let scope = scope(
+        desired,
+        &ledger,
+        &listed_groups
+            .as_ref()
+            .map(|g| g.keys().cloned().collect())
+            .unwrap_or_default(),
+        listed_buckets.as_ref().unwrap_or(&BTreeSet::new()),
+        &policy.filter_pattern,
+        &policy.notification_id_prefix,
+        run.audit,
+        run.now,
+    );
+
     progress.step(target, "reading subscription filters");
-    let wanted_groups: BTreeSet<LogGroupName> = desired
+    // Desired and held groups: absent from the listing means not there (yet), with no call.
+    let known: BTreeSet<&LogGroupName> = desired
         .log_groups
         .keys()
         .chain(&desired.held_log_groups)
-        .cloned()
         .collect();
-    let (log_groups, logs_unswept) = observe::log_groups(apis, &wanted_groups, concurrency).await;
+    let (log_groups, logs_unswept) = match &listed_groups {
+        Ok(classes) => {
+            let mut states =
+                observe::read_log_groups(apis, &scope.log_groups, classes, concurrency).await;
+            let ledgered = ledger
+                .triggers
+                .values()
+                .filter_map(|e| e.location.strip_prefix("log-group:"))
+                .map(LogGroupName::new);
+            for name in known.iter().map(|g| (*g).clone()).chain(ledgered) {
+                if !classes.contains_key(&name) {
+                    states.insert(name, LogGroupState::Missing);
+                }
+            }
+            (states, None)
+        }
+        Err(detail) => {
+            let states = known
+                .iter()
+                .map(|g| {
+                    let state = LogGroupState::Unreadable {
+                        detail: detail.clone(),
+                    };
+                    ((*g).clone(), state)
+                })
+                .collect();
+            (states, Some(detail.clone()))
+        }
+    };
 
     progress.step(target, "reading bucket notifications");
-    let mut wanted_buckets: BTreeMap<_, _> = desired
-        .buckets
-        .iter()
-        .map(|(b, d)| (b.clone(), d.region.clone()))
-        .collect();
-    for bucket in &desired.held_buckets {
-        if let Some(region) = routing.bucket_regions.get(bucket) {
-            wanted_buckets.insert(bucket.clone(), region.clone());
+    let mut wanted_buckets: BTreeMap<BucketName, _> = BTreeMap::new();
+    for bucket in &scope.buckets {
+        let region = match desired.buckets.get(bucket) {
+            Some(d) => Some(d.region.clone()),
+            None if desired.held_buckets.contains(bucket) => {
+                routing.bucket_regions.get(bucket).cloned()
+            }
+            // The ledger's: ours are only ever in the pass's own region.
+            None => Some(target.region.clone()),
+        };
+        if let Some(region) = region {
+            wanted_buckets.insert(bucket.clone(), region);
         }
     }
-    let (buckets, s3_unswept) =
-        observe::buckets(apis, &target.region, &wanted_buckets, concurrency).await;
+    let (buckets, s3_unreadable) = observe::buckets(
+        apis,
+        &target.region,
+        &wanted_buckets,
+        &scope.swept_buckets,
+        concurrency,
+    )
+    .await;
+    let s3_unswept = listed_buckets.err().or(s3_unreadable);
 
+    let coverage = Coverage {
+        at: run.now,
+        full: scope.full.is_some() && logs_unswept.is_none() && s3_unswept.is_none(),
+        trusted_log_groups: if logs_unswept.is_some() {
+            BTreeSet::new()
+        } else {
+            scope.trusted_log_groups.clone()
+        },
+        trusted_buckets: scope.trusted_buckets.clone(),
+        sweep: scope.cursors.clone(),
+    };
     let unswept = [(Invoker::Logs, logs_unswept), (Invoker::S3, s3_unswept)]
         .into_iter()
         .filter_map(|(invoker, failure)| failure.map(|f| (invoker, f)))
@@ -304,12 +445,51 @@ async fn discover_and_plan(
     let observed = Observed {
         buckets,
         log_groups,
-        policies,
+        policies: BTreeMap::new(),
         unswept,
         ledger,
+        coverage,
     };
-    let plan = plan(&desired, &observed, policy);
-    (discovery, plan, no_forwarder)
+    (observed, scope)
+}
+
+/// Counts what the pass read and trusted; drift is an audited resource the plan restores, a
+/// recovered trigger one of ours the sweep found.
+fn audit_report(scope: &Scope, observed: &Observed, plan: &Plan) -> AuditReport {
+    let drift = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update))
+        .map(|c| ledger::location(&c.trigger))
+        .filter(|location| scope.audited.contains(location))
+        .collect::<BTreeSet<_>>()
+        .len();
+    let swept: BTreeSet<String> = scope
+        .swept_log_groups
+        .iter()
+        .map(|g| format!("log-group:{g}"))
+        .chain(scope.swept_buckets.iter().map(|b| format!("s3://{b}")))
+        .collect();
+    let recovered = plan
+        .ledger
+        .triggers
+        .iter()
+        .filter(|(key, e)| {
+            swept.contains(&e.location) && !observed.ledger.triggers.contains_key(*key)
+        })
+        .count();
+    AuditReport {
+        full: scope.full,
+        log_groups_read: scope.log_groups.len(),
+        log_groups_trusted: observed.coverage.trusted_log_groups.len(),
+        log_groups_swept: scope.swept_log_groups.len(),
+        buckets_read: observed.buckets.len(),
+        buckets_trusted: observed.coverage.trusted_buckets.len(),
+        buckets_swept: scope.swept_buckets.len(),
+        audited: scope.audited.len(),
+        drift,
+        recovered,
+    }
 }
 
 /// Exclusions from the config, and loop guards: every forwarder's default log group plus the

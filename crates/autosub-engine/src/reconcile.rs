@@ -18,7 +18,8 @@ use autosub_aws::AwsError;
 use autosub_aws::apis::{S3Api, TargetApis};
 use autosub_aws::calls::CallKey;
 use autosub_aws::factory::ClientFactory;
-use autosub_config::Config;
+use autosub_config::{Config, LedgerLocation};
+use autosub_core::audit::{AuditPolicy, FullReason};
 use autosub_core::{AccountId, Region};
 use futures::future::join_all;
 use serde::Serialize;
@@ -167,6 +168,32 @@ pub struct RunCx<'a> {
     pub stale_passes_before_delete: u32,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
+    /// The run's time, in seconds since the Unix epoch ([`now_secs`] outside tests).
+    pub now: u64,
+    /// Read every log group and bucket (`--full-audit`) instead of what the ledger cannot
+    /// vouch for.
+    pub full_audit: bool,
+}
+
+/// The system's wall clock, in seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// How the run's passes choose what to read: a full audit when asked (or with a zero window),
+/// or when there is no ledger to trust.
+fn audit_policy(cx: &RunCx<'_>) -> AuditPolicy {
+    let window_secs = cx.config.audit.window_secs;
+    let full = if cx.full_audit || window_secs == 0 {
+        Some(FullReason::Asked)
+    } else if cx.config.ledger_location() == LedgerLocation::None {
+        Some(FullReason::NoLedger)
+    } else {
+        None
+    };
+    AuditPolicy { window_secs, full }
 }
 
 /// Runs every target of the configuration, stopping early when `cancel` fires.
@@ -235,8 +262,9 @@ async fn run_account(
                 return out;
             }
         };
-        let mut run = Run::new(regions.iter().cloned(), account.forwarders.clone());
+        let mut run = Run::new(regions.iter().cloned(), account.forwarders.clone(), cx.now);
         run.stale_passes_before_delete = cx.stale_passes_before_delete;
+        run.audit = audit_policy(cx);
         // One bucket list and one region lookup per bucket for the account, whatever the regions.
         let s3: Option<Arc<dyn S3Api>> = regions.first().map(|region| {
             let memo: Arc<dyn S3Api> =

@@ -7,7 +7,8 @@ use autosub_aws::apis::TargetApis;
 use autosub_aws::error::ErrorClass;
 use autosub_core::observed::parse_policy;
 use autosub_core::{
-    BucketName, BucketState, FunctionArn, LogGroupName, LogGroupState, PolicyState, Region,
+    BucketName, BucketState, FunctionArn, LogGroupClass, LogGroupName, LogGroupState, PolicyState,
+    Region,
 };
 use futures::{StreamExt, stream};
 
@@ -76,39 +77,33 @@ pub async fn bucket_regions(
     (regions, unresolved)
 }
 
-/// Every log group of the region with its filters (a full sweep, so that our filters on groups
-/// whose source went away are found too), plus `wanted` groups, which are `Missing` when absent.
-/// When the sweep itself fails, the wanted groups are `Unreadable` and the failure is returned.
-pub async fn log_groups(
+/// Every log group of the region with its class (DescribeLogGroups, 50 a page): which groups
+/// exist, with no per-group call.
+pub async fn list_log_groups(
     apis: &TargetApis,
-    wanted: &BTreeSet<LogGroupName>,
+) -> Result<BTreeMap<LogGroupName, LogGroupClass>, String> {
+    apis.logs
+        .log_groups()
+        .await
+        .map(|listed| listed.into_iter().collect())
+        .map_err(|e| format!("listing log groups: {e}"))
+}
+
+/// The filters of each of `names` (one DescribeSubscriptionFilters each), whose classes the
+/// listing gave.
+pub async fn read_log_groups(
+    apis: &TargetApis,
+    names: &BTreeSet<LogGroupName>,
+    classes: &BTreeMap<LogGroupName, LogGroupClass>,
     concurrency: usize,
-) -> (BTreeMap<LogGroupName, LogGroupState>, Option<String>) {
-    let listed = match apis.logs.log_groups().await {
-        Ok(listed) => listed,
-        Err(e) => {
-            let detail = format!("listing log groups: {e}");
-            let states = wanted
-                .iter()
-                .map(|g| {
-                    (
-                        g.clone(),
-                        LogGroupState::Unreadable {
-                            detail: detail.clone(),
-                        },
-                    )
-                })
-                .collect();
-            return (states, Some(detail));
-        }
-    };
-    let mut states: BTreeMap<LogGroupName, LogGroupState> = wanted
-        .iter()
-        .map(|g| (g.clone(), LogGroupState::Missing))
-        .collect();
-    let read: Vec<_> = stream::iter(listed)
-        .map(|(group, class)| async move {
-            let state = match apis.logs.subscription_filters(&group).await {
+) -> BTreeMap<LogGroupName, LogGroupState> {
+    stream::iter(names)
+        .map(|group| async move {
+            let class = classes
+                .get(group)
+                .cloned()
+                .unwrap_or(LogGroupClass::Standard);
+            let state = match apis.logs.subscription_filters(group).await {
                 Ok(filters) => LogGroupState::Found { class, filters },
                 // Deleted since the listing: gone, not a failure.
                 Err(e) if e.class == ErrorClass::NotFound => LogGroupState::Missing,
@@ -116,48 +111,49 @@ pub async fn log_groups(
                     detail: e.to_string(),
                 },
             };
-            (group, state)
+            (group.clone(), state)
         })
         .buffer_unordered(concurrency)
         .collect()
-        .await;
-    states.extend(read);
-    (states, None)
+        .await
 }
 
-/// The notification configuration of every bucket in `region` (a full sweep) and of every
-/// `wanted` bucket wherever it is.
+/// Every bucket the credentials' account owns (ListBuckets, all pages).
+pub async fn list_buckets(apis: &TargetApis) -> Result<BTreeSet<BucketName>, String> {
+    apis.s3
+        .list_buckets()
+        .await
+        .map(|all| all.into_iter().collect())
+        .map_err(|e| format!("listing buckets: {e}"))
+}
+
+/// The notification configuration of every `wanted` bucket (wherever it is) and of each
+/// `swept` bucket that turns out to be in `region`; also the first bucket whose region could
+/// not be told, when one could not.
 pub async fn buckets(
     apis: &TargetApis,
     region: &Region,
     wanted: &BTreeMap<BucketName, Region>,
+    swept: &BTreeSet<BucketName>,
     concurrency: usize,
 ) -> (BTreeMap<BucketName, BucketState>, Option<String>) {
     let mut to_read: BTreeMap<BucketName, Region> = wanted.clone();
     let mut unswept = Vec::new();
-    match apis.s3.list_buckets().await {
-        Ok(all) => {
-            let regions: Vec<_> = stream::iter(all)
-                .map(|bucket| async move {
-                    let region = apis.s3.bucket_region(&bucket).await;
-                    (bucket, region)
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
-            for (bucket, bucket_region) in regions {
-                match bucket_region {
-                    Ok(bucket_region) if &bucket_region == region => {
-                        to_read.insert(bucket, bucket_region);
-                    }
-                    Ok(_) => {}
-                    // Deleted since the listing: nothing of ours can be there.
-                    Err(e) if e.class == ErrorClass::NotFound => {}
-                    Err(e) => unswept.push(format!("bucket {bucket}: {e}")),
-                }
+    let regions: Vec<_> = stream::iter(swept.iter().filter(|b| !wanted.contains_key(*b)))
+        .map(|bucket| async move { (bucket, apis.s3.bucket_region(bucket).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for (bucket, bucket_region) in regions {
+        match bucket_region {
+            Ok(bucket_region) if &bucket_region == region => {
+                to_read.insert(bucket.clone(), bucket_region);
             }
+            Ok(_) => {}
+            // Deleted since the listing: nothing of ours can be there.
+            Err(e) if e.class == ErrorClass::NotFound => {}
+            Err(e) => unswept.push(format!("bucket {bucket}: {e}")),
         }
-        Err(e) => unswept.push(format!("listing buckets: {e}")),
     }
     let states = stream::iter(to_read)
         .map(|(bucket, region)| async move {
@@ -173,5 +169,6 @@ pub async fn buckets(
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    unswept.sort();
     (states, unswept.into_iter().next())
 }

@@ -87,12 +87,19 @@ pub enum Command {
         /// Exit 2 when there are changes to apply, 0 when there are none.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Read every log group and bucket instead of trusting the ledger (see `[audit]`).
+        #[arg(long)]
+        full_audit: bool,
     },
     /// Apply the plan: add missing triggers, remove stale ones autosub owns.
     Reconcile {
         /// Print the plan instead of applying it (the same output as `plan`).
         #[arg(long)]
         dry_run: bool,
+        /// Read every log group and bucket instead of trusting the ledger (see `[audit]`);
+        /// the only pass that removes a permission statement nothing uses any more.
+        #[arg(long)]
+        full_audit: bool,
     },
     /// List the log sources the discoverers find.
     Discover,
@@ -222,9 +229,19 @@ pub fn ledger_region(factory: &ClientFactory, config: &Config) -> Region {
 async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow::Result<u8> {
     let config = &loaded.config;
     let mode = match cli.command {
-        Command::Reconcile { dry_run: false } => Mode::Apply,
+        Command::Reconcile { dry_run: false, .. } => Mode::Apply,
         _ => Mode::Plan,
     };
+    let full_audit = matches!(
+        cli.command,
+        Command::Plan {
+            full_audit: true,
+            ..
+        } | Command::Reconcile {
+            full_audit: true,
+            ..
+        }
+    );
     let ledger = ledger::open(
         config,
         &loaded.base,
@@ -241,6 +258,8 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         mode,
         stale_passes_before_delete: 1,
         progress: &progress,
+        now: reconcile::now_secs(),
+        full_audit,
     };
     let report = reconcile::run(&cx, &CancellationToken::new()).await;
     progress.finish();
@@ -251,7 +270,7 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
     for (target, owner) in &report.held {
         eprintln!("warning: {target}: skipped, another autosub ({owner}) holds its lease");
     }
-    if let Command::Reconcile { dry_run: false } = cli.command {
+    if let Command::Reconcile { dry_run: false, .. } = cli.command {
         crate::telemetry::send(
             config,
             factory,
@@ -294,6 +313,7 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
         _ if code != exit::OK => code,
         Command::Plan {
             detailed_exitcode: true,
+            ..
         } if pending => exit::CHANGES_PENDING,
         _ => exit::OK,
     })

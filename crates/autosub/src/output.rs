@@ -1,5 +1,6 @@
 //! What the commands print on stdout, and the exit code it implies.
 
+use autosub_core::audit::FullReason;
 use autosub_core::render::{plan_json, plan_text, table};
 use autosub_engine::PassReport;
 use autosub_engine::reconcile::TargetFailure;
@@ -23,6 +24,7 @@ pub fn plans(
             for report in reports {
                 let title = format!("Plan for {}", report.target);
                 print!("{}", plan_text(&title, &report.plan));
+                print_audit(report);
                 print_gaps(report);
                 if let Some(outcomes) = &report.outcomes {
                     print_outcomes(outcomes);
@@ -42,6 +44,7 @@ pub fn plans(
                         "plan": plan,
                         "gaps": r.discovery.gaps,
                         "outcomes": r.outcomes,
+                        "audit": r.audit,
                     })
                 })
                 .collect();
@@ -123,6 +126,32 @@ fn status(reports: &[PassReport]) -> u8 {
         .iter()
         .any(|r| r.failures() > 0 || !r.discovery.gaps.is_empty());
     if partial { exit::PARTIAL } else { exit::OK }
+}
+
+/// One line on what the pass read: a full audit and why, or what it trusted the ledger for.
+fn print_audit(report: &PassReport) {
+    let a = &report.audit;
+    let how = match a.full {
+        Some(FullReason::Asked) => "full audit (asked)".to_owned(),
+        Some(FullReason::NoLedger) => {
+            "full audit (ledger = \"none\": nothing can be trusted)".to_owned()
+        }
+        Some(FullReason::FirstPass) => "full audit (no previous pass in the ledger)".to_owned(),
+        None => format!(
+            "incremental audit: {} log groups and {} buckets trusted from the ledger, {} re-verified ({} drifted), {} log groups and {} buckets swept for lost triggers ({} found)",
+            a.log_groups_trusted,
+            a.buckets_trusted,
+            a.audited,
+            a.drift,
+            a.log_groups_swept,
+            a.buckets_swept,
+            a.recovered
+        ),
+    };
+    println!(
+        "\nRead {} log groups and {} buckets; {how}.",
+        a.log_groups_read, a.buckets_read
+    );
 }
 
 fn print_gaps(report: &PassReport) {

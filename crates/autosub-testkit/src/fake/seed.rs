@@ -12,7 +12,9 @@ use super::{FakeAws, FakeFilter};
 /// group `/aws/lambda/app-NNN`, where `app-000`'s group has both filter slots taken by foreign
 /// filters and `app-001`'s one; the log bucket `fleet-<account>-<region>-logs` with a foreign
 /// queue notification on prefix `audit/`; buckets `fleet-<account>-<region>-NNN` logging to
-/// it under `s3/<bucket>/`.
+/// it under `s3/<bucket>/`. With more than one log bucket, the others are
+/// `fleet-<account>-<region>-logs-NNN` (no foreign notification) and the logged buckets are
+/// dealt out among them. Quiet log groups `/app/quiet-NNNNN` have no source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FleetShape {
     /// The accounts (12 digits each).
@@ -23,6 +25,11 @@ pub struct FleetShape {
     pub functions_per_target: usize,
     /// Buckets with access logging per account × region (0 = no log bucket either).
     pub buckets_per_target: usize,
+    /// Buckets receiving those access logs per account × region (at least 1 when there are
+    /// logged buckets).
+    pub log_buckets_per_target: usize,
+    /// Log groups no source writes to, per account × region.
+    pub quiet_log_groups: usize,
     /// The forwarder's function name.
     pub forwarder_name: String,
 }
@@ -35,6 +42,8 @@ impl Default for FleetShape {
             regions: vec!["us-east-1".to_owned()],
             functions_per_target: 10,
             buckets_per_target: 3,
+            log_buckets_per_target: 1,
+            quiet_log_groups: 0,
             forwarder_name: "datadog-forwarder".to_owned(),
         }
     }
@@ -82,6 +91,9 @@ impl FakeAws {
             }),
         );
         let siem = format!("arn:{p}:kinesis:{region}:{account}:stream/siem");
+        for i in 0..shape.quiet_log_groups {
+            self.add_log_group(account, region, &format!("/app/quiet-{i:05}"), "STANDARD");
+        }
         for i in 0..shape.functions_per_target {
             let name = format!("app-{i:03}");
             let group = format!("/aws/lambda/{name}");
@@ -116,10 +128,17 @@ impl FakeAws {
                  </NotificationConfiguration>"
             ),
         );
+        let mut log_buckets = vec![log_bucket];
+        for i in 1..shape.log_buckets_per_target {
+            let extra = format!("fleet-{account}-{region}-logs-{i:03}");
+            self.add_bucket(account, region, &extra);
+            log_buckets.push(extra);
+        }
         for i in 0..shape.buckets_per_target {
             let bucket = format!("fleet-{account}-{region}-{i:03}");
             self.add_bucket(account, region, &bucket);
-            self.set_bucket_logging(&bucket, &log_bucket, &format!("s3/{bucket}/"));
+            let target = &log_buckets[i % log_buckets.len()];
+            self.set_bucket_logging(&bucket, target, &format!("s3/{bucket}/"));
         }
     }
 }
