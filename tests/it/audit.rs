@@ -216,3 +216,50 @@ async fn a_lost_ledger_is_rebuilt_by_the_sweep_without_deleting_anything_foreign
     assert_eq!(audit(&idle, "full"), [Value::Null, Value::Null]);
     assert_eq!(changes(&idle), BTreeSet::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_finds_a_trigger_of_ours_the_ledger_lost() {
+    let demo = demo_with_quiet_groups().await;
+    demo.json(&["reconcile"], 0);
+    let group = "/aws/lambda/payments-worker";
+    // Its source goes away, and the ledger loses what it knew of the group: only the sweep can
+    // find our filter there now.
+    demo.us
+        .lambda
+        .delete_function()
+        .function_name("payments-worker")
+        .send()
+        .await
+        .expect("delete the function");
+    let path = ledger_path(&demo);
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read the ledger")).expect("JSON");
+    let us = &mut doc["targets"]["123456789012/us-east-1"];
+    let key = format!("subscription-filter log-group:{group} autosub");
+    assert!(
+        us["triggers"]
+            .as_object_mut()
+            .expect("triggers")
+            .remove(&key)
+            .is_some()
+    );
+    us["verified"]
+        .as_object_mut()
+        .expect("verified")
+        .remove(&format!("log-group:{group}"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&doc).expect("JSON")).expect("write");
+
+    // A window later the sweep has covered every unrelated group, this one included.
+    age_ledger(&demo, 24 * 60 * 60);
+    let swept = demo.json(&["reconcile"], 0);
+    assert_eq!(
+        changes(&swept),
+        BTreeSet::from([format!("delete subscription_filter {group}")])
+    );
+    let recovered: u64 = audit(&swept, "recovered")
+        .iter()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(recovered, 1);
+    assert_eq!(audit(&swept, "full"), [Value::Null, Value::Null]);
+}

@@ -17,6 +17,7 @@ use crate::ids::{BucketName, LogGroupName};
 use crate::ledger::{
     SweepCursors, TargetLedger, bucket_unit, log_group_unit, want_bucket_prefix, want_log_group,
 };
+use crate::plan::PlanPolicy;
 
 /// How a pass chooses what to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,18 +66,21 @@ pub struct Scope {
 }
 
 /// Chooses what a pass at `now` reads, from what is desired, what the ledger remembers, the
-/// region's log groups (`listed_log_groups`) and the account's buckets (`listed_buckets`).
-/// `filter_pattern` and `notification_id_prefix` are our marks' settings.
+/// region's log groups (`listed_log_groups`) and the account's buckets (`listed_buckets`);
+/// `policy` gives our marks (filter pattern, notification id prefix).
 pub fn scope(
     desired: &Desired,
     ledger: &TargetLedger,
     listed_log_groups: &BTreeSet<LogGroupName>,
     listed_buckets: &BTreeSet<BucketName>,
-    filter_pattern: &str,
-    notification_id_prefix: &str,
+    policy: &PlanPolicy,
     audit: AuditPolicy,
     now: u64,
 ) -> Scope {
+    let (filter_pattern, notification_id_prefix) = (
+        policy.filter_pattern.as_str(),
+        policy.notification_id_prefix.as_str(),
+    );
     let full = audit.full.or_else(|| {
         ledger
             .last_pass_at
@@ -328,6 +332,20 @@ mod tests {
         )
     }
 
+    fn policy() -> PlanPolicy {
+        PlanPolicy {
+            account: AccountId::new("111122223333"),
+            notification_id_prefix: "autosub-".into(),
+            filter_name: "autosub".into(),
+            filter_pattern: String::new(),
+            statement_id_prefix: "autosub-".into(),
+            max_filters_per_log_group: 2,
+            max_deletes_per_pass: 10,
+            stale_passes_before_delete: 1,
+            protect: Vec::new(),
+        }
+    }
+
     fn incremental() -> AuditPolicy {
         AuditPolicy {
             window_secs: DAY,
@@ -378,8 +396,7 @@ mod tests {
             ledger,
             listed,
             &BTreeSet::new(),
-            "",
-            "autosub-",
+            &policy(),
             incremental(),
             now,
         )
@@ -408,8 +425,7 @@ mod tests {
             &ledger,
             &listed,
             &BTreeSet::new(),
-            "",
-            "autosub-",
+            &policy(),
             AuditPolicy {
                 window_secs: DAY,
                 full: Some(FullReason::Asked),
@@ -580,8 +596,7 @@ mod tests {
                 ledger,
                 &BTreeSet::new(),
                 &BTreeSet::from([bucket.clone()]),
-                "",
-                "autosub-",
+                &policy(),
                 AuditPolicy {
                     window_secs: DAY,
                     full: None,

@@ -359,8 +359,7 @@ async fn observe_scope(
             .map(|g| g.keys().cloned().collect())
             .unwrap_or_default(),
         listed_buckets.as_ref().unwrap_or(&BTreeSet::new()),
-        &policy.filter_pattern,
-        &policy.notification_id_prefix,
+        policy,
         run.audit,
         run.now,
     );
