@@ -28,12 +28,14 @@ pub struct FleetConfig {
     /// Also reconcile the credentials' own account, without assuming a role.
     #[serde(default)]
     pub include_own_account: bool,
-    /// Targets (account × region) reconciled at once.
+    /// Targets (account × region) reconciled at once: a bound on memory, not on speed (AWS's
+    /// quotas are per account and region, and the pacer keeps each target within them).
     #[serde(default = "default_targets_in_flight")]
     pub targets_in_flight: usize,
-    /// Targets of one account reconciled at once (they share that account's quotas).
-    #[serde(default = "default_targets_in_flight_per_account")]
-    pub targets_in_flight_per_account: usize,
+    /// Targets of one account reconciled at once; unset: no limit beyond `targets_in_flight`
+    /// (each region has quotas of its own).
+    #[serde(default)]
+    pub targets_in_flight_per_account: Option<usize>,
 }
 
 impl Default for FleetConfig {
@@ -46,7 +48,7 @@ impl Default for FleetConfig {
             session_name: default_session_name(),
             include_own_account: false,
             targets_in_flight: default_targets_in_flight(),
-            targets_in_flight_per_account: default_targets_in_flight_per_account(),
+            targets_in_flight_per_account: None,
         }
     }
 }
@@ -67,11 +69,7 @@ fn default_session_name() -> String {
 }
 
 fn default_targets_in_flight() -> usize {
-    8
-}
-
-fn default_targets_in_flight_per_account() -> usize {
-    2
+    256
 }
 
 /// One account listed by hand.
@@ -191,7 +189,7 @@ pub(crate) fn problems(
             "must be at least 1".into(),
         );
     }
-    if fleet.targets_in_flight_per_account == 0 {
+    if fleet.targets_in_flight_per_account == Some(0) {
         problem(
             "fleet.targets_in_flight_per_account".into(),
             "must be at least 1".into(),

@@ -11,11 +11,15 @@ use autosub_aws::source_apis::Tags;
 use autosub_core::{BucketName, NotificationConfig, Region};
 use tokio::sync::OnceCell;
 
+/// The answer for one bucket's region, shared by every pass that asks for it.
+type RegionCell = Arc<OnceCell<Result<Region, AwsError>>>;
+
 /// An [`S3Api`] that memoises `list_buckets` and `bucket_region` for its lifetime (one run).
+/// Both are single-flight: passes that ask at the same time wait for the one call.
 pub struct MemoS3 {
     inner: Arc<dyn S3Api>,
     buckets: OnceCell<Result<Vec<BucketName>, AwsError>>,
-    regions: Mutex<BTreeMap<BucketName, Result<Region, AwsError>>>,
+    regions: Mutex<BTreeMap<BucketName, RegionCell>>,
 }
 
 impl MemoS3 {
@@ -39,20 +43,16 @@ impl S3Api for MemoS3 {
     }
 
     async fn bucket_region(&self, bucket: &BucketName) -> Result<Region, AwsError> {
-        if let Some(known) = self
-            .regions
-            .lock()
-            .map(|r| r.get(bucket).cloned())
-            .ok()
-            .flatten()
-        {
-            return known;
-        }
-        let answer = self.inner.bucket_region(bucket).await;
-        if let Ok(mut regions) = self.regions.lock() {
-            regions.insert(bucket.clone(), answer.clone());
-        }
-        answer
+        let cell: RegionCell = {
+            let mut regions = self
+                .regions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(regions.entry(bucket.clone()).or_default())
+        };
+        cell.get_or_init(|| self.inner.bucket_region(bucket))
+            .await
+            .clone()
     }
 
     async fn access_log_target(

@@ -13,13 +13,14 @@ use autosub_config::{Config, ForwarderRef};
 use autosub_core::audit::{AuditPolicy, FullReason, Scope, scope};
 use autosub_core::desired::{Desired, Routing, Selection, desire};
 use autosub_core::ledger::{self, TargetLedger};
-use autosub_core::plan::{Action, Plan, PlanPolicy, plan};
+use autosub_core::plan::{Action, Change, Plan, PlanPolicy, Trigger, plan};
 use autosub_core::{
     AccountId, BucketName, Coverage, Discovery, FunctionArn, Invoker, Location, LogGroupName,
-    LogGroupState, Observed, Region, Service,
+    LogGroupState, Observed, PolicyState, Region, Service,
 };
 use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
 use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
@@ -191,12 +192,14 @@ pub async fn run_pass(
     progress: &dyn Progress,
 ) -> PassReport {
     let policy = plan_policy(config, &target.account, run.stale_passes_before_delete);
+    // In apply mode, filters are written while the other log groups are still being read.
+    let early = (mode == Mode::Apply).then_some(cancel);
     let planned = tokio::select! {
         biased;
         () = cancel.cancelled() => None,
-        planned = discover_and_plan(apis, target, run, config, &policy, ledger, progress) => Some(planned),
+        planned = discover_and_plan(apis, target, run, config, &policy, ledger, early, progress) => Some(planned),
     };
-    let Some((discovery, plan, no_forwarder, audit)) = planned else {
+    let Some((discovery, plan, no_forwarder, audit, early)) = planned else {
         return PassReport {
             target: target.clone(),
             discovery: Discovery::default(),
@@ -213,7 +216,7 @@ pub async fn run_pass(
         Mode::Plan => None,
         Mode::Apply => {
             progress.step(target, "applying changes");
-            let outcomes = apply(apis, &plan, &policy, cancel).await;
+            let outcomes = apply_rest(apis, &plan, &policy, cancel, early).await;
             for o in outcomes.iter().filter(|o| o.outcome == Outcome::Applied) {
                 ledger.record_applied(&o.change, run.now);
             }
@@ -232,8 +235,127 @@ pub async fn run_pass(
     }
 }
 
-/// The read-only part of a pass: discover, desire, observe, plan; also why the target's region
-/// has no forwarder, if it has none, and what the pass read.
+/// Applies the changes of `plan` that were not applied early, and returns every change's
+/// outcome in plan order (an early outcome whose change the plan does not hold comes last).
+async fn apply_rest(
+    apis: &TargetApis,
+    plan: &Plan,
+    policy: &PlanPolicy,
+    cancel: &CancellationToken,
+    early: Vec<ChangeOutcome>,
+) -> Vec<ChangeOutcome> {
+    let key = |c: &Change| (c.action, c.trigger.clone());
+    let mut done: BTreeMap<(Action, Trigger), ChangeOutcome> =
+        early.into_iter().map(|o| (key(&o.change), o)).collect();
+    let rest = Plan {
+        changes: plan
+            .changes
+            .iter()
+            .filter(|c| !done.contains_key(&key(c)))
+            .cloned()
+            .collect(),
+        ..Plan::default()
+    };
+    let mut applied = apply(apis, &rest, policy, cancel).await.into_iter();
+    let mut outcomes: Vec<ChangeOutcome> = plan
+        .changes
+        .iter()
+        .filter_map(|c| done.remove(&key(c)).or_else(|| applied.next()))
+        .collect();
+    outcomes.extend(done.into_values());
+    outcomes
+}
+
+/// While a pass reads log groups, applies at once the filter a group needs when it needs
+/// exactly that (a create or update, no permission first, no delete): DescribeSubscriptionFilters
+/// and PutSubscriptionFilter have quotas of their own, so reading and writing together take
+/// the time of the slower, not of both. The full plan is computed afterwards as always and
+/// holds the same changes; [`apply_rest`] skips the ones done here.
+struct EarlyApply<'a> {
+    apis: &'a TargetApis,
+    desired: &'a Desired,
+    policies: &'a BTreeMap<FunctionArn, PolicyState>,
+    policy: &'a PlanPolicy,
+    cancel: &'a CancellationToken,
+}
+
+impl EarlyApply<'_> {
+    /// The change a freshly read group needs, when it is a filter create or update alone.
+    fn change_for(&self, name: &LogGroupName, state: &LogGroupState) -> Option<Change> {
+        let want = self.desired.log_groups.get(name)?;
+        let desired = Desired {
+            home_region: self.desired.home_region.clone(),
+            forwarders: self.desired.forwarders.clone(),
+            log_groups: BTreeMap::from([(name.clone(), want.clone())]),
+            ..Desired::default()
+        };
+        let observed = Observed {
+            log_groups: BTreeMap::from([(name.clone(), state.clone())]),
+            policies: self.policies.clone(),
+            coverage: Coverage {
+                full: false,
+                ..Coverage::default()
+            },
+            ..Observed::default()
+        };
+        let mut one = plan(&desired, &observed, self.policy);
+        match one.changes.as_slice() {
+            [c] if matches!(c.trigger, Trigger::SubscriptionFilter { .. })
+                && c.action != Action::Delete =>
+            {
+                one.changes.pop()
+            }
+            _ => None,
+        }
+    }
+
+    /// Reads every group of `reads` and applies what [`EarlyApply::change_for`] finds, both at
+    /// once; returns the states read and the outcomes.
+    async fn run(
+        &self,
+        reads: impl futures::Stream<Item = (LogGroupName, LogGroupState)>,
+    ) -> (BTreeMap<LogGroupName, LogGroupState>, Vec<ChangeOutcome>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
+        let reader = async move {
+            let mut states = BTreeMap::new();
+            let mut reads = std::pin::pin!(reads);
+            while let Some((name, state)) = reads.next().await {
+                if let Some(change) = self.change_for(&name, &state) {
+                    // The writer outlives the reader: the send cannot fail.
+                    let _ = tx.send(change);
+                }
+                states.insert(name, state);
+            }
+            states
+        };
+        let writer = async {
+            let mut outcomes = Vec::new();
+            while let Some(change) = rx.recv().await {
+                let one = Plan {
+                    changes: vec![change],
+                    ..Plan::default()
+                };
+                outcomes.extend(apply(self.apis, &one, self.policy, self.cancel).await);
+            }
+            outcomes
+        };
+        tokio::join!(reader, writer)
+    }
+}
+
+/// What the read-only part of a pass found: the discovery, the plan, why the target's region
+/// has no forwarder (if so), what the pass read, and the changes applied early.
+type Planned = (
+    Discovery,
+    Plan,
+    Option<String>,
+    AuditReport,
+    Vec<ChangeOutcome>,
+);
+
+/// The read part of a pass: discover, desire, observe, plan. With `early` (apply mode, the
+/// run's cancellation) the filters groups need are written while the rest is read.
+#[allow(clippy::too_many_arguments)]
 async fn discover_and_plan(
     apis: &TargetApis,
     target: &Target,
@@ -241,8 +363,9 @@ async fn discover_and_plan(
     config: &Config,
     policy: &PlanPolicy,
     ledger: TargetLedger,
+    early: Option<&CancellationToken>,
     progress: &dyn Progress,
-) -> (Discovery, Plan, Option<String>, AuditReport) {
+) -> Planned {
     let concurrency = config.aws.concurrency;
     let forwarders: BTreeMap<Region, FunctionArn> = run
         .forwarders
@@ -316,38 +439,45 @@ async fn discover_and_plan(
     };
     let desired = desire(&discovery, &selection(config, &forwarders), &routing);
 
-    let (mut observed, scope) = observe_scope(
+    let early = early.map(|cancel| EarlyApply {
+        apis,
+        desired: &desired,
+        policies: &policies,
+        policy,
+        cancel,
+    });
+    let (mut observed, scope, early) = observe_scope(
         apis,
         target,
         run,
-        &desired,
-        &routing,
+        (&desired, &routing),
         policy,
         ledger,
         concurrency,
+        early.as_ref(),
         progress,
     )
     .await;
     observed.policies = policies;
     let plan = plan(&desired, &observed, policy);
     let audit = audit_report(&scope, &observed, &plan);
-    (discovery, plan, no_forwarder, audit)
+    (discovery, plan, no_forwarder, audit, early)
 }
 
 /// Lists the region's log groups and the account's buckets, chooses what to read from the
-/// desire and the ledger ([`scope`]), and reads it.
+/// desire and the ledger ([`scope`]), and reads it (applying filters on the way with `early`).
 #[allow(clippy::too_many_arguments)]
 async fn observe_scope(
     apis: &TargetApis,
     target: &Target,
     run: &Run,
-    desired: &Desired,
-    routing: &Routing,
+    (desired, routing): (&Desired, &Routing),
     policy: &PlanPolicy,
     ledger: TargetLedger,
     concurrency: usize,
+    early: Option<&EarlyApply<'_>>,
     progress: &dyn Progress,
-) -> (Observed, Scope) {
+) -> (Observed, Scope, Vec<ChangeOutcome>) {
     progress.step(target, "listing log groups and buckets");
     let listed_groups = observe::list_log_groups(apis).await;
     let listed_buckets = observe::list_buckets(apis).await;
@@ -371,10 +501,13 @@ async fn observe_scope(
         .keys()
         .chain(&desired.held_log_groups)
         .collect();
-    let (log_groups, logs_unswept) = match &listed_groups {
+    let (log_groups, logs_unswept, early) = match &listed_groups {
         Ok(classes) => {
-            let mut states =
-                observe::read_log_groups(apis, &scope.log_groups, classes, concurrency).await;
+            let reads = observe::log_group_reads(apis, &scope.log_groups, classes, concurrency);
+            let (mut states, early) = match early {
+                Some(early) => early.run(reads).await,
+                None => (reads.collect().await, Vec::new()),
+            };
             let ledgered = ledger
                 .triggers
                 .values()
@@ -385,7 +518,7 @@ async fn observe_scope(
                     states.insert(name, LogGroupState::Missing);
                 }
             }
-            (states, None)
+            (states, None, early)
         }
         Err(detail) => {
             let states = known
@@ -397,7 +530,7 @@ async fn observe_scope(
                     ((*g).clone(), state)
                 })
                 .collect();
-            (states, Some(detail.clone()))
+            (states, Some(detail.clone()), Vec::new())
         }
     };
 
@@ -449,7 +582,7 @@ async fn observe_scope(
         ledger,
         coverage,
     };
-    (observed, scope)
+    (observed, scope, early)
 }
 
 /// Counts what the pass read and trusted; drift is an audited resource the plan restores, a

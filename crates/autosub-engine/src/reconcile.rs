@@ -4,8 +4,9 @@
 //!
 //! Guarantees: in [`Mode::Plan`] the ledger is only read; in [`Mode::Apply`] each target's
 //! ledger is saved right after its pass, with exactly the changes that were applied. At most
-//! `fleet.targets_in_flight` targets run at once, and at most
-//! `fleet.targets_in_flight_per_account` of one account. One target's trouble (a role that
+//! `fleet.targets_in_flight` targets run at once (every target by default: the pacer keeps each
+//! (account, region, API) within its quota), and at most `fleet.targets_in_flight_per_account`
+//! of one account when that is set. One target's trouble (a role that
 //! cannot be assumed, a disabled region, no forwarder) never stops the others: it is reported in
 //! [`RunReport::failures`]. Errors: only what stops the whole run (no account, no region, no
 //! Organizations listing).
@@ -271,7 +272,12 @@ async fn run_account(
                 Arc::new(MemoS3::new(cx.factory.apis(&account.id, region).s3));
             memo
         });
-        let per_account = Semaphore::new(cx.config.fleet.targets_in_flight_per_account);
+        let per_account = Semaphore::new(
+            cx.config
+                .fleet
+                .targets_in_flight_per_account
+                .unwrap_or(Semaphore::MAX_PERMITS),
+        );
         let targets: Vec<Target> = regions
             .into_iter()
             .map(|region| Target {

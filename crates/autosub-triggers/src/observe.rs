@@ -10,7 +10,7 @@ use autosub_core::{
     BucketName, BucketState, FunctionArn, LogGroupClass, LogGroupName, LogGroupState, PolicyState,
     Region,
 };
-use futures::{StreamExt, stream};
+use futures::{Stream, StreamExt, stream};
 
 /// The forwarders' resource policies, and the forwarders that turned out not to exist.
 pub async fn forwarder_policies(
@@ -97,8 +97,21 @@ pub async fn read_log_groups(
     classes: &BTreeMap<LogGroupName, LogGroupClass>,
     concurrency: usize,
 ) -> BTreeMap<LogGroupName, LogGroupState> {
+    log_group_reads(apis, names, classes, concurrency)
+        .collect()
+        .await
+}
+
+/// [`read_log_groups`] as a stream, each group as soon as it is read (in no promised order), so
+/// a caller can act on one while the others are still being read.
+pub fn log_group_reads<'a>(
+    apis: &'a TargetApis,
+    names: &'a BTreeSet<LogGroupName>,
+    classes: &'a BTreeMap<LogGroupName, LogGroupClass>,
+    concurrency: usize,
+) -> impl Stream<Item = (LogGroupName, LogGroupState)> + 'a {
     stream::iter(names)
-        .map(|group| async move {
+        .map(move |group| async move {
             let class = classes
                 .get(group)
                 .cloned()
@@ -114,8 +127,6 @@ pub async fn read_log_groups(
             (group.clone(), state)
         })
         .buffer_unordered(concurrency)
-        .collect()
-        .await
 }
 
 /// Every bucket the credentials' account owns (ListBuckets, all pages).
