@@ -106,21 +106,29 @@ async fn pass(factory: &ClientFactory, config: &Config, now: u64) -> (RunReport,
     )
 }
 
-/// Requests per (account, region, API) of the fake since `before`, and the quota-bound time of
-/// those: the largest calls / AWS quota of any one key.
-fn quota_bound(fake: &FakeAws, before: &mut BTreeMap<ApiKey, u64>) -> f64 {
+/// The quota-bound time of the fake's requests since `before` (the largest calls / AWS quota of
+/// any one (account, region, API)), and those requests per API over every target.
+fn quota_bound(
+    fake: &FakeAws,
+    before: &mut BTreeMap<ApiKey, u64>,
+) -> (f64, BTreeMap<&'static str, u64>) {
     let rates = Rates::default();
     let now: BTreeMap<ApiKey, u64> = fake
         .stats()
         .into_iter()
         .map(|(k, s)| (k, s.requests))
         .collect();
-    let bound = now
-        .iter()
-        .map(|(k, n)| (n - before.get(k).copied().unwrap_or(0)) as f64 / rates.of(k.api))
-        .fold(0.0, f64::max);
+    let mut bound = 0.0_f64;
+    let mut by_api: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for (key, n) in &now {
+        let d = n - before.get(key).copied().unwrap_or(0);
+        bound = bound.max(d as f64 / rates.of(key.api));
+        if d > 0 {
+            *by_api.entry(key.api).or_default() += d;
+        }
+    }
     *before = now;
-    bound
+    (bound, by_api)
 }
 
 fn summary(label: &str, report: &RunReport, simulated: f64, wall: f64, bound: f64) {
@@ -172,10 +180,11 @@ async fn main() {
     );
     let mut seen = BTreeMap::new();
     let (first, simulated, wall) = pass(&factory, &config, T0).await;
-    let bound = quota_bound(&fake, &mut seen);
+    let (bound, calls) = quota_bound(&fake, &mut seen);
     summary("first pass (converging)", &first, simulated, wall, bound);
+    println!("  calls per API: {calls:?}");
     let (second, simulated, wall) = pass(&factory, &config, T0 + 15 * 60).await;
-    let bound = quota_bound(&fake, &mut seen);
+    let (bound, calls) = quota_bound(&fake, &mut seen);
     summary(
         "idle pass, 15 minutes later",
         &second,
@@ -183,6 +192,7 @@ async fn main() {
         wall,
         bound,
     );
+    println!("  calls per API: {calls:?}");
     let _ = std::fs::remove_dir_all(&dir);
 
     // Per API: the busiest (account, region) second against the quota.

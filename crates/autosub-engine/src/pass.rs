@@ -140,8 +140,9 @@ pub fn plan_policy(
 }
 
 /// What the passes of one account in a run share: the regions reconciled, the account's
-/// forwarders, the discovery of global services (made once) and the command's stale-pass
-/// default.
+/// forwarders and their policies (read once, before any pass of the account writes: a pass
+/// changes only its own region's forwarder, and reads the others only to know they exist), the
+/// discovery of global services (made once) and the command's stale-pass default.
 pub struct Run {
     /// Every region the run reconciles in the account.
     pub regions: BTreeSet<Region>,
@@ -154,7 +155,11 @@ pub struct Run {
     /// The run's time, in seconds since the Unix epoch: what the ledger records as seen.
     pub now: u64,
     global: OnceCell<Discovery>,
+    policies: OnceCell<ForwarderPolicies>,
 }
+
+/// The forwarders' resource policies, and why the missing ones are unavailable, by region.
+type ForwarderPolicies = (BTreeMap<FunctionArn, PolicyState>, BTreeMap<Region, String>);
 
 impl Run {
     /// A run at `now` over `regions` with `forwarders` that deletes on the first stale pass and
@@ -174,6 +179,7 @@ impl Run {
             },
             now,
             global: OnceCell::new(),
+            policies: OnceCell::new(),
         }
     }
 }
@@ -374,7 +380,11 @@ async fn discover_and_plan(
         .collect();
 
     progress.step(target, "reading the forwarders' resource policies");
-    let (policies, unavailable) = observe::forwarder_policies(apis, &forwarders).await;
+    let (policies, unavailable) = run
+        .policies
+        .get_or_init(|| observe::forwarder_policies(apis, &forwarders))
+        .await
+        .clone();
     let no_forwarder = if forwarders.contains_key(&target.region) {
         unavailable.get(&target.region).cloned()
     } else {
