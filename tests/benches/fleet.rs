@@ -11,6 +11,8 @@
 //! (account, region)'s calls in any one-second window against the quota. Results:
 //! `docs/fleet.md` and `docs/performance.md`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -20,10 +22,12 @@ use autosub_config::Config;
 use autosub_core::Region;
 use autosub_engine::lease::Leases;
 use autosub_engine::ledger;
-use autosub_engine::pass::{Mode, Progress, Target};
+use autosub_engine::pass::Mode;
 use autosub_engine::reconcile::{self, RunCx, RunReport};
 use autosub_testkit::fake::{ApiKey, FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape};
 use tokio_util::sync::CancellationToken;
+
+use support::{Quiet, fake_services_only, per_api, requests_since};
 
 const CENTRAL: &str = "100000000000";
 /// The simulated start of the first pass (seconds since the Unix epoch).
@@ -39,12 +43,6 @@ const REGIONS: [&str; 8] = [
     "ca-central-1",
 ];
 
-struct Quiet;
-
-impl Progress for Quiet {
-    fn step(&self, _: &Target, _: &str) {}
-}
-
 fn config(accounts: &[String], regions: &[&str], ledger: &std::path::Path) -> Config {
     let mut text = format!(
         "[aws]\nregions = {regions:?}\n[forwarders]\n{}\n",
@@ -54,17 +52,7 @@ fn config(accounts: &[String], regions: &[&str], ledger: &std::path::Path) -> Co
             .collect::<Vec<_>>()
             .join("\n")
     );
-    for service in [
-        "cloudfront",
-        "elbv2",
-        "elb",
-        "redshift",
-        "step_functions",
-        "wafv2",
-        "api_gateway",
-    ] {
-        text.push_str(&format!("[services.{service}]\nenabled = false\n"));
-    }
+    text.push_str(&fake_services_only());
     text.push_str(&format!(
         "[ledger]\nlocation = \"{}\"\n[fleet]\n",
         ledger.display()
@@ -113,22 +101,12 @@ fn quota_bound(
     before: &mut BTreeMap<ApiKey, u64>,
 ) -> (f64, BTreeMap<&'static str, u64>) {
     let rates = Rates::default();
-    let now: BTreeMap<ApiKey, u64> = fake
-        .stats()
-        .into_iter()
-        .map(|(k, s)| (k, s.requests))
-        .collect();
-    let mut bound = 0.0_f64;
-    let mut by_api: BTreeMap<&'static str, u64> = BTreeMap::new();
-    for (key, n) in &now {
-        let d = n - before.get(key).copied().unwrap_or(0);
-        bound = bound.max(d as f64 / rates.of(key.api));
-        if d > 0 {
-            *by_api.entry(key.api).or_default() += d;
-        }
-    }
-    *before = now;
-    (bound, by_api)
+    let requests = requests_since(fake, before);
+    let bound = requests
+        .iter()
+        .map(|(key, n)| *n as f64 / rates.of(key.api))
+        .fold(0.0, f64::max);
+    (bound, per_api(&requests))
 }
 
 fn summary(label: &str, report: &RunReport, simulated: f64, wall: f64, bound: f64) {

@@ -12,6 +12,8 @@
 //! process (the fake's own state included) and the time `desire` + `plan` take for as many
 //! sources as log groups. Results: `docs/performance.md`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -28,10 +30,12 @@ use autosub_core::{
 };
 use autosub_engine::lease::Leases;
 use autosub_engine::ledger;
-use autosub_engine::pass::{Mode, Progress, Target};
+use autosub_engine::pass::Mode;
 use autosub_engine::reconcile::{self, RunCx, RunReport};
 use autosub_testkit::fake::{ApiKey, FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape};
 use tokio_util::sync::CancellationToken;
+
+use support::{Quiet, fake_services_only, per_api, requests_since};
 
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
@@ -40,27 +44,11 @@ const T0: u64 = 1_800_000_000;
 /// The simulated schedule: a pass every 15 minutes.
 const TICK: u64 = 15 * 60;
 
-struct Quiet;
-
-impl Progress for Quiet {
-    fn step(&self, _: &Target, _: &str) {}
-}
-
 fn config(ledger: &std::path::Path) -> Config {
     let mut text = format!(
         "[aws]\naccount_id = \"{ACCOUNT}\"\nregions = [\"{REGION}\"]\n[forwarders]\n{REGION} = \"datadog-forwarder\"\n"
     );
-    for service in [
-        "cloudfront",
-        "elbv2",
-        "elb",
-        "redshift",
-        "step_functions",
-        "wafv2",
-        "api_gateway",
-    ] {
-        text.push_str(&format!("[services.{service}]\nenabled = false\n"));
-    }
+    text.push_str(&fake_services_only());
     text.push_str(&format!(
         "[ledger]\nlocation = \"{}\"\n[safety]\nmax_deletes_per_pass = 100\n",
         ledger.display()
@@ -85,26 +73,6 @@ impl Cost {
             .map(|(api, n)| *n as f64 / rates.of(api))
             .fold(0.0, f64::max)
     }
-}
-
-/// Calls per API of the fake since `before`.
-fn calls_since(
-    fake: &FakeAws,
-    before: &BTreeMap<ApiKey, u64>,
-) -> (BTreeMap<&'static str, u64>, BTreeMap<ApiKey, u64>) {
-    let now: BTreeMap<ApiKey, u64> = fake
-        .stats()
-        .into_iter()
-        .map(|(k, s)| (k, s.requests))
-        .collect();
-    let mut by_api = BTreeMap::new();
-    for (key, n) in &now {
-        let d = n - before.get(key).copied().unwrap_or(0);
-        if d > 0 {
-            *by_api.entry(key.api).or_default() += d;
-        }
-    }
-    (by_api, now)
 }
 
 async fn pass(
@@ -138,8 +106,7 @@ async fn pass(
         .await
         .expect("the run starts");
     let (simulated, wall) = (simulated.elapsed(), wall.elapsed());
-    let (calls, after) = calls_since(fake, before);
-    *before = after;
+    let calls = per_api(&requests_since(fake, before));
     Cost {
         calls,
         simulated,

@@ -319,6 +319,7 @@ mod tests {
     use crate::desired::{DesiredBucket, DesiredLogGroup};
     use crate::ids::{AccountId, FunctionArn, Region};
     use crate::ledger::{LedgerEntry, Origin, Verified};
+    use crate::plan_tests::policy;
 
     const DAY: u64 = 24 * 60 * 60;
     const TICK: u64 = 15 * 60;
@@ -330,20 +331,6 @@ mod tests {
             &Region::new("us-east-1"),
             "fwd",
         )
-    }
-
-    fn policy() -> PlanPolicy {
-        PlanPolicy {
-            account: AccountId::new("111122223333"),
-            notification_id_prefix: "autosub-".into(),
-            filter_name: "autosub".into(),
-            filter_pattern: String::new(),
-            statement_id_prefix: "autosub-".into(),
-            max_filters_per_log_group: 2,
-            max_deletes_per_pass: 10,
-            stale_passes_before_delete: 1,
-            protect: Vec::new(),
-        }
     }
 
     fn incremental() -> AuditPolicy {

@@ -54,7 +54,8 @@ fn group(function: &str) -> String {
     format!("/aws/lambda/{function}")
 }
 
-fn policy() -> PlanPolicy {
+/// The policy of every test of the planner and the audit.
+pub(crate) fn policy() -> PlanPolicy {
     PlanPolicy {
         account: AccountId::new(ACCOUNT),
         notification_id_prefix: "autosub-".into(),
