@@ -11,8 +11,10 @@ pub mod lease;
 pub mod ledger;
 pub mod memo;
 pub mod metrics;
+mod observe;
 pub mod organizations;
 pub mod pass;
+mod pipeline;
 pub mod reconcile;
 pub mod telemetry;
 

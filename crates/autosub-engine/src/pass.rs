@@ -10,20 +10,22 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
 use autosub_config::{Config, ForwarderRef};
-use autosub_core::audit::{AuditPolicy, FullReason, Scope, scope};
-use autosub_core::desired::{Desired, Routing, Selection, desire};
-use autosub_core::ledger::{self, TargetLedger};
-use autosub_core::plan::{Action, Change, Plan, PlanPolicy, Trigger, plan};
+use autosub_core::audit::AuditPolicy;
+use autosub_core::desired::{Routing, Selection, desire};
+use autosub_core::ledger::TargetLedger;
+use autosub_core::plan::{Plan, PlanPolicy, plan};
 use autosub_core::{
-    AccountId, BucketName, Coverage, Discovery, FunctionArn, Invoker, Location, LogGroupName,
-    LogGroupState, Observed, PolicyState, Region, Service,
+    AccountId, Discovery, FunctionArn, Location, LogGroupName, PolicyState, Region, Service,
 };
 use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
-use autosub_triggers::{ChangeOutcome, Outcome, apply, observe};
-use futures::StreamExt;
+use autosub_triggers::{ChangeOutcome, Outcome, observe};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
+
+pub use crate::observe::AuditReport;
+use crate::observe::{audit_report, observe_scope};
+use crate::pipeline::{EarlyApply, apply_rest};
 
 /// Where global services (CloudFront, WAF's CLOUDFRONT scope) write CloudWatch Logs.
 const GLOBAL_LOG_REGION: &str = "us-east-1";
@@ -78,31 +80,6 @@ pub struct PassReport {
     pub no_forwarder: Option<String>,
     /// What the pass read and what it trusted the ledger for.
     pub audit: AuditReport,
-}
-
-/// What a pass read, what it trusted the ledger for, and what the audit found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AuditReport {
-    /// Set when the pass read everything, and why.
-    pub full: Option<FullReason>,
-    /// Log groups whose filters were read.
-    pub log_groups_read: usize,
-    /// Desired log groups trusted unread (verified within the audit window).
-    pub log_groups_trusted: usize,
-    /// Log groups read by the sweep for lost triggers.
-    pub log_groups_swept: usize,
-    /// Buckets whose notification configuration was read.
-    pub buckets_read: usize,
-    /// Desired buckets trusted unread.
-    pub buckets_trusted: usize,
-    /// Buckets whose region the sweep looked up (read when in this region).
-    pub buckets_swept: usize,
-    /// Verified log groups and buckets re-read because their turn in the window came.
-    pub audited: usize,
-    /// Of those, how many had drifted (a create or update was planned to restore them).
-    pub drift: usize,
-    /// Triggers of ours the sweep found that the ledger did not know.
-    pub recovered: usize,
 }
 
 impl PassReport {
@@ -241,114 +218,6 @@ pub async fn run_pass(
     }
 }
 
-/// Applies the changes of `plan` that were not applied early, and returns every change's
-/// outcome in plan order (an early outcome whose change the plan does not hold comes last).
-async fn apply_rest(
-    apis: &TargetApis,
-    plan: &Plan,
-    policy: &PlanPolicy,
-    cancel: &CancellationToken,
-    early: Vec<ChangeOutcome>,
-) -> Vec<ChangeOutcome> {
-    let key = |c: &Change| (c.action, c.trigger.clone());
-    let mut done: BTreeMap<(Action, Trigger), ChangeOutcome> =
-        early.into_iter().map(|o| (key(&o.change), o)).collect();
-    let rest = Plan {
-        changes: plan
-            .changes
-            .iter()
-            .filter(|c| !done.contains_key(&key(c)))
-            .cloned()
-            .collect(),
-        ..Plan::default()
-    };
-    let mut applied = apply(apis, &rest, policy, cancel).await.into_iter();
-    let mut outcomes: Vec<ChangeOutcome> = plan
-        .changes
-        .iter()
-        .filter_map(|c| done.remove(&key(c)).or_else(|| applied.next()))
-        .collect();
-    outcomes.extend(done.into_values());
-    outcomes
-}
-
-/// While a pass reads log groups, applies at once the filter a group needs when it needs
-/// exactly that (a create or update, no permission first, no delete): DescribeSubscriptionFilters
-/// and PutSubscriptionFilter have quotas of their own, so reading and writing together take
-/// the time of the slower, not of both. The full plan is computed afterwards as always and
-/// holds the same changes; [`apply_rest`] skips the ones done here.
-struct EarlyApply<'a> {
-    apis: &'a TargetApis,
-    desired: &'a Desired,
-    policies: &'a BTreeMap<FunctionArn, PolicyState>,
-    policy: &'a PlanPolicy,
-    cancel: &'a CancellationToken,
-}
-
-impl EarlyApply<'_> {
-    /// The change a freshly read group needs, when it is a filter create or update alone.
-    fn change_for(&self, name: &LogGroupName, state: &LogGroupState) -> Option<Change> {
-        let want = self.desired.log_groups.get(name)?;
-        let desired = Desired {
-            home_region: self.desired.home_region.clone(),
-            forwarders: self.desired.forwarders.clone(),
-            log_groups: BTreeMap::from([(name.clone(), want.clone())]),
-            ..Desired::default()
-        };
-        let observed = Observed {
-            log_groups: BTreeMap::from([(name.clone(), state.clone())]),
-            policies: self.policies.clone(),
-            coverage: Coverage {
-                full: false,
-                ..Coverage::default()
-            },
-            ..Observed::default()
-        };
-        let mut one = plan(&desired, &observed, self.policy);
-        match one.changes.as_slice() {
-            [c] if matches!(c.trigger, Trigger::SubscriptionFilter { .. })
-                && c.action != Action::Delete =>
-            {
-                one.changes.pop()
-            }
-            _ => None,
-        }
-    }
-
-    /// Reads every group of `reads` and applies what [`EarlyApply::change_for`] finds, both at
-    /// once; returns the states read and the outcomes.
-    async fn run(
-        &self,
-        reads: impl futures::Stream<Item = (LogGroupName, LogGroupState)>,
-    ) -> (BTreeMap<LogGroupName, LogGroupState>, Vec<ChangeOutcome>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
-        let reader = async move {
-            let mut states = BTreeMap::new();
-            let mut reads = std::pin::pin!(reads);
-            while let Some((name, state)) = reads.next().await {
-                if let Some(change) = self.change_for(&name, &state) {
-                    // The writer outlives the reader: the send cannot fail.
-                    let _ = tx.send(change);
-                }
-                states.insert(name, state);
-            }
-            states
-        };
-        let writer = async {
-            let mut outcomes = Vec::new();
-            while let Some(change) = rx.recv().await {
-                let one = Plan {
-                    changes: vec![change],
-                    ..Plan::default()
-                };
-                outcomes.extend(apply(self.apis, &one, self.policy, self.cancel).await);
-            }
-            outcomes
-        };
-        tokio::join!(reader, writer)
-    }
-}
-
 /// What the read-only part of a pass found: the discovery, the plan, why the target's region
 /// has no forwarder (if so), what the pass read, and the changes applied early.
 type Planned = (
@@ -472,166 +341,6 @@ async fn discover_and_plan(
     let plan = plan(&desired, &observed, policy);
     let audit = audit_report(&scope, &observed, &plan);
     (discovery, plan, no_forwarder, audit, early)
-}
-
-/// Lists the region's log groups and the account's buckets, chooses what to read from the
-/// desire and the ledger ([`scope`]), and reads it (applying filters on the way with `early`).
-#[allow(clippy::too_many_arguments)]
-async fn observe_scope(
-    apis: &TargetApis,
-    target: &Target,
-    run: &Run,
-    (desired, routing): (&Desired, &Routing),
-    policy: &PlanPolicy,
-    ledger: TargetLedger,
-    concurrency: usize,
-    early: Option<&EarlyApply<'_>>,
-    progress: &dyn Progress,
-) -> (Observed, Scope, Vec<ChangeOutcome>) {
-    progress.step(target, "listing log groups and buckets");
-    let listed_groups = observe::list_log_groups(apis).await;
-    let listed_buckets = observe::list_buckets(apis).await;
-    let scope = scope(
-        desired,
-        &ledger,
-        &listed_groups
-            .as_ref()
-            .map(|g| g.keys().cloned().collect())
-            .unwrap_or_default(),
-        listed_buckets.as_ref().unwrap_or(&BTreeSet::new()),
-        policy,
-        run.audit,
-        run.now,
-    );
-
-    progress.step(target, "reading subscription filters");
-    // Desired and held groups: absent from the listing means not there (yet), with no call.
-    let known: BTreeSet<&LogGroupName> = desired
-        .log_groups
-        .keys()
-        .chain(&desired.held_log_groups)
-        .collect();
-    let (log_groups, logs_unswept, early) = match &listed_groups {
-        Ok(classes) => {
-            let reads = observe::log_group_reads(apis, &scope.log_groups, classes, concurrency);
-            let (mut states, early) = match early {
-                Some(early) => early.run(reads).await,
-                None => (reads.collect().await, Vec::new()),
-            };
-            let ledgered = ledger
-                .triggers
-                .values()
-                .filter_map(|e| e.location.strip_prefix("log-group:"))
-                .map(LogGroupName::new);
-            for name in known.iter().map(|g| (*g).clone()).chain(ledgered) {
-                if !classes.contains_key(&name) {
-                    states.insert(name, LogGroupState::Missing);
-                }
-            }
-            (states, None, early)
-        }
-        Err(detail) => {
-            let states = known
-                .iter()
-                .map(|g| {
-                    let state = LogGroupState::Unreadable {
-                        detail: detail.clone(),
-                    };
-                    ((*g).clone(), state)
-                })
-                .collect();
-            (states, Some(detail.clone()), Vec::new())
-        }
-    };
-
-    progress.step(target, "reading bucket notifications");
-    let mut wanted_buckets: BTreeMap<BucketName, _> = BTreeMap::new();
-    for bucket in &scope.buckets {
-        let region = match desired.buckets.get(bucket) {
-            Some(d) => Some(d.region.clone()),
-            None if desired.held_buckets.contains(bucket) => {
-                routing.bucket_regions.get(bucket).cloned()
-            }
-            // The ledger's: ours are only ever in the pass's own region.
-            None => Some(target.region.clone()),
-        };
-        if let Some(region) = region {
-            wanted_buckets.insert(bucket.clone(), region);
-        }
-    }
-    let (buckets, s3_unreadable) = observe::buckets(
-        apis,
-        &target.region,
-        &wanted_buckets,
-        &scope.swept_buckets,
-        concurrency,
-    )
-    .await;
-    let s3_unswept = listed_buckets.err().or(s3_unreadable);
-
-    let coverage = Coverage {
-        at: run.now,
-        full: scope.full.is_some() && logs_unswept.is_none() && s3_unswept.is_none(),
-        trusted_log_groups: if logs_unswept.is_some() {
-            BTreeSet::new()
-        } else {
-            scope.trusted_log_groups.clone()
-        },
-        trusted_buckets: scope.trusted_buckets.clone(),
-        sweep: scope.cursors.clone(),
-    };
-    let unswept = [(Invoker::Logs, logs_unswept), (Invoker::S3, s3_unswept)]
-        .into_iter()
-        .filter_map(|(invoker, failure)| failure.map(|f| (invoker, f)))
-        .collect();
-    let observed = Observed {
-        buckets,
-        log_groups,
-        policies: BTreeMap::new(),
-        unswept,
-        ledger,
-        coverage,
-    };
-    (observed, scope, early)
-}
-
-/// Counts what the pass read and trusted; drift is an audited resource the plan restores, a
-/// recovered trigger one of ours the sweep found.
-fn audit_report(scope: &Scope, observed: &Observed, plan: &Plan) -> AuditReport {
-    let drift = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Create | Action::Update))
-        .map(|c| ledger::location(&c.trigger))
-        .filter(|location| scope.audited.contains(location))
-        .collect::<BTreeSet<_>>()
-        .len();
-    let swept: BTreeSet<String> = scope
-        .swept_log_groups
-        .iter()
-        .map(|g| format!("log-group:{g}"))
-        .chain(scope.swept_buckets.iter().map(|b| format!("s3://{b}")))
-        .collect();
-    let recovered = plan
-        .ledger
-        .triggers
-        .iter()
-        .filter(|(key, e)| {
-            swept.contains(&e.location) && !observed.ledger.triggers.contains_key(*key)
-        })
-        .count();
-    AuditReport {
-        full: scope.full,
-        log_groups_read: scope.log_groups.len(),
-        log_groups_trusted: observed.coverage.trusted_log_groups.len(),
-        log_groups_swept: scope.swept_log_groups.len(),
-        buckets_read: observed.buckets.len(),
-        buckets_trusted: observed.coverage.trusted_buckets.len(),
-        buckets_swept: scope.swept_buckets.len(),
-        audited: scope.audited.len(),
-        drift,
-        recovered,
-    }
 }
 
 /// Exclusions from the config, and loop guards: every forwarder's default log group plus the
