@@ -138,20 +138,30 @@ fn print_audit(report: &PassReport) {
         }
         Some(FullReason::FirstPass) => "full audit (no previous pass in the ledger)".to_owned(),
         None => format!(
-            "incremental audit: {} log groups and {} buckets trusted from the ledger, {} re-verified ({} drifted), {} log groups and {} buckets swept for lost triggers ({} found)",
-            a.log_groups_trusted,
-            a.buckets_trusted,
+            "incremental audit: {} and {} trusted from the ledger, {} re-verified ({} drifted), {} and {} swept for lost triggers ({} found)",
+            count(a.log_groups_trusted, "log group"),
+            count(a.buckets_trusted, "bucket"),
             a.audited,
             a.drift,
-            a.log_groups_swept,
-            a.buckets_swept,
+            count(a.log_groups_swept, "log group"),
+            count(a.buckets_swept, "bucket"),
             a.recovered
         ),
     };
     println!(
-        "\nRead {} log groups and {} buckets; {how}.",
-        a.log_groups_read, a.buckets_read
+        "\nRead {} and {}; {how}.",
+        count(a.log_groups_read, "log group"),
+        count(a.buckets_read, "bucket")
     );
+}
+
+/// `1 bucket`, `2 buckets`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn print_gaps(report: &PassReport) {
