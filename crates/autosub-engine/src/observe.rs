@@ -177,7 +177,7 @@ pub(crate) fn audit_report(scope: &Scope, observed: &Observed, plan: &Plan) -> A
     let swept: BTreeSet<String> = scope
         .swept_log_groups
         .iter()
-        .map(|g| format!("log-group:{g}"))
+        .map(|g| ledger::log_group_unit(g.as_str()))
         .chain(scope.swept_buckets.iter().map(|b| format!("s3://{b}")))
         .collect();
     let recovered = plan

@@ -114,9 +114,14 @@ fn early_change(
         log_groups: BTreeMap::from([(name.clone(), want.clone())]),
         ..Desired::default()
     };
+    // Only the group's own forwarder's policy can call for a change here.
     let observed = Observed {
         log_groups: BTreeMap::from([(name.clone(), state.clone())]),
-        policies: policies.clone(),
+        policies: policies
+            .get_key_value(&want.forwarder)
+            .map(|(f, p)| (f.clone(), p.clone()))
+            .into_iter()
+            .collect(),
         coverage: Coverage {
             full: false,
             ..Coverage::default()
