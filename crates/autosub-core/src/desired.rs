@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::account_policy::DesiredAccountPolicy;
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
 use crate::pattern::wildcard_match;
 use crate::plan::{Skip, SkipReason};
@@ -93,6 +94,10 @@ pub struct Desired {
     pub gaps: Vec<Gap>,
     /// Why some discovered locations get no trigger.
     pub skips: Vec<Skip>,
+    /// In account-policy mode, the account policy and the discovered log groups it delivers
+    /// (those are then not in `log_groups`): see [`crate::account_policy::route`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_policy: Option<DesiredAccountPolicy>,
 }
 
 /// Turns discovered sources into desired triggers. Pure and deterministic.

@@ -271,7 +271,7 @@ fn verified_unit(trigger: &Trigger) -> Option<(String, String)> {
             bucket_unit(bucket.as_str(), prefix),
             want_bucket_prefix(destination),
         )),
-        Trigger::InvokePermission { .. } => None,
+        Trigger::InvokePermission { .. } | Trigger::AccountPolicy { .. } => None,
     }
 }
 
@@ -282,6 +282,7 @@ pub fn key(trigger: &Trigger) -> String {
         Trigger::S3Notification { id, .. } => id.as_str(),
         Trigger::SubscriptionFilter { filter_name, .. } => filter_name.as_str(),
         Trigger::InvokePermission { permission, .. } => permission.statement_id.as_str(),
+        Trigger::AccountPolicy { policy } => policy.name.as_str(),
     };
     format!("{} {} {mark}", trigger.kind(), location(trigger))
 }
@@ -292,7 +293,13 @@ pub fn location(trigger: &Trigger) -> String {
         Trigger::S3Notification { bucket, .. } => format!("s3://{bucket}"),
         Trigger::SubscriptionFilter { log_group, .. } => format!("log-group:{log_group}"),
         Trigger::InvokePermission { forwarder, .. } => format!("lambda:{forwarder}"),
+        Trigger::AccountPolicy { policy } => location_of_account_policy(&policy.name),
     }
+}
+
+/// Where the ledger puts the region's account policy called `name`.
+pub fn location_of_account_policy(name: &str) -> String {
+    format!("account-policy:{name}")
 }
 
 #[cfg(test)]
@@ -314,6 +321,7 @@ mod tests {
             action,
             trigger,
             reason: String::new(),
+            after: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! today, and the plan that closes the gap. No IO, no clock, no environment: the same inputs
 //! always give the same, byte-identical plan.
 
+pub mod account_policy;
 pub mod audit;
 pub mod datadog;
 pub mod desired;

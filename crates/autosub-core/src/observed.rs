@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::account_policy::AccountPolicies;
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
 use crate::ledger::{SweepCursors, TargetLedger};
 use crate::notification::NotificationConfig;
@@ -159,6 +160,9 @@ pub struct Observed {
     /// How much of the target this pass read, and what it trusted the ledger for.
     #[serde(default)]
     pub coverage: Coverage,
+    /// The region's account-level subscription filter policies.
+    #[serde(default)]
+    pub account_policies: AccountPolicies,
 }
 
 /// How much of a target a pass read (design §4 rule 9).

@@ -9,10 +9,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::account_policy::{self, AccountPolicies, AccountPolicy, AccountSelection};
 use crate::desired::{Desired, DesiredBucket};
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
 use crate::ledger::{
-    TargetLedger, Verified, bucket_unit, log_group_unit, want_bucket_prefix, want_log_group,
+    TargetLedger, Verified, bucket_unit, location_of_account_policy, log_group_unit,
+    want_bucket_prefix, want_log_group,
 };
 use crate::notification::{
     DestinationKind, FilterRule, NotificationConfig, NotificationEntry, OBJECT_CREATED_ALL, is_ours,
@@ -108,6 +110,11 @@ pub enum Trigger {
         /// The statement.
         permission: InvokePermission,
     },
+    /// The region's account-level subscription filter policy.
+    AccountPolicy {
+        /// The policy.
+        policy: AccountPolicy,
+    },
 }
 
 impl Trigger {
@@ -117,6 +124,7 @@ impl Trigger {
             Self::S3Notification { .. } => "s3-notification",
             Self::SubscriptionFilter { .. } => "subscription-filter",
             Self::InvokePermission { .. } => "invoke-permission",
+            Self::AccountPolicy { .. } => "account-policy",
         }
     }
 
@@ -131,6 +139,7 @@ impl Trigger {
             } => {
                 format!("{forwarder} ({})", permission.statement_id)
             }
+            Self::AccountPolicy { policy } => location_of_account_policy(&policy.name),
         }
     }
 
@@ -140,6 +149,7 @@ impl Trigger {
             Self::S3Notification { destination, .. }
             | Self::SubscriptionFilter { destination, .. } => destination.clone(),
             Self::InvokePermission { permission, .. } => permission.invoker.principal().to_owned(),
+            Self::AccountPolicy { policy } => policy.destination_arn.clone(),
         }
     }
 }
@@ -153,6 +163,10 @@ pub struct Change {
     pub trigger: Trigger,
     /// Why, in a sentence a reviewer can check.
     pub reason: String,
+    /// The resource of another change in the plan this one waits for: it is applied only once
+    /// that change was, and skipped (`dependency_failed`) otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// Why something that was found is not acted on.
@@ -196,6 +210,12 @@ pub enum SkipReason {
     /// The pass read only part of the region (an incremental audit), so it cannot tell that
     /// nothing uses a permission statement any more; a full audit decides.
     PartialSweep,
+    /// The region's one account-level subscription filter policy is someone else's.
+    AccountPolicyTaken,
+    /// The account policy's exclusions would pass AWS's 25 KB limit on selection criteria.
+    AccountPolicyTooLarge,
+    /// The change it waits for (`Change::after`) was not applied.
+    DependencyFailed,
 }
 
 impl SkipReason {
@@ -220,6 +240,9 @@ impl SkipReason {
             Self::StaleWait => "stale_wait",
             Self::Shutdown => "shutdown",
             Self::PartialSweep => "partial_sweep",
+            Self::AccountPolicyTaken => "account_policy_taken",
+            Self::AccountPolicyTooLarge => "account_policy_too_large",
+            Self::DependencyFailed => "dependency_failed",
         }
     }
 }
@@ -337,7 +360,9 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         previous: &observed.ledger,
         ledger: TargetLedger::default(),
         at: observed.coverage.at,
+        policy_change: None,
     };
+    planner.account_policy(observed);
     planner.log_groups(observed);
     planner.buckets(observed);
     planner.permissions(observed);
@@ -376,6 +401,9 @@ struct Planner<'a> {
     ledger: TargetLedger,
     /// When this pass read AWS (seconds since the Unix epoch).
     at: u64,
+    /// The resource of the account policy change planned, which filter deletes it makes
+    /// redundant wait for.
+    policy_change: Option<String>,
 }
 
 impl Planner<'_> {
@@ -506,6 +534,8 @@ impl Planner<'_> {
                     observed.buckets.get(&BucketName::from(bucket)),
                     Some(BucketState::Found { .. } | BucketState::Missing)
                 )
+            } else if location.starts_with("account-policy:") {
+                matches!(observed.account_policies, AccountPolicies::Found { .. })
             } else if let Some(arn) = location.strip_prefix("lambda:") {
                 FunctionArn::parse(arn).is_ok_and(|f| {
                     matches!(observed.policies.get(&f), Some(PolicyState::Found { .. }))
@@ -541,6 +571,105 @@ impl Planner<'_> {
                 || "no discovered source writes here any more".to_owned(),
                 |s| format!("no longer wanted ({}: {})", s.reason, s.detail),
             )
+    }
+
+    /// The name of the account policy that delivers `group` to the forwarder, if one does.
+    fn covering_policy(&self, group: &LogGroupName) -> Option<&str> {
+        self.desired
+            .account_policy
+            .as_ref()
+            .map(|d| &d.delivering)
+            .filter(|p| p.selects(group))
+            .map(|p| p.name.as_str())
+    }
+
+    /// The region's account policy: ours kept as desired, created, updated, or deleted once the
+    /// region leaves account-policy mode; another's never touched.
+    fn account_policy(&mut self, observed: &Observed) {
+        let wanted = self
+            .desired
+            .account_policy
+            .as_ref()
+            .and_then(|d| d.ours.as_ref());
+        let policies = match &observed.account_policies {
+            AccountPolicies::NotRead => return,
+            AccountPolicies::Unreadable { detail } => {
+                if let Some(wanted) = wanted {
+                    self.skip(
+                        location_of_account_policy(&wanted.name),
+                        SkipReason::Unreadable,
+                        format!(
+                            "the account's subscription filter policies could not be read: {detail}"
+                        ),
+                    );
+                }
+                return;
+            }
+            AccountPolicies::Found { policies } => policies,
+        };
+        let found = policies.iter().find(|p| {
+            account_policy::is_ours(
+                p,
+                &self.policy.filter_name,
+                &self.desired.forwarders,
+                self.previous,
+            )
+        });
+        let trigger = |policy: &AccountPolicy| Trigger::AccountPolicy {
+            policy: policy.clone(),
+        };
+        if let Some(found) = found {
+            self.track(&trigger(found), 0);
+        }
+        let all_groups = LogGroupName::new("*");
+        match (wanted, found) {
+            (Some(wanted), found) => {
+                if let Ok(forwarder) = FunctionArn::parse(&wanted.destination_arn) {
+                    let arn = all_groups.arn(&self.policy.account, forwarder.region());
+                    self.use_ours(&wanted.destination_arn, Invoker::Logs, arn);
+                }
+                let (action, reason) = match found {
+                    Some(found) if found == wanted => return,
+                    Some(found) => (Action::Update, policy_difference(found, wanted)),
+                    None => {
+                        let covered = self
+                            .desired
+                            .account_policy
+                            .as_ref()
+                            .map_or(0, |d| d.covered.len());
+                        (
+                            Action::Create,
+                            format!(
+                                "delivers the {covered} discovered log group(s) and every log group created later, {} excluded, with no filter slot taken",
+                                wanted.excluded_count()
+                            ),
+                        )
+                    }
+                };
+                self.policy_change = Some(location_of_account_policy(&wanted.name));
+                self.changes.push(Change {
+                    action,
+                    trigger: trigger(wanted),
+                    reason,
+                    after: None,
+                });
+            }
+            (None, Some(found)) if self.desired.account_policy.is_none() => {
+                let change = Change {
+                    action: Action::Delete,
+                    trigger: trigger(found),
+                    reason: "account_policy is not enabled for this region; its log groups get per-group filters".into(),
+                    after: None,
+                };
+                let use_ = FunctionArn::parse(&found.destination_arn).ok().map(|f| {
+                    let arn = all_groups.arn(&self.policy.account, f.region());
+                    (f, Invoker::Logs, arn)
+                });
+                let _queued = self.delete(&location_of_account_policy(&found.name), change, use_);
+            }
+            // Another policy to the forwarder delivers (adopted), or nothing of ours exists.
+            (None, _) => {}
+        }
     }
 
     fn log_groups(&mut self, observed: &Observed) {
@@ -633,10 +762,20 @@ impl Planner<'_> {
                             group_arn(&filter.destination_arn),
                         );
                     } else {
+                        let (reason, after) = match self.covering_policy(name) {
+                            Some(policy) => (
+                                format!(
+                                    "account policy {policy:?} delivers this log group; our filter would deliver every event twice"
+                                ),
+                                self.policy_change.clone(),
+                            ),
+                            None => (self.why_undesired(&subject), None),
+                        };
                         let change = Change {
                             action: Action::Delete,
                             trigger: ours_trigger(filter),
-                            reason: self.why_undesired(&subject),
+                            reason,
+                            after,
                         };
                         let use_ = FunctionArn::parse(&filter.destination_arn)
                             .ok()
@@ -670,6 +809,7 @@ impl Planner<'_> {
                             "filter {:?} already delivers this log group to the forwarder; ours would duplicate every event",
                             adopted.name
                         ),
+                        after: None,
                     };
                     let use_ = FunctionArn::parse(&filter.destination_arn)
                         .ok()
@@ -711,6 +851,7 @@ impl Planner<'_> {
                         action: Action::Update,
                         trigger: ours_trigger(&wanted_filter),
                         reason,
+                        after: None,
                     });
                     self.use_ours(&wanted_filter.destination_arn, Invoker::Logs, source_arn);
                 }
@@ -728,6 +869,7 @@ impl Planner<'_> {
                         action: Action::Create,
                         trigger: ours_trigger(&wanted_filter),
                         reason: sources_reason(&want.sources, "write to this log group"),
+                        after: None,
                     });
                     self.use_ours(&wanted_filter.destination_arn, Invoker::Logs, source_arn);
                 }
@@ -896,6 +1038,7 @@ impl Planner<'_> {
                 action: Action::Delete,
                 trigger: entry_trigger(entry),
                 reason,
+                after: None,
             };
             if !self.delete(bucket.as_str(), change, use_) {
                 kept.push(entry);
@@ -943,6 +1086,7 @@ impl Planner<'_> {
                 action,
                 trigger: entry_trigger(entry),
                 reason,
+                after: None,
             });
             self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
         }
@@ -1017,6 +1161,7 @@ impl Planner<'_> {
                             action,
                             trigger,
                             reason: format!("{} {} trigger(s) need {} to invoke the forwarder from account {}; {why}", arns.len(), invoker.as_str(), invoker.principal(), self.policy.account),
+                            after: None,
                         });
                     }
                     // S3 and Logs invoke only same-region functions, and this pass sweeps its
@@ -1029,6 +1174,7 @@ impl Planner<'_> {
                                 "no trigger invokes the forwarder through {} any more",
                                 invoker.principal()
                             ),
+                            after: None,
                         };
                         let unread = self.unread.get(&invoker).map(|what| {
                             (
@@ -1081,12 +1227,24 @@ impl Planner<'_> {
             .partition(|c| matches!(c.trigger, Trigger::InvokePermission { .. }));
         permission_upserts.sort();
         trigger_upserts.extend(trigger_deletes);
+        // An account policy is put before the filters it replaces are deleted, and deleted
+        // after the filters that replace it are created.
+        let policy_delete = |c: &Change| {
+            c.action == Action::Delete && matches!(c.trigger, Trigger::AccountPolicy { .. })
+        };
         trigger_upserts.sort_by(|a, b| {
-            (a.trigger.kind(), a.trigger.resource(), a.action).cmp(&(
-                b.trigger.kind(),
-                b.trigger.resource(),
-                b.action,
-            ))
+            (
+                policy_delete(a),
+                a.trigger.kind(),
+                a.trigger.resource(),
+                a.action,
+            )
+                .cmp(&(
+                    policy_delete(b),
+                    b.trigger.kind(),
+                    b.trigger.resource(),
+                    b.action,
+                ))
         });
         permission_deletes.sort();
         let mut changes = permission_upserts;
@@ -1100,6 +1258,37 @@ impl Planner<'_> {
             ledger: self.ledger,
         }
     }
+}
+
+/// What an update of our account policy changes, in words.
+fn policy_difference(found: &AccountPolicy, wanted: &AccountPolicy) -> String {
+    let mut parts = Vec::new();
+    if found.destination_arn != wanted.destination_arn {
+        parts.push(format!(
+            "it delivers to {}; the forwarder is {}",
+            found.destination_arn, wanted.destination_arn
+        ));
+    }
+    if found.pattern != wanted.pattern {
+        parts.push(format!(
+            "its pattern is {:?}; the configured pattern is {:?}",
+            found.pattern, wanted.pattern
+        ));
+    }
+    match (&found.selection, &wanted.selection) {
+        (AccountSelection::AllBut(had), AccountSelection::AllBut(want)) if had != want => {
+            let added = want.difference(had).count();
+            let removed = had.difference(want).count();
+            parts.push(format!(
+                "its exclusions change: {added} log group(s) to exclude, {removed} no longer excluded"
+            ));
+        }
+        (AccountSelection::Unrecognised(raw), _) => {
+            parts.push(format!("its selection criteria {raw:?} are not autosub's"));
+        }
+        _ => {}
+    }
+    format!("our account policy differs: {}", parts.join("; "))
 }
 
 fn same_rule(a: &NotificationEntry, b: &NotificationEntry) -> bool {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use crate::account_policy::{self, AccountPolicies, AccountPolicy, AccountSelection};
 use crate::desired::{Desired, Routing, Selection, desire};
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Region};
 use crate::notification::{
@@ -167,6 +168,8 @@ struct Estate {
     routing: Routing,
     observed: Observed,
     policy: PlanPolicy,
+    /// The region delivers its log groups through an account policy (`account_policy.enabled`).
+    account_mode: bool,
 }
 
 impl Estate {
@@ -181,6 +184,7 @@ impl Estate {
             },
             observed: Observed::default(),
             policy: policy(),
+            account_mode: false,
         }
         .forwarder(HOME)
     }
@@ -328,12 +332,40 @@ impl Estate {
         self
     }
 
+    /// Account-policy mode, with these policies observed in the region.
+    fn account_mode(mut self, policies: AccountPolicies) -> Self {
+        self.account_mode = true;
+        self.observed.account_policies = policies;
+        self
+    }
+
     fn desired(&self) -> Desired {
-        desire(
-            &self.discovery.clone().normalize(),
-            &self.selection,
-            &self.routing,
-        )
+        self.desired_of(&self.discovery.clone().normalize())
+    }
+
+    /// The desire of `discovery` in this estate, routed through the account policy in
+    /// account-policy mode.
+    fn desired_of(&self, discovery: &Discovery) -> Desired {
+        let mut desired = desire(discovery, &self.selection, &self.routing);
+        if self.account_mode
+            && let Some(forwarder) = self.routing.forwarders.get(&self.routing.home_region)
+        {
+            let listed = self.observed.log_groups.keys().cloned().collect();
+            let wanted = account_policy::want(
+                &self.policy.filter_name,
+                forwarder,
+                &self.policy.filter_pattern,
+                &self.selection,
+                &listed,
+            );
+            account_policy::route(
+                &mut desired,
+                wanted,
+                &self.observed.account_policies,
+                &self.observed.ledger,
+            );
+        }
+        desired
     }
 
     fn plan(&self) -> Plan {
@@ -1186,6 +1218,26 @@ fn apply(observed: &Observed, plan: &Plan, policy: &PlanPolicy) -> Observed {
             Trigger::S3Notification { bucket, .. } => {
                 by_bucket.entry(bucket).or_default().push(change);
             }
+            Trigger::AccountPolicy { policy } => {
+                let AccountPolicies::Found { policies } = &mut next.account_policies else {
+                    panic!("change on account policies that were not read: {change:?}");
+                };
+                let at = policies.iter().position(|p| p.name == policy.name);
+                match (change.action, at) {
+                    (Action::Create, None) => {
+                        assert!(
+                            policies.is_empty(),
+                            "a second policy in the region: {change:?}"
+                        );
+                        policies.push(policy.clone());
+                    }
+                    (Action::Update, Some(i)) => policies[i] = policy.clone(),
+                    (Action::Delete, Some(i)) => {
+                        policies.remove(i);
+                    }
+                    (_, found) => panic!("{change:?} but the policy exists: {}", found.is_some()),
+                }
+            }
             Trigger::InvokePermission {
                 forwarder,
                 permission,
@@ -1471,11 +1523,13 @@ fn arb_estate() -> impl Strategy<Value = Estate> {
         any::<bool>(),
         any::<bool>(),
     );
-    (sources, observed, config).prop_map(
+    let account = (prop::bool::weighted(0.3), 0..6usize);
+    (sources, observed, config, account).prop_map(
         |(
             (functions, s3_sources, gaps),
             (log_groups, buckets, home_policy, eu_policy),
             (home_fwd, eu_fwd, guarded_groups, guarded_buckets, exclude, cap, protect, eu_pass),
+            (account_mode, account_policies),
         )| {
             let mut estate = Estate::new();
             if eu_pass {
@@ -1538,6 +1592,9 @@ fn arb_estate() -> impl Strategy<Value = Estate> {
                 1 => estate.selection.exclude_log_groups = vec!["/aws/lambda/web".into()],
                 _ => estate.selection.exclude_buckets = vec!["cdn-*".into()],
             }
+            if account_mode {
+                estate = estate.account_mode(arb_account_policies(account_policies));
+            }
             estate.policy.max_deletes_per_pass = cap;
             if protect {
                 estate.policy.protect = vec!["access-*".into(), "/aws/lambda/jobs".into()];
@@ -1545,6 +1602,34 @@ fn arb_estate() -> impl Strategy<Value = Estate> {
             estate
         },
     )
+}
+
+/// The region's account policies, by case: none, ours (current or stale), another's to the
+/// forwarder, a foreign one, or unreadable.
+fn arb_account_policies(case: usize) -> AccountPolicies {
+    let policy = |name: &str, destination: String, excluded: &[&str]| AccountPolicy {
+        name: name.into(),
+        destination_arn: destination,
+        pattern: String::new(),
+        selection: AccountSelection::AllBut(
+            excluded.iter().map(|g| LogGroupName::new(*g)).collect(),
+        ),
+    };
+    let found = |policies| AccountPolicies::Found { policies };
+    match case {
+        0 => found(vec![]),
+        1 => found(vec![policy(
+            OUR_FILTER,
+            fwd(HOME).to_string(),
+            &["/aws/lambda/old"],
+        )]),
+        2 => found(vec![policy("datadog", fwd(HOME).to_string(), &[GROUPS[0]])]),
+        3 => found(vec![policy("siem", KINESIS.into(), &[])]),
+        4 => AccountPolicies::Unreadable {
+            detail: "AccessDeniedException".into(),
+        },
+        _ => AccountPolicies::NotRead,
+    }
 }
 
 /// A deterministic shuffle driven by `seed` (xorshift), so failures replay.
@@ -1587,6 +1672,7 @@ fn arb_s3_change() -> impl Strategy<Value = Change> {
                 destination: lambda_targets()[target].clone(),
             },
             reason: String::new(),
+            after: None,
         })
 }
 
@@ -1623,6 +1709,9 @@ proptest! {
                 }
                 Trigger::InvokePermission { permission, .. } => {
                     prop_assert!(permission.statement_id.starts_with(&p.statement_id_prefix));
+                }
+                Trigger::AccountPolicy { policy } => {
+                    prop_assert_eq!(&policy.name, &p.filter_name);
                 }
             }
         }
@@ -1717,7 +1806,7 @@ proptest! {
         let unsorted = |e: &Estate| {
             let mut d = e.discovery.clone();
             d.gaps = e.discovery.clone().normalize().gaps;
-            plan(&desire(&d, &e.selection, &e.routing), &e.observed, &e.policy)
+            plan(&e.desired_of(&d), &e.observed, &e.policy)
         };
         prop_assert_eq!(render::plan_json(&unsorted(&sources_only)), json);
     }
@@ -1735,6 +1824,11 @@ proptest! {
                     prop_assert!(!estate.selection.guarded_buckets.contains(bucket), "{change:?}");
                 }
                 Trigger::InvokePermission { .. } => {}
+                Trigger::AccountPolicy { policy } => {
+                    for guarded in &estate.selection.guarded_log_groups {
+                        prop_assert!(!policy.selects(guarded), "{guarded} in {change:?}");
+                    }
+                }
             }
         }
     }
@@ -1823,5 +1917,161 @@ fn only_a_full_audit_removes_a_statement_nothing_seems_to_use() {
         skip_detail(&partial, SkipReason::PartialSweep).contains("--full-audit"),
         "{:#?}",
         partial.skips
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account-policy mode
+// ---------------------------------------------------------------------------------------------
+
+/// Our account policy for the home forwarder, excluding `excluded`.
+fn our_account_policy(excluded: &[&str]) -> AccountPolicy {
+    AccountPolicy {
+        name: OUR_FILTER.into(),
+        destination_arn: fwd(HOME).to_string(),
+        pattern: String::new(),
+        selection: AccountSelection::AllBut(
+            excluded.iter().map(|g| LogGroupName::new(*g)).collect(),
+        ),
+    }
+}
+
+fn found(policies: Vec<AccountPolicy>) -> AccountPolicies {
+    AccountPolicies::Found { policies }
+}
+
+/// Two functions whose groups carry our filter, a guarded forwarder group, one foreign filter.
+fn per_group_estate() -> Estate {
+    Estate::new()
+        .function("api")
+        .function("jobs")
+        .log_group(&group("api"), vec![ours(&fwd(HOME).to_string())])
+        .log_group(
+            &group("jobs"),
+            vec![ours(&fwd(HOME).to_string()), filter("siem", KINESIS)],
+        )
+        .log_group("/aws/lambda/datadog-forwarder", vec![])
+        .guard_log_group("/aws/lambda/datadog-forwarder")
+}
+
+#[test]
+fn switching_to_the_account_policy_puts_it_before_deleting_the_filters_it_replaces() {
+    let estate = per_group_estate().account_mode(found(vec![]));
+    let plan = estate.plan();
+    assert_eq!(
+        summary(&plan),
+        [
+            "create account-policy:autosub -> fwd@us-east-1",
+            "delete log-group:/aws/lambda/api -> fwd@us-east-1",
+            "delete log-group:/aws/lambda/jobs -> fwd@us-east-1",
+        ]
+    );
+    let Trigger::AccountPolicy { policy } = &plan.changes[0].trigger else {
+        panic!("{:?}", plan.changes[0]);
+    };
+    assert_eq!(
+        policy,
+        &our_account_policy(&["/aws/lambda/datadog-forwarder"])
+    );
+    for delete in &plan.changes[1..] {
+        assert_eq!(delete.after.as_deref(), Some("account-policy:autosub"));
+        assert!(
+            delete.reason.contains("every event twice"),
+            "{}",
+            delete.reason
+        );
+    }
+    // Applied, the region plans nothing; the foreign filter is still there.
+    let desired = estate.desired();
+    let applied = apply(&estate.observed, &plan, &estate.policy);
+    assert_eq!(plan_of(&desired, &applied, &estate).changes, vec![]);
+    let Some(LogGroupState::Found { filters, .. }) =
+        applied.log_groups.get(&LogGroupName::new(group("jobs")))
+    else {
+        panic!("jobs was read");
+    };
+    assert_eq!(filters, &vec![filter("siem", KINESIS)]);
+}
+
+fn plan_of(desired: &Desired, observed: &Observed, estate: &Estate) -> Plan {
+    plan(desired, observed, &estate.policy)
+}
+
+#[test]
+fn our_policy_is_updated_when_the_exclusions_or_the_forwarder_change() {
+    let stale = our_account_policy(&["/aws/lambda/gone"]);
+    let plan = per_group_estate().account_mode(found(vec![stale])).plan();
+    let update = &plan.changes[0];
+    assert_eq!(update.action, Action::Update);
+    assert!(
+        update
+            .reason
+            .contains("1 log group(s) to exclude, 1 no longer excluded"),
+        "{}",
+        update.reason
+    );
+}
+
+#[test]
+fn leaving_account_policy_mode_creates_the_filters_before_deleting_the_policy() {
+    let mut estate = Estate::new()
+        .function("api")
+        .log_group(&group("api"), vec![]);
+    let ours = our_account_policy(&[]);
+    estate.observed.account_policies = found(vec![ours.clone()]);
+    estate.observed.ledger.track(
+        &Trigger::AccountPolicy { policy: ours },
+        0,
+        1,
+        &Default::default(),
+    );
+    assert_eq!(
+        summary(&estate.plan()),
+        [
+            "create log-group:/aws/lambda/api -> fwd@us-east-1",
+            "delete account-policy:autosub -> fwd@us-east-1",
+        ]
+    );
+}
+
+#[test]
+fn a_foreign_account_policy_leaves_the_groups_to_their_own_filters() {
+    let siem = AccountPolicy {
+        name: "siem".into(),
+        destination_arn: KINESIS.into(),
+        pattern: String::new(),
+        selection: AccountSelection::AllBut(Default::default()),
+    };
+    let estate = Estate::new()
+        .function("api")
+        .log_group(&group("api"), vec![])
+        .account_mode(found(vec![siem]));
+    assert_eq!(
+        summary(&estate.plan()),
+        [
+            "create log-group:/aws/lambda/api -> fwd@us-east-1",
+            "skip account_policy_taken account-policy:autosub",
+        ]
+    );
+}
+
+#[test]
+fn another_policy_to_the_forwarder_is_adopted_and_never_touched() {
+    let datadog = AccountPolicy {
+        name: "datadog".into(),
+        destination_arn: fwd(HOME).to_string(),
+        pattern: String::new(),
+        selection: AccountSelection::AllBut([LogGroupName::new(group("jobs"))].into()),
+    };
+    let estate = per_group_estate().account_mode(found(vec![datadog]));
+    // api is delivered by the adopted policy; jobs, which it excludes, keeps our filter.
+    assert_eq!(
+        summary(&estate.plan()),
+        ["delete log-group:/aws/lambda/api -> fwd@us-east-1"]
+    );
+    assert_eq!(
+        estate.plan().changes[0].after,
+        None,
+        "nothing of ours to wait for"
     );
 }

@@ -1,0 +1,472 @@
+//! The account-level subscription filter policy (`PutAccountPolicy`,
+//! `SUBSCRIPTION_FILTER_POLICY`): one per account and region, delivering every log group its
+//! selection criteria do not exclude, current and future, without taking a filter slot.
+//!
+//! AWS's rules encoded here: the only selection is `LogGroupName NOT IN [...]` of exact names, at
+//! most 25 KB of UTF-8; the document names the destination and the filter pattern.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::desired::{Desired, Selection};
+use crate::ids::{FunctionArn, LogGroupName};
+use crate::ledger::{TargetLedger, location_of_account_policy};
+use crate::pattern::wildcard_match;
+use crate::plan::{Skip, SkipReason};
+
+/// The largest selection criteria AWS accepts, in UTF-8 bytes.
+pub const SELECTION_CRITERIA_MAX_BYTES: usize = 25 * 1024;
+
+/// Which log groups a policy delivers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "selection", content = "log_groups", rename_all = "snake_case")]
+pub enum AccountSelection {
+    /// Every log group except these (no criteria = none excluded).
+    AllBut(BTreeSet<LogGroupName>),
+    /// Criteria this version cannot read: the policy is assumed to deliver no known group.
+    Unrecognised(String),
+}
+
+/// One account-level subscription filter policy.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountPolicy {
+    /// The policy name, unique in the account and region.
+    pub name: String,
+    /// Where it delivers (a Lambda, Kinesis, Firehose or logs destination ARN).
+    pub destination_arn: String,
+    /// Its filter pattern ("" = every event).
+    pub pattern: String,
+    /// The log groups it delivers.
+    pub selection: AccountSelection,
+}
+
+impl AccountPolicy {
+    /// True when the policy delivers `group`.
+    pub fn selects(&self, group: &LogGroupName) -> bool {
+        match &self.selection {
+            AccountSelection::AllBut(excluded) => !excluded.contains(group),
+            AccountSelection::Unrecognised(_) => false,
+        }
+    }
+
+    /// The policy document `PutAccountPolicy` takes.
+    pub fn document(&self) -> String {
+        serde_json::json!({
+            "DestinationArn": self.destination_arn,
+            "FilterPattern": self.pattern,
+        })
+        .to_string()
+    }
+
+    /// The `selectionCriteria` `PutAccountPolicy` takes; `None` when nothing is excluded.
+    pub fn selection_criteria(&self) -> Option<String> {
+        match &self.selection {
+            AccountSelection::AllBut(excluded) if excluded.is_empty() => None,
+            AccountSelection::AllBut(excluded) => {
+                let names: Vec<&str> = excluded.iter().map(LogGroupName::as_str).collect();
+                Some(format!(
+                    "LogGroupName NOT IN {}",
+                    serde_json::to_string(&names).unwrap_or_default()
+                ))
+            }
+            AccountSelection::Unrecognised(raw) => Some(raw.clone()),
+        }
+    }
+
+    /// A policy as `DescribeAccountPolicies` returns it. A document that is not the JSON object
+    /// AWS documents gives empty fields; criteria other than `LogGroupName NOT IN [...]` are kept
+    /// as [`AccountSelection::Unrecognised`].
+    pub fn parse(name: &str, document: &str, criteria: Option<&str>) -> Self {
+        let doc: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+        let field = |k: &str| doc[k].as_str().unwrap_or_default().to_owned();
+        let selection = match criteria.map(str::trim).filter(|c| !c.is_empty()) {
+            None => AccountSelection::AllBut(BTreeSet::new()),
+            Some(raw) => parse_not_in(raw).map_or_else(
+                || AccountSelection::Unrecognised(raw.to_owned()),
+                AccountSelection::AllBut,
+            ),
+        };
+        Self {
+            name: name.to_owned(),
+            destination_arn: field("DestinationArn"),
+            pattern: field("FilterPattern"),
+            selection,
+        }
+    }
+
+    /// The excluded log groups, for the plan's words.
+    pub fn excluded_count(&self) -> usize {
+        match &self.selection {
+            AccountSelection::AllBut(excluded) => excluded.len(),
+            AccountSelection::Unrecognised(_) => 0,
+        }
+    }
+}
+
+/// `LogGroupName NOT IN ["a", "b"]` → {a, b}.
+fn parse_not_in(raw: &str) -> Option<BTreeSet<LogGroupName>> {
+    let rest = raw.strip_prefix("LogGroupName")?.trim_start();
+    let rest = rest.strip_prefix("NOT")?.trim_start();
+    let list = rest.strip_prefix("IN")?.trim();
+    let names: Vec<String> = serde_json::from_str(list).ok()?;
+    Some(names.into_iter().map(LogGroupName::new).collect())
+}
+
+/// The account policies of a region as a pass read them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AccountPolicies {
+    /// Not read: the target is not in account-policy mode and the ledger holds no policy of ours.
+    #[default]
+    NotRead,
+    /// Every `SUBSCRIPTION_FILTER_POLICY` of the account in the region.
+    Found {
+        /// The policies, sorted by name.
+        policies: Vec<AccountPolicy>,
+    },
+    /// They could not be read; no policy change is planned.
+    Unreadable {
+        /// The error, for the skip reason.
+        detail: String,
+    },
+}
+
+/// The account policy a target in account-policy mode should have, and what it delivers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredAccountPolicy {
+    /// The policy autosub keeps in place; `None` when another policy to the forwarder already
+    /// delivers (adopted, never touched).
+    pub ours: Option<AccountPolicy>,
+    /// The policy that delivers the log groups: ours, or the adopted one.
+    pub delivering: AccountPolicy,
+    /// Discovered log groups the policy delivers, with the ARNs of the sources writing to each;
+    /// they need no filter of their own.
+    pub covered: BTreeMap<LogGroupName, BTreeSet<String>>,
+}
+
+/// The account policy wanted for this region: to `forwarder` with `pattern`, excluding every
+/// guarded log group and every listed group the selection excludes. A glob can only exclude
+/// the groups that exist when the pass lists them; a group created later that matches is
+/// delivered until the next pass adds it. `Err` when the criteria would pass AWS's size limit.
+pub fn want(
+    name: &str,
+    forwarder: &FunctionArn,
+    pattern: &str,
+    selection: &Selection,
+    listed: &BTreeSet<LogGroupName>,
+) -> Result<AccountPolicy, Skip> {
+    let mut excluded: BTreeSet<LogGroupName> = selection.guarded_log_groups.clone();
+    excluded.extend(
+        listed
+            .iter()
+            .filter(|g| {
+                selection
+                    .exclude_log_groups
+                    .iter()
+                    .any(|p| wildcard_match(p, g.as_str()))
+            })
+            .cloned(),
+    );
+    let policy = AccountPolicy {
+        name: name.to_owned(),
+        destination_arn: forwarder.to_string(),
+        pattern: pattern.to_owned(),
+        selection: AccountSelection::AllBut(excluded),
+    };
+    let size = policy.selection_criteria().map_or(0, |c| c.len());
+    if size > SELECTION_CRITERIA_MAX_BYTES {
+        return Err(Skip {
+            subject: format!("account-policy:{name}"),
+            reason: SkipReason::AccountPolicyTooLarge,
+            detail: format!(
+                "excluding {} log groups takes {size} bytes of selection criteria; AWS allows {SELECTION_CRITERIA_MAX_BYTES}. Narrow exclude.log_groups and loop_guard.log_groups, or turn account_policy.enabled off for this region: its log groups keep per-group filters",
+                policy.excluded_count()
+            ),
+        });
+    }
+    Ok(policy)
+}
+
+/// Decides whether the region's log groups are delivered by an account policy, from `wanted`
+/// and the policies `observed`. When they are, the discovered groups it selects move from
+/// `desired.log_groups` to [`Desired::account_policy`]; when they are not, they keep per-group
+/// filters and a skip says why. The policy is ours by its name and a forwarder destination
+/// (or one the ledger recorded as ours).
+pub fn route(
+    desired: &mut Desired,
+    wanted: Result<AccountPolicy, Skip>,
+    observed: &AccountPolicies,
+    ledger: &TargetLedger,
+) {
+    let wanted = match wanted {
+        Ok(wanted) => wanted,
+        Err(skip) => {
+            desired.skips.push(skip);
+            return;
+        }
+    };
+    let subject = location_of_account_policy(&wanted.name);
+    let ledgered = ledgered(ledger, &wanted.name);
+    let delivering = match observed {
+        AccountPolicies::Found { policies } => {
+            let ours = policies
+                .iter()
+                .find(|p| is_ours(p, &wanted.name, &desired.forwarders, ledger));
+            let adopted = policies.iter().find(|p| {
+                p.name != wanted.name && is_forwarder(&desired.forwarders, &p.destination_arn)
+            });
+            let taken = policies.iter().find(|p| Some(*p) != ours);
+            match (ours, adopted, taken) {
+                (Some(_), _, _) | (None, None, None) => Some((Some(wanted.clone()), wanted)),
+                (None, Some(adopted), _) => Some((None, adopted.clone())),
+                (None, None, Some(taken)) => {
+                    desired.skips.push(Skip {
+                        subject,
+                        reason: SkipReason::AccountPolicyTaken,
+                        detail: format!(
+                            "the region's one subscription filter policy is {:?} → {}, not autosub's; its log groups keep per-group filters. Remove that policy, or turn account_policy.enabled off here",
+                            taken.name, taken.destination_arn
+                        ),
+                    });
+                    None
+                }
+            }
+        }
+        // Unread, the ledger still vouches for ours: keep relying on it, change nothing.
+        AccountPolicies::Unreadable { .. } | AccountPolicies::NotRead if ledgered => {
+            Some((Some(wanted.clone()), wanted))
+        }
+        AccountPolicies::Unreadable { detail } => {
+            desired.skips.push(Skip {
+                subject,
+                reason: SkipReason::Unreadable,
+                detail: format!(
+                    "the account's subscription filter policies could not be read ({detail}); its log groups keep per-group filters this pass"
+                ),
+            });
+            None
+        }
+        AccountPolicies::NotRead => None,
+    };
+    let Some((ours, delivering)) = delivering else {
+        return;
+    };
+    let covered: BTreeSet<LogGroupName> = desired
+        .log_groups
+        .keys()
+        .filter(|g| delivering.selects(g))
+        .cloned()
+        .collect();
+    let covered = covered
+        .into_iter()
+        .filter_map(|g| desired.log_groups.remove(&g).map(|d| (g, d.sources)))
+        .collect();
+    desired.account_policy = Some(DesiredAccountPolicy {
+        ours,
+        delivering,
+        covered,
+    });
+}
+
+/// True when `policy` is autosub's: it carries our `name` and delivers to a forwarder, or the
+/// ledger recorded it as ours (a forwarder that changed since).
+pub fn is_ours(
+    policy: &AccountPolicy,
+    name: &str,
+    forwarders: &BTreeSet<FunctionArn>,
+    ledger: &TargetLedger,
+) -> bool {
+    policy.name == name
+        && (is_forwarder(forwarders, &policy.destination_arn) || ledgered(ledger, name))
+}
+
+fn ledgered(ledger: &TargetLedger, name: &str) -> bool {
+    let location = location_of_account_policy(name);
+    ledger.triggers.values().any(|e| e.location == location)
+}
+
+fn is_forwarder(forwarders: &BTreeSet<FunctionArn>, arn: &str) -> bool {
+    forwarders.iter().any(|f| f.is(arn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::DesiredLogGroup;
+
+    fn fwd() -> FunctionArn {
+        FunctionArn::parse("arn:aws:lambda:us-east-1:111111111111:function:fwd").unwrap()
+    }
+
+    fn names(list: &[&str]) -> BTreeSet<LogGroupName> {
+        list.iter().map(|n| LogGroupName::new(*n)).collect()
+    }
+
+    fn selection() -> Selection {
+        Selection {
+            exclude_log_groups: vec!["/noisy/*".into()],
+            guarded_log_groups: names(&["/aws/lambda/fwd"]),
+            ..Selection::default()
+        }
+    }
+
+    fn desired(groups: &[&str]) -> Desired {
+        Desired {
+            forwarders: [fwd()].into(),
+            log_groups: groups
+                .iter()
+                .map(|g| {
+                    let want = DesiredLogGroup {
+                        forwarder: fwd(),
+                        sources: [format!("src:{g}")].into(),
+                    };
+                    (LogGroupName::new(*g), want)
+                })
+                .collect(),
+            ..Desired::default()
+        }
+    }
+
+    #[test]
+    fn the_wanted_policy_excludes_guards_and_the_listed_groups_a_glob_excludes() {
+        let listed = names(&["/a", "/noisy/1", "/noisy/2", "/aws/lambda/fwd"]);
+        let policy = want("autosub", &fwd(), "", &selection(), &listed).unwrap();
+        assert_eq!(
+            policy.selection,
+            AccountSelection::AllBut(names(&["/aws/lambda/fwd", "/noisy/1", "/noisy/2"]))
+        );
+        assert_eq!(
+            policy.selection_criteria().as_deref(),
+            Some(r#"LogGroupName NOT IN ["/aws/lambda/fwd","/noisy/1","/noisy/2"]"#)
+        );
+        assert!(policy.selects(&LogGroupName::new("/a")));
+        assert!(!policy.selects(&LogGroupName::new("/noisy/1")));
+    }
+
+    #[test]
+    fn criteria_past_25_kb_are_refused_with_the_keys_to_change() {
+        let listed: BTreeSet<LogGroupName> = (0..2_000)
+            .map(|i| LogGroupName::new(format!("/noisy/group-{i:05}")))
+            .collect();
+        let skip = want("autosub", &fwd(), "", &selection(), &listed).unwrap_err();
+        assert_eq!(skip.reason, SkipReason::AccountPolicyTooLarge);
+        assert!(
+            skip.detail.contains("exclude.log_groups"),
+            "{}",
+            skip.detail
+        );
+        assert!(skip.detail.contains("25600"), "{}", skip.detail);
+    }
+
+    #[test]
+    fn a_policy_round_trips_through_what_aws_returns() {
+        let policy = want(
+            "autosub",
+            &fwd(),
+            "{ $.level = \"error\" }",
+            &selection(),
+            &names(&["/noisy/x"]),
+        )
+        .unwrap();
+        let read = AccountPolicy::parse(
+            &policy.name,
+            &policy.document(),
+            policy.selection_criteria().as_deref(),
+        );
+        assert_eq!(read, policy);
+        let everything = AccountPolicy::parse("p", r#"{"DestinationArn":"arn:x"}"#, None);
+        assert!(everything.selects(&LogGroupName::new("/any")));
+        let odd = AccountPolicy::parse("p", "{}", Some("LogGroupNamePrefix IN [\"/a\"]"));
+        assert!(!odd.selects(&LogGroupName::new("/a")));
+        assert!(matches!(odd.selection, AccountSelection::Unrecognised(_)));
+    }
+
+    #[test]
+    fn with_no_policy_in_the_region_ours_takes_over_the_discovered_groups() {
+        let mut d = desired(&["/a", "/b"]);
+        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
+        let found = AccountPolicies::Found { policies: vec![] };
+        route(&mut d, wanted, &found, &TargetLedger::default());
+        let ap = d.account_policy.unwrap();
+        assert!(ap.ours.is_some());
+        assert_eq!(ap.covered.len(), 2);
+        assert!(d.log_groups.is_empty());
+    }
+
+    #[test]
+    fn another_policy_to_the_forwarder_is_adopted_for_the_groups_it_selects() {
+        let mut d = desired(&["/a", "/b"]);
+        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
+        let theirs = AccountPolicy {
+            name: "datadog".into(),
+            destination_arn: fwd().to_string(),
+            pattern: String::new(),
+            selection: AccountSelection::AllBut(names(&["/b"])),
+        };
+        let found = AccountPolicies::Found {
+            policies: vec![theirs.clone()],
+        };
+        route(&mut d, wanted, &found, &TargetLedger::default());
+        let ap = d.account_policy.unwrap();
+        assert_eq!(ap.ours, None);
+        assert_eq!(ap.delivering, theirs);
+        assert_eq!(
+            ap.covered.keys().collect::<Vec<_>>(),
+            [&LogGroupName::new("/a")]
+        );
+        assert!(d.log_groups.contains_key(&LogGroupName::new("/b")));
+    }
+
+    #[test]
+    fn a_foreign_policy_holds_the_slot_and_groups_keep_their_filters() {
+        for name in ["autosub", "security-kinesis"] {
+            let mut d = desired(&["/a"]);
+            let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
+            let foreign = AccountPolicy {
+                name: name.into(),
+                destination_arn: "arn:aws:kinesis:us-east-1:111111111111:stream/sec".into(),
+                pattern: String::new(),
+                selection: AccountSelection::AllBut(BTreeSet::new()),
+            };
+            let found = AccountPolicies::Found {
+                policies: vec![foreign],
+            };
+            route(&mut d, wanted, &found, &TargetLedger::default());
+            assert_eq!(d.account_policy, None, "{name}");
+            assert_eq!(d.log_groups.len(), 1);
+            assert_eq!(d.skips[0].reason, SkipReason::AccountPolicyTaken);
+            assert!(
+                d.skips[0].detail.contains("arn:aws:kinesis"),
+                "{}",
+                d.skips[0].detail
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_policies_fall_back_to_filters_unless_the_ledger_vouches_for_ours() {
+        let unreadable = AccountPolicies::Unreadable {
+            detail: "AccessDenied".into(),
+        };
+        let mut d = desired(&["/a"]);
+        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
+        route(
+            &mut d,
+            wanted.clone(),
+            &unreadable,
+            &TargetLedger::default(),
+        );
+        assert_eq!(d.account_policy, None);
+        assert_eq!(d.skips[0].reason, SkipReason::Unreadable);
+
+        let mut ledger = TargetLedger::default();
+        let ours = crate::plan::Trigger::AccountPolicy {
+            policy: wanted.clone().unwrap(),
+        };
+        ledger.track(&ours, 0, 1, &TargetLedger::default());
+        let mut d = desired(&["/a"]);
+        route(&mut d, wanted, &unreadable, &ledger);
+        assert_eq!(d.account_policy.unwrap().covered.len(), 1);
+    }
+}
