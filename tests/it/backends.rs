@@ -50,6 +50,7 @@ fn change(action: Action, trigger: Trigger) -> Change {
         action,
         trigger,
         reason: "hand-built for the test".to_owned(),
+        after: None,
     }
 }
 

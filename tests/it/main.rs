@@ -1,6 +1,7 @@
 //! The one integration test binary: the AWS layer, discoverers and trigger backends against moto,
 //! and the built CLI end to end.
 
+mod account_policy;
 mod audit;
 mod aws;
 mod backends;

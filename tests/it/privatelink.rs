@@ -608,6 +608,7 @@ fn report(account: &str, region: &str, changes: usize) -> PassReport {
             destination: FORWARDER_ARN.into(),
         },
         reason: "the log group of a function".into(),
+        after: None,
     };
     PassReport {
         target: Target {

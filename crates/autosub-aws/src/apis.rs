@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use autosub_core::account_policy::AccountPolicy;
 use autosub_core::{
     BucketName, FunctionArn, InvokePermission, LogGroupClass, LogGroupName, NotificationConfig,
     Region, SecretArn, SubscriptionFilter,
@@ -99,6 +100,12 @@ pub trait LogsApi: Send + Sync {
         group: &LogGroupName,
         filter_name: &str,
     ) -> Result<(), AwsError>;
+    /// The account's subscription filter policies in the region (DescribeAccountPolicies).
+    async fn account_policies(&self) -> Result<Vec<AccountPolicy>, AwsError>;
+    /// Creates or replaces the subscription filter policy called `policy.name`, scope `ALL`.
+    async fn put_account_policy(&self, policy: &AccountPolicy) -> Result<(), AwsError>;
+    /// Deletes a subscription filter policy; `NotFound` when it is already gone.
+    async fn delete_account_policy(&self, name: &str) -> Result<(), AwsError>;
 }
 
 /// Lambda capabilities. Calls on one function go to the function's own region.

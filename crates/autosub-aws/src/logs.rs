@@ -1,8 +1,9 @@
 //! [`LogsApi`] on the AWS SDK, and the retry rule that keeps `LimitExceededException` final.
 
 use async_trait::async_trait;
+use autosub_core::account_policy::AccountPolicy;
 use autosub_core::{LogGroupClass, LogGroupName, SubscriptionFilter};
-use aws_sdk_cloudwatchlogs::types::LogGroupClass as SdkLogGroupClass;
+use aws_sdk_cloudwatchlogs::types::{LogGroupClass as SdkLogGroupClass, PolicyType, Scope};
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 
@@ -101,6 +102,59 @@ impl LogsApi for SdkLogs {
             .send()
             .await
             .map_err(|e| aws_error("logs:DeleteSubscriptionFilter", e))?;
+        Ok(())
+    }
+
+    async fn account_policies(&self) -> Result<Vec<AccountPolicy>, AwsError> {
+        let mut policies = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .describe_account_policies()
+                .policy_type(PolicyType::SubscriptionFilterPolicy)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| aws_error("logs:DescribeAccountPolicies", e))?;
+            policies.extend(page.account_policies().iter().map(|p| {
+                AccountPolicy::parse(
+                    p.policy_name().unwrap_or_default(),
+                    p.policy_document().unwrap_or_default(),
+                    p.selection_criteria(),
+                )
+            }));
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        policies.sort();
+        Ok(policies)
+    }
+
+    async fn put_account_policy(&self, policy: &AccountPolicy) -> Result<(), AwsError> {
+        self.client
+            .put_account_policy()
+            .policy_name(&policy.name)
+            .policy_type(PolicyType::SubscriptionFilterPolicy)
+            .policy_document(policy.document())
+            .scope(Scope::All)
+            .set_selection_criteria(policy.selection_criteria())
+            .send()
+            .await
+            .map_err(|e| aws_error("logs:PutAccountPolicy", e))?;
+        Ok(())
+    }
+
+    async fn delete_account_policy(&self, name: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_account_policy()
+            .policy_name(name)
+            .policy_type(PolicyType::SubscriptionFilterPolicy)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs:DeleteAccountPolicy", e))?;
         Ok(())
     }
 }

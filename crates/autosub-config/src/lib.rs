@@ -50,6 +50,10 @@ pub struct Config {
     /// How often what the ledger vouches for is re-read.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Log groups delivered by one account-level subscription filter policy instead of
+    /// per-group filters.
+    #[serde(default)]
+    pub account_policy: AccountPolicyConfig,
     /// The long-running service (`autosub run`).
     #[serde(default)]
     pub run: RunConfig,
@@ -285,6 +289,35 @@ impl Default for AuditConfig {
 
 fn default_audit_window() -> u64 {
     24 * 60 * 60
+}
+
+/// Account-policy mode: in the accounts and regions it covers, autosub keeps one account-level
+/// subscription filter policy (named `ownership.filter_name`) to the region's forwarder. It
+/// delivers every log group, current and future, except the loop guards and the groups
+/// `exclude.log_groups` matches when a pass lists them, and takes no filter slot; the per-group
+/// filters of ours it makes redundant are removed once it is in place.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPolicyConfig {
+    /// Off by default.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Only these regions (empty: every region reconciled).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Only these accounts (empty: every account reconciled).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+impl AccountPolicyConfig {
+    /// True when the log groups of `account` in `region` go through the account policy.
+    pub fn applies(&self, account: &str, region: &str) -> bool {
+        self.enabled
+            && (self.regions.is_empty()
+                || self.regions.iter().any(|r| r == region || r == ALL_REGIONS))
+            && (self.accounts.is_empty() || self.accounts.iter().any(|a| a == account))
+    }
 }
 
 /// The long-running service.
@@ -643,6 +676,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("AUTOSUB_SCHEDULE", "run.schedule"),
     ("AUTOSUB_JITTER_SECS", "run.jitter_secs"),
     ("AUTOSUB_AUDIT_WINDOW_SECS", "audit.window_secs"),
+    ("AUTOSUB_ACCOUNT_POLICY", "account_policy.enabled"),
     ("AUTOSUB_LISTEN", "run.listen"),
     (
         "AUTOSUB_STALE_PASSES_BEFORE_DELETE",
@@ -718,6 +752,13 @@ impl Config {
             "run.schedule" => value.clone_into(&mut self.run.schedule),
             "run.jitter_secs" => self.run.jitter_secs = number(value)?,
             "audit.window_secs" => self.audit.window_secs = number(value)?,
+            "account_policy.enabled" => {
+                self.account_policy.enabled = match value {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    other => return Err(format!("{other:?} is not true or false")),
+                };
+            }
             "run.listen" => value.clone_into(&mut self.run.listen),
             "safety.stale_passes_before_delete" => {
                 let n = number(value)?;
@@ -785,6 +826,19 @@ impl Config {
             );
         }
         region_list_problems("aws.regions", &self.aws.regions, &mut problem);
+        region_list_problems(
+            "account_policy.regions",
+            &self.account_policy.regions,
+            &mut problem,
+        );
+        for (i, account) in self.account_policy.accounts.iter().enumerate() {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                problem(
+                    format!("account_policy.accounts[{i}]"),
+                    format!("{account:?} is not a 12-digit account id"),
+                );
+            }
+        }
         if self.aws.max_attempts == 0 {
             problem(
                 "aws.max_attempts".into(),
@@ -1042,6 +1096,22 @@ us-east-1 = "arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder"
             Service::ALL.len(),
             "every service is on by default"
         );
+    }
+
+    #[test]
+    fn account_policy_mode_is_off_unless_asked_and_scoped_to_its_lists() {
+        let config = Config::parse(MINIMAL, "t.toml").unwrap();
+        assert!(!config.account_policy.applies("123456789012", "us-east-1"));
+        let text = format!(
+            "{MINIMAL}[account_policy]\nenabled = true\nregions = [\"us-east-1\"]\naccounts = [\"123456789012\"]\n"
+        );
+        let config = Config::parse(&text, "t.toml").unwrap();
+        assert!(config.account_policy.applies("123456789012", "us-east-1"));
+        assert!(!config.account_policy.applies("123456789012", "eu-west-1"));
+        assert!(!config.account_policy.applies("210987654321", "us-east-1"));
+        let bad = format!("{MINIMAL}[account_policy]\nenabled = true\naccounts = [\"12\"]\n");
+        let err = Config::parse(&bad, "bad.toml").unwrap_err();
+        assert_eq!(err.problems[0].key, "account_policy.accounts[0]");
     }
 
     #[test]

@@ -403,6 +403,13 @@ async fn checks_of(
         if regions.contains(region) {
             let arn = forwarder.resolve(id, region);
             checks.extend(forwarder_checks(cx, &scope(region), id, region, &arn).await);
+            if cx
+                .config
+                .account_policy
+                .applies(id.as_str(), region.as_str())
+            {
+                checks.push(account_policy_check(cx, &scope(region), id, region, &arn).await);
+            }
         }
     }
     for region in regions
@@ -416,6 +423,50 @@ async fn checks_of(
         ));
     }
     (checks, regions)
+}
+
+/// In account-policy mode: the region's subscription filter policies can be read, and its one
+/// slot is free, autosub's, or another policy's to the forwarder (adopted).
+async fn account_policy_check(
+    cx: &DoctorCx<'_>,
+    scope: &str,
+    account: &AccountId,
+    region: &Region,
+    forwarder: &FunctionArn,
+) -> Check {
+    let name = format!("account policy {scope}");
+    let ours = &cx.config.ownership.filter_name;
+    match cx
+        .factory
+        .apis(account, region)
+        .logs
+        .account_policies()
+        .await
+    {
+        Err(e) => Check::fail(
+            name,
+            format!("cannot read the account's subscription filter policies: {e}"),
+            "allow logs:DescribeAccountPolicies, logs:PutAccountPolicy and logs:DeleteAccountPolicy (`autosub iam-policy` with account_policy.enabled prints them)",
+        ),
+        Ok(policies) => match policies.first() {
+            None => Check::pass(
+                name,
+                format!("no subscription filter policy yet; the next reconcile puts {ours:?}"),
+            ),
+            Some(p) if &p.name == ours || forwarder.is(&p.destination_arn) => Check::pass(
+                name,
+                format!("policy {:?} delivers to {}", p.name, p.destination_arn),
+            ),
+            Some(p) => Check::warn(
+                name,
+                format!(
+                    "the region's one subscription filter policy is {:?} → {}; autosub keeps per-group filters here",
+                    p.name, p.destination_arn
+                ),
+                "remove that policy to let autosub put its own, or leave account_policy off for this region",
+            ),
+        },
+    }
 }
 
 /// The regions the configuration names (without `"all"`), else the credentials' region: what

@@ -27,6 +27,14 @@ const SUBSCRIPTION_FILTER_ACTIONS: &[&str] = &[
     "logs:PutSubscriptionFilter",
 ];
 
+/// Actions of the account-level subscription filter policy (`[account_policy]`); CloudWatch
+/// Logs also checks `logs:PutSubscriptionFilter` when such a policy is put.
+const ACCOUNT_POLICY_ACTIONS: &[&str] = &[
+    "logs:DeleteAccountPolicy",
+    "logs:DescribeAccountPolicies",
+    "logs:PutAccountPolicy",
+];
+
 /// Actions of the invoke permission backend, on the forwarders only. GetFunctionConfiguration
 /// tells "no policy" from "no function" when GetPolicy answers not-found.
 const PERMISSION_ACTIONS: &[&str] = &[
@@ -139,6 +147,14 @@ fn member_statements(config: &Config, all_services: bool, any_region_list: bool)
         &write,
         &arns(&|p| format!("arn:{p}:logs:*:*:log-group:*")),
     ));
+    if config.account_policy.enabled {
+        // Account policies have no resource ARN of their own.
+        statements.push(statement(
+            "ManageAccountPolicy",
+            &ACCOUNT_POLICY_ACTIONS.iter().copied().collect(),
+            &["*".to_owned()],
+        ));
+    }
     statements.push(statement(
         "ManageForwarderPermissions",
         &PERMISSION_ACTIONS.iter().copied().collect(),
@@ -370,6 +386,14 @@ mod tests {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_account_policy_is_granted_only_in_account_policy_mode() {
+        let off = policy(&config(""), true);
+        assert!(!sids(&off).contains(&"ManageAccountPolicy".to_owned()));
+        let on = policy(&config("[account_policy]\nenabled = true\n"), false);
+        assert_eq!(actions(&on, "ManageAccountPolicy"), ACCOUNT_POLICY_ACTIONS);
     }
 
     #[test]

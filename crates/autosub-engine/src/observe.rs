@@ -5,11 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
+use autosub_core::account_policy::AccountPolicies;
 use autosub_core::audit::{FullReason, Scope, scope};
 use autosub_core::desired::{Desired, Routing};
 use autosub_core::ledger::{self, TargetLedger};
 use autosub_core::plan::{Action, Plan, PlanPolicy};
-use autosub_core::{BucketName, Coverage, Invoker, LogGroupName, LogGroupState, Observed};
+use autosub_core::{
+    BucketName, Coverage, Invoker, LogGroupClass, LogGroupName, LogGroupState, Observed,
+};
 use autosub_triggers::{ChangeOutcome, observe};
 use futures::StreamExt;
 use serde::Serialize;
@@ -42,22 +45,24 @@ pub struct AuditReport {
     pub recovered: usize,
 }
 
-/// Lists the region's log groups and the account's buckets, chooses what to read from the
+/// The region's log groups and their classes (DescribeLogGroups), or why they could not be listed.
+pub(crate) type ListedGroups = Result<BTreeMap<LogGroupName, LogGroupClass>, String>;
+
+/// With the region's log groups listed, lists the account's buckets, chooses what to read from the
 /// desire and the ledger ([`scope`]), and reads it (applying filters on the way with `early`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn observe_scope(
     apis: &TargetApis,
     target: &Target,
     run: &Run,
-    (desired, routing): (&Desired, &Routing),
+    (desired, routing, listed_groups): (&Desired, &Routing, ListedGroups),
     policy: &PlanPolicy,
     ledger: TargetLedger,
     concurrency: usize,
     early: Option<&EarlyApply<'_>>,
     progress: &dyn Progress,
 ) -> (Observed, Scope, Vec<ChangeOutcome>) {
-    progress.step(target, "listing log groups and buckets");
-    let listed_groups = observe::list_log_groups(apis).await;
+    progress.step(target, "listing buckets");
     let listed_buckets = observe::list_buckets(apis).await;
     let scope = scope(
         desired,
@@ -159,6 +164,7 @@ pub(crate) async fn observe_scope(
         unswept,
         ledger,
         coverage,
+        account_policies: AccountPolicies::NotRead,
     };
     (observed, scope, early)
 }

@@ -10,10 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
 use autosub_config::{Config, ForwarderRef};
+use autosub_core::account_policy::{self, AccountPolicies};
 use autosub_core::audit::AuditPolicy;
 use autosub_core::desired::{Routing, Selection, desire};
-use autosub_core::ledger::TargetLedger;
-use autosub_core::plan::{Plan, PlanPolicy, plan};
+use autosub_core::ledger::{TargetLedger, location_of_account_policy};
+use autosub_core::plan::{Plan, PlanPolicy, Skip, SkipReason, plan};
 use autosub_core::{
     AccountId, Discovery, FunctionArn, Location, LogGroupName, PolicyState, Region, Service,
 };
@@ -316,7 +317,45 @@ async fn discover_and_plan(
         bucket_regions,
         unresolved_buckets,
     };
-    let desired = desire(&discovery, &selection(config, &forwarders), &routing);
+    let selection = selection(config, &forwarders);
+    let mut desired = desire(&discovery, &selection, &routing);
+
+    progress.step(target, "listing log groups");
+    let listed_groups = observe::list_log_groups(apis).await;
+    let account_mode = config
+        .account_policy
+        .applies(target.account.as_str(), target.region.as_str());
+    let ours_ledgered = ledger
+        .triggers
+        .values()
+        .any(|e| e.location == location_of_account_policy(&policy.filter_name));
+    let account_policies = if account_mode || ours_ledgered {
+        progress.step(target, "reading the account's subscription filter policies");
+        observe::account_policies(apis).await
+    } else {
+        AccountPolicies::NotRead
+    };
+    if account_mode && let Some(forwarder) = routing.forwarders.get(&target.region) {
+        let wanted = match &listed_groups {
+            Ok(listed) => account_policy::want(
+                &policy.filter_name,
+                forwarder,
+                &policy.filter_pattern,
+                &selection,
+                &listed.keys().cloned().collect(),
+            ),
+            // Without the listing, the globs of exclude.log_groups cannot be expanded.
+            Err(detail) => Err(Skip {
+                subject: location_of_account_policy(&policy.filter_name),
+                reason: SkipReason::Unreadable,
+                detail: format!(
+                    "{detail}; the policy's exclusions cannot be worked out, so it is left as it is"
+                ),
+            }),
+        };
+        account_policy::route(&mut desired, wanted, &account_policies, &ledger);
+    }
+    let desired = desired;
 
     let early = early.map(|cancel| EarlyApply {
         apis,
@@ -329,7 +368,7 @@ async fn discover_and_plan(
         apis,
         target,
         run,
-        (&desired, &routing),
+        (&desired, &routing, listed_groups),
         policy,
         ledger,
         concurrency,
@@ -338,6 +377,7 @@ async fn discover_and_plan(
     )
     .await;
     observed.policies = policies;
+    observed.account_policies = account_policies;
     let plan = plan(&desired, &observed, policy);
     let audit = audit_report(&scope, &observed, &plan);
     (discovery, plan, no_forwarder, audit, early)

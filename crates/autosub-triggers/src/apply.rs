@@ -3,6 +3,7 @@
 
 use autosub_aws::apis::TargetApis;
 use autosub_aws::error::{AwsError, ErrorClass};
+use autosub_core::account_policy::AccountPolicy;
 use autosub_core::plan::{
     Action, Change, Plan, PlanPolicy, SkipReason, Trigger, rewrite_notifications,
 };
@@ -71,6 +72,26 @@ pub async fn apply(
             }));
             break;
         }
+        let waits_in_vain = change.after.as_ref().filter(|after| {
+            !outcomes.iter().any(|o: &ChangeOutcome| {
+                o.outcome == Outcome::Applied && &o.change.trigger.resource() == *after
+            })
+        });
+        if let Some(after) = waits_in_vain {
+            let outcome = Outcome::Skipped {
+                reason: SkipReason::DependencyFailed,
+                detail: format!(
+                    "it waits for the change to {after}, which was not applied; the next pass retries both"
+                ),
+            };
+            log_outcome(change, &outcome);
+            outcomes.push(ChangeOutcome {
+                change: change.clone(),
+                outcome,
+            });
+            i += 1;
+            continue;
+        }
         let outcome = match &change.trigger {
             Trigger::S3Notification { bucket, region, .. } => {
                 // One read-modify-write per bucket for all of its changes.
@@ -109,6 +130,9 @@ pub async fn apply(
                 forwarder,
                 permission,
             } => apply_permission(apis, change.action, forwarder, permission).await,
+            Trigger::AccountPolicy { policy } => {
+                apply_account_policy(apis, change.action, policy).await
+            }
         };
         log_outcome(change, &outcome);
         outcomes.push(ChangeOutcome {
@@ -251,6 +275,31 @@ async fn apply_permission(
     };
     match result {
         Ok(()) => Outcome::Applied,
+        Err(e) => failed(&e),
+    }
+}
+
+async fn apply_account_policy(
+    apis: &TargetApis,
+    action: Action,
+    policy: &AccountPolicy,
+) -> Outcome {
+    let result = match action {
+        Action::Create | Action::Update => apis.logs.put_account_policy(policy).await,
+        Action::Delete => match apis.logs.delete_account_policy(&policy.name).await {
+            Err(e) if e.class == ErrorClass::NotFound => Ok(()),
+            other => other,
+        },
+    };
+    match result {
+        Ok(()) => Outcome::Applied,
+        Err(e) if e.class == ErrorClass::LimitExceeded => Outcome::Skipped {
+            reason: SkipReason::AccountPolicyTaken,
+            detail: format!(
+                "CloudWatch Logs allows no further subscription filter policy in this region: {}",
+                e.message
+            ),
+        },
         Err(e) => failed(&e),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
 use autosub_aws::error::ErrorClass;
+use autosub_core::account_policy::AccountPolicies;
 use autosub_core::observed::parse_policy;
 use autosub_core::{
     BucketName, BucketState, FunctionArn, LogGroupClass, LogGroupName, LogGroupState, PolicyState,
@@ -46,6 +47,16 @@ pub async fn forwarder_policies(
         policies.insert(forwarder.clone(), state);
     }
     (policies, unavailable)
+}
+
+/// The account's subscription filter policies in the target region.
+pub async fn account_policies(apis: &TargetApis) -> AccountPolicies {
+    match apis.logs.account_policies().await {
+        Ok(policies) => AccountPolicies::Found { policies },
+        Err(e) => AccountPolicies::Unreadable {
+            detail: e.to_string(),
+        },
+    }
 }
 
 /// The region of each bucket, and why the others could not be resolved.

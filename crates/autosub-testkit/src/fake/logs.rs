@@ -28,12 +28,29 @@ pub struct FakeFilter {
     pub destination_arn: String,
 }
 
+/// An account-level subscription filter policy as the fake holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeAccountPolicy {
+    /// `policyName`.
+    pub name: String,
+    /// `policyDocument` as put.
+    pub document: String,
+    /// `selectionCriteria`, if any.
+    pub selection_criteria: Option<String>,
+}
+
+/// AWS's limit on `selectionCriteria`, in UTF-8 bytes.
+const SELECTION_CRITERIA_MAX_BYTES: usize = 25 * 1024;
+
 /// The Logs operations the fake serves.
 pub(super) enum Op {
     DescribeLogGroups,
     DescribeSubscriptionFilters,
     PutSubscriptionFilter,
     DeleteSubscriptionFilter,
+    DescribeAccountPolicies,
+    PutAccountPolicy,
+    DeleteAccountPolicy,
     Unknown(String),
 }
 
@@ -45,6 +62,9 @@ impl Op {
             "DescribeSubscriptionFilters" => Op::DescribeSubscriptionFilters,
             "PutSubscriptionFilter" => Op::PutSubscriptionFilter,
             "DeleteSubscriptionFilter" => Op::DeleteSubscriptionFilter,
+            "DescribeAccountPolicies" => Op::DescribeAccountPolicies,
+            "PutAccountPolicy" => Op::PutAccountPolicy,
+            "DeleteAccountPolicy" => Op::DeleteAccountPolicy,
             other => Op::Unknown(other.to_owned()),
         }
     }
@@ -55,6 +75,9 @@ impl Op {
             Op::DescribeSubscriptionFilters => "logs:DescribeSubscriptionFilters",
             Op::PutSubscriptionFilter => "logs:PutSubscriptionFilter",
             Op::DeleteSubscriptionFilter => "logs:DeleteSubscriptionFilter",
+            Op::DescribeAccountPolicies => "logs:DescribeAccountPolicies",
+            Op::PutAccountPolicy => "logs:PutAccountPolicy",
+            Op::DeleteAccountPolicy => "logs:DeleteAccountPolicy",
             Op::Unknown(_) => "logs:unknown",
         }
     }
@@ -62,6 +85,16 @@ impl Op {
 
 pub(super) fn error(status: u16, code: &str, message: &str) -> Reply {
     json_error(status, code, message, &[])
+}
+
+const SUBSCRIPTION_FILTER_POLICY: &str = "SUBSCRIPTION_FILTER_POLICY";
+
+fn unsupported_policy_type() -> Reply {
+    error(
+        400,
+        "NotImplemented",
+        "the fake AWS serves account policies of type SUBSCRIPTION_FILTER_POLICY only",
+    )
 }
 
 fn no_group() -> Reply {
@@ -180,6 +213,90 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
                     400,
                     "ResourceNotFoundException",
                     "The specified subscription filter does not exist.",
+                );
+            }
+            Reply::json(200, &json!({}))
+        }
+        Op::DescribeAccountPolicies => {
+            if text("policyType") != SUBSCRIPTION_FILTER_POLICY {
+                return unsupported_policy_type();
+            }
+            let policies: Vec<Value> = target
+                .account_policies
+                .iter()
+                .map(|p| {
+                    let mut policy = json!({
+                        "policyName": p.name,
+                        "policyDocument": p.document,
+                        "policyType": SUBSCRIPTION_FILTER_POLICY,
+                        "scope": "ALL",
+                        "accountId": caller.account,
+                        "lastUpdatedTime": 0,
+                    });
+                    if let Some(criteria) = &p.selection_criteria {
+                        policy["selectionCriteria"] = json!(criteria);
+                    }
+                    policy
+                })
+                .collect();
+            Reply::json(200, &json!({ "accountPolicies": policies }))
+        }
+        Op::PutAccountPolicy => {
+            if text("policyType") != SUBSCRIPTION_FILTER_POLICY {
+                return unsupported_policy_type();
+            }
+            let policy = FakeAccountPolicy {
+                name: text("policyName"),
+                document: text("policyDocument"),
+                selection_criteria: body["selectionCriteria"].as_str().map(str::to_owned),
+            };
+            if policy
+                .selection_criteria
+                .as_ref()
+                .is_some_and(|c| c.len() > SELECTION_CRITERIA_MAX_BYTES)
+            {
+                return error(
+                    400,
+                    "InvalidParameterException",
+                    "selectionCriteria must be at most 25 KB.",
+                );
+            }
+            let doc: Value = serde_json::from_str(&policy.document).unwrap_or_default();
+            let destination = doc["DestinationArn"].as_str().unwrap_or_default();
+            if destination.contains(":lambda:") {
+                let invocable = lambda::local_function(&target.functions, caller, destination)
+                    .is_some_and(|f| f.allows(&caller.region, "logs.amazonaws.com"));
+                if !invocable {
+                    return error(
+                        400,
+                        "InvalidParameterException",
+                        "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.",
+                    );
+                }
+            }
+            // One subscription filter policy per account and region; re-putting it updates it.
+            match target
+                .account_policies
+                .iter()
+                .position(|p| p.name == policy.name)
+            {
+                Some(i) => target.account_policies[i] = policy,
+                None if !target.account_policies.is_empty() => {
+                    return error(400, "LimitExceededException", "Resource limit exceeded.");
+                }
+                None => target.account_policies.push(policy),
+            }
+            Reply::json(200, &json!({}))
+        }
+        Op::DeleteAccountPolicy => {
+            let name = text("policyName");
+            let before = target.account_policies.len();
+            target.account_policies.retain(|p| p.name != name);
+            if target.account_policies.len() == before {
+                return error(
+                    400,
+                    "ResourceNotFoundException",
+                    "The specified policy does not exist.",
                 );
             }
             Reply::json(200, &json!({}))

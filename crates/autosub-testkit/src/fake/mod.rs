@@ -5,7 +5,8 @@
 //! and the real SDK clients, retries and everything above them run unchanged against memory.
 //! It serves the calls a pass with the Lambda and S3-access-log discoverers makes: STS
 //! AssumeRole/GetCallerIdentity, Logs DescribeLogGroups/DescribeSubscriptionFilters/Put-/
-//! DeleteSubscriptionFilter, Lambda ListFunctions/GetPolicy/AddPermission/RemovePermission/
+//! DeleteSubscriptionFilter and Describe-/Put-/DeleteAccountPolicy (subscription filter
+//! policies, which moto answers with a 500), Lambda ListFunctions/GetPolicy/AddPermission/RemovePermission/
 //! GetFunctionConfiguration/ListTags, S3 ListBuckets/HeadBucket/GetBucketLogging/
 //! GetBucketTagging/Get- and PutBucketNotificationConfiguration. Anything else is answered
 //! `400 NotImplemented` in the service's error shape, so a test notices.
@@ -52,7 +53,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use serde_json::Value;
 
-pub use logs::FakeFilter;
+pub use logs::{FakeAccountPolicy, FakeFilter};
 pub use quota::{ApiKey, ApiStats, Quotas};
 pub use seed::{FOREIGN_QUEUE_ID, FORWARDER_LOGS_SID, FleetShape};
 
@@ -124,6 +125,7 @@ impl State {
 struct Target {
     log_groups: BTreeMap<String, logs::LogGroup>,
     functions: BTreeMap<String, lambda::Function>,
+    account_policies: Vec<logs::FakeAccountPolicy>,
 }
 
 /// Who sent a request, from its signature.
@@ -367,6 +369,22 @@ impl FakeAws {
             .log_groups
             .get(group)
             .map(|g| g.filters.clone())
+    }
+
+    /// Adds an account-level subscription filter policy without any check.
+    pub fn add_account_policy(&self, account: &str, region: &str, policy: FakeAccountPolicy) {
+        self.state()
+            .target(account, region)
+            .account_policies
+            .push(policy);
+    }
+
+    /// The account-level subscription filter policies of `account` in `region`.
+    pub fn account_policies(&self, account: &str, region: &str) -> Vec<FakeAccountPolicy> {
+        self.state()
+            .target(account, region)
+            .account_policies
+            .clone()
     }
 
     /// Adds (or replaces) a bucket owned by `owner` in `region`, without logging, tags or

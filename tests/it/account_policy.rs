@@ -1,0 +1,364 @@
+//! Account-policy mode through the production stack on the in-memory fake AWS (moto answers
+//! PutAccountPolicy and DescribeAccountPolicies with a 500): switching a region to one account
+//! policy and back, a foreign policy holding the region's one slot, the IAM policy covering the
+//! calls, and a filter delete that waits for the policy that replaces it. On tokio's paused clock:
+//! the fake's quota waits cost no wall time.
+
+use std::collections::BTreeSet;
+
+use autosub_aws::factory::{AwsSettings, ClientFactory};
+use autosub_config::Config;
+use autosub_core::account_policy::{AccountPolicy, AccountSelection};
+use autosub_core::plan::{Action, Change, Plan, PlanPolicy, SkipReason, Trigger};
+use autosub_core::{AccountId, LogGroupName, Region};
+use autosub_engine::doctor::{DoctorCx, Net, Status, SystemResolver, TcpDialer, account_checks};
+use autosub_engine::iam;
+use autosub_engine::lease::Leases;
+use autosub_engine::ledger;
+use autosub_engine::pass::{Mode, Progress};
+use autosub_engine::reconcile::{self, RunCx, RunReport};
+use autosub_testkit::fake::{
+    FAKE_ENDPOINT, FakeAccountPolicy, FakeAws, FakeConfig, FakeFilter, FleetShape,
+};
+use autosub_triggers::{Outcome, apply};
+use tokio_util::sync::CancellationToken;
+
+use crate::e2e::tempdir::Dir;
+
+const ACCOUNT: &str = "111111111111";
+const REGION: &str = "us-east-1";
+const FORWARDER: &str = "arn:aws:lambda:us-east-1:111111111111:function:datadog-forwarder";
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn step(&self, _: &autosub_engine::pass::Target, _: &str) {}
+}
+
+/// Ten functions (`app-000`'s group has both slots foreign, `app-001`'s one) and three quiet
+/// log groups; no buckets.
+fn fake() -> FakeAws {
+    let fake = FakeAws::new(FakeConfig {
+        latency: std::time::Duration::ZERO,
+        ..FakeConfig::default()
+    });
+    fake.seed_fleet(&FleetShape {
+        buckets_per_target: 0,
+        quiet_log_groups: 3,
+        ..FleetShape::default()
+    });
+    fake
+}
+
+fn factory(fake: &FakeAws) -> ClientFactory {
+    ClientFactory::from_sdk_config(
+        fake.sdk_config(ACCOUNT, REGION),
+        AwsSettings {
+            endpoint_url: Some(FAKE_ENDPOINT.to_owned()),
+            region: Some(Region::new(REGION)),
+            ..AwsSettings::default()
+        },
+    )
+}
+
+/// Lambda and S3 access logs only (what the fake serves), a file ledger in `dir`, and
+/// account-policy mode when `account_mode`.
+fn config(dir: &std::path::Path, account_mode: bool) -> Config {
+    let mut text = format!(
+        "[aws]\naccount_id = \"{ACCOUNT}\"\nregions = [\"{REGION}\"]\n[forwarders]\n{REGION} = \"datadog-forwarder\"\n[ledger]\nlocation = \"{}\"\n[exclude]\nlog_groups = [\"/app/quiet-00001\"]\n[account_policy]\nenabled = {account_mode}\n",
+        dir.join("ledger.json").display()
+    );
+    for service in [
+        "cloudfront",
+        "elbv2",
+        "elb",
+        "redshift",
+        "step_functions",
+        "wafv2",
+        "api_gateway",
+    ] {
+        text.push_str(&format!("[services.{service}]\nenabled = false\n"));
+    }
+    Config::parse(&text, "account-policy.toml").unwrap()
+}
+
+async fn reconcile(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
+    let factory = factory(fake);
+    let store = ledger::open(
+        config,
+        std::path::Path::new("."),
+        &factory,
+        &Region::new(REGION),
+    );
+    let leases = Leases::local();
+    let cx = RunCx {
+        factory: &factory,
+        config,
+        ledger: store.as_ref(),
+        leases: &leases,
+        mode: Mode::Apply,
+        stale_passes_before_delete: 1,
+        progress: &Quiet,
+        now,
+        full_audit: false,
+    };
+    let report = reconcile::run(&cx, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.passes[0].failures(),
+        0,
+        "{:?}",
+        report.passes[0].outcomes
+    );
+    report
+}
+
+/// `action kind resource` of each change of the run's pass.
+fn changes(report: &RunReport) -> Vec<String> {
+    report.passes[0]
+        .plan
+        .changes
+        .iter()
+        .map(|c| format!("{} {} {}", c.action, c.trigger.kind(), c.trigger.resource()))
+        .collect()
+}
+
+/// The log groups holding our filter.
+fn ours(fake: &FakeAws) -> Vec<String> {
+    (0..10)
+        .map(|i| format!("/aws/lambda/app-{i:03}"))
+        .filter(|g| {
+            fake.filters(ACCOUNT, REGION, g)
+                .unwrap()
+                .iter()
+                .any(|f| f.name == "autosub")
+        })
+        .collect()
+}
+
+fn foreign_filters(fake: &FakeAws) -> usize {
+    (0..10)
+        .map(|i| {
+            let group = format!("/aws/lambda/app-{i:03}");
+            let filters = fake.filters(ACCOUNT, REGION, &group).unwrap();
+            filters.iter().filter(|f| f.name != "autosub").count()
+        })
+        .sum()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_region_moves_to_one_account_policy_and_back_without_touching_foreign_filters() {
+    let fake = fake();
+    let dir = Dir::new();
+    let foreign = foreign_filters(&fake);
+
+    // Per-group filters first: nine groups (app-000 has no free slot).
+    reconcile(&fake, &config(&dir.0, false), 1_000).await;
+    assert_eq!(ours(&fake).len(), 9);
+
+    // Account-policy mode: the policy goes in, then the nine filters it makes redundant go.
+    let on = config(&dir.0, true);
+    let report = reconcile(&fake, &on, 2_000).await;
+    let planned = changes(&report);
+    assert_eq!(planned[0], "create account-policy account-policy:autosub");
+    assert_eq!(planned.len(), 10, "{planned:?}");
+    assert!(ours(&fake).is_empty(), "{:?}", ours(&fake));
+    assert_eq!(
+        foreign_filters(&fake),
+        foreign,
+        "foreign filters are untouched"
+    );
+    let policies = fake.account_policies(ACCOUNT, REGION);
+    assert_eq!(policies.len(), 1);
+    let policy = AccountPolicy::parse(
+        &policies[0].name,
+        &policies[0].document,
+        policies[0].selection_criteria.as_deref(),
+    );
+    assert_eq!(policy.destination_arn, FORWARDER);
+    let excluded: BTreeSet<LogGroupName> = ["/aws/lambda/datadog-forwarder", "/app/quiet-00001"]
+        .into_iter()
+        .map(LogGroupName::new)
+        .collect();
+    assert_eq!(policy.selection, AccountSelection::AllBut(excluded));
+
+    // Idle: nothing to change, and every call made is granted by the generated IAM policy.
+    let before = fake.stats();
+    let idle = reconcile(&fake, &on, 3_000).await;
+    assert_eq!(changes(&idle), Vec::<String>::new());
+    let granted: BTreeSet<String> = iam::policy(&on, false)["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let called: BTreeSet<String> = fake
+        .stats()
+        .into_iter()
+        .filter(|(k, s)| before.get(k).map_or(0, |b| b.requests) < s.requests)
+        .map(|(k, _)| k.api.to_owned())
+        .collect();
+    assert!(
+        called.contains("logs:DescribeAccountPolicies"),
+        "{called:?}"
+    );
+    for api in &called {
+        // The fake names S3's ListBuckets and GetBucketNotificationConfiguration by their API;
+        // IAM by their actions, which the e2e test against moto checks.
+        if api.starts_with("logs:") {
+            assert!(granted.contains(api), "{api} called but not granted");
+        }
+    }
+
+    // Back to per-group filters: they are put before the policy is deleted.
+    let report = reconcile(&fake, &config(&dir.0, false), 4_000).await;
+    let planned = changes(&report);
+    assert_eq!(
+        planned.last().map(String::as_str),
+        Some("delete account-policy account-policy:autosub")
+    );
+    assert_eq!(ours(&fake).len(), 9);
+    assert!(fake.account_policies(ACCOUNT, REGION).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_foreign_account_policy_keeps_the_slot_and_groups_get_their_own_filters() {
+    let fake = fake();
+    let siem = FakeAccountPolicy {
+        name: "siem".into(),
+        document: r#"{"DestinationArn":"arn:aws:kinesis:us-east-1:111111111111:stream/siem","FilterPattern":""}"#.into(),
+        selection_criteria: None,
+    };
+    fake.add_account_policy(ACCOUNT, REGION, siem.clone());
+    let dir = Dir::new();
+    let report = reconcile(&fake, &config(&dir.0, true), 1_000).await;
+    let taken = report.passes[0]
+        .plan
+        .skips
+        .iter()
+        .find(|s| s.reason == SkipReason::AccountPolicyTaken)
+        .expect("the taken slot is reported");
+    assert!(taken.detail.contains("\"siem\""), "{}", taken.detail);
+    assert_eq!(ours(&fake).len(), 9);
+    assert_eq!(fake.account_policies(ACCOUNT, REGION), vec![siem]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_filter_delete_waits_for_the_account_policy_that_replaces_it() {
+    let fake = fake();
+    let group = "/aws/lambda/app-005";
+    let forwarder_filter = FakeFilter {
+        name: "autosub".into(),
+        pattern: String::new(),
+        destination_arn: FORWARDER.into(),
+    };
+    assert!(fake.add_filter(ACCOUNT, REGION, group, forwarder_filter));
+    // Someone takes the region's one slot between the plan and the apply.
+    fake.add_account_policy(
+        ACCOUNT,
+        REGION,
+        FakeAccountPolicy {
+            name: "late".into(),
+            document: "{}".into(),
+            selection_criteria: None,
+        },
+    );
+    let policy = AccountPolicy {
+        name: "autosub".into(),
+        destination_arn: FORWARDER.into(),
+        pattern: String::new(),
+        selection: AccountSelection::AllBut(BTreeSet::new()),
+    };
+    let plan = Plan {
+        changes: vec![
+            Change {
+                action: Action::Create,
+                trigger: Trigger::AccountPolicy { policy },
+                reason: "test".into(),
+                after: None,
+            },
+            Change {
+                action: Action::Delete,
+                trigger: Trigger::SubscriptionFilter {
+                    log_group: LogGroupName::new(group),
+                    filter_name: "autosub".into(),
+                    pattern: String::new(),
+                    destination: FORWARDER.into(),
+                },
+                reason: "test".into(),
+                after: Some("account-policy:autosub".into()),
+            },
+        ],
+        ..Plan::default()
+    };
+    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
+    let policy: PlanPolicy = autosub_engine::pass::plan_policy(
+        &config(std::path::Path::new("."), true),
+        &AccountId::new(ACCOUNT),
+        1,
+    );
+    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    assert!(
+        matches!(
+            &outcomes[0].outcome,
+            Outcome::Skipped {
+                reason: SkipReason::AccountPolicyTaken,
+                ..
+            }
+        ),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(
+        matches!(
+            &outcomes[1].outcome,
+            Outcome::Skipped {
+                reason: SkipReason::DependencyFailed,
+                ..
+            }
+        ),
+        "{:?}",
+        outcomes[1]
+    );
+    assert_eq!(ours(&fake), [group], "the filter still delivers");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_doctor_says_whether_the_region_s_policy_slot_is_usable() {
+    let fake = fake();
+    let factory = factory(&fake);
+    let config = config(std::path::Path::new("."), true);
+    let (resolver, dialer) = (SystemResolver::default(), TcpDialer::default());
+    let cx = DoctorCx {
+        config: &config,
+        factory: &factory,
+        net: Net {
+            resolver: &resolver,
+            dialer: &dialer,
+        },
+        api_key: Ok(None),
+    };
+    let check = |checks: Vec<autosub_engine::doctor::Check>| {
+        checks
+            .into_iter()
+            .find(|c| c.name == format!("account policy {REGION}"))
+            .expect("an account policy check")
+    };
+    let free = check(account_checks(&cx).await.0);
+    assert_eq!(free.status, Status::Pass, "{free:?}");
+    fake.add_account_policy(
+        ACCOUNT,
+        REGION,
+        FakeAccountPolicy {
+            name: "siem".into(),
+            document: r#"{"DestinationArn":"arn:aws:kinesis:us-east-1:111111111111:stream/siem"}"#
+                .into(),
+            selection_criteria: None,
+        },
+    );
+    let taken = check(account_checks(&cx).await.0);
+    assert_eq!(taken.status, Status::Warn, "{taken:?}");
+    assert!(taken.detail.contains("\"siem\""), "{}", taken.detail);
+}
