@@ -4,8 +4,9 @@
 //! call's 20 ms latency advances simulated time instead of the wall clock.
 //!
 //! Run: `cargo bench -p autosub-tests --bench scale [-- <log groups> <functions> <buckets>
-//! <log buckets>]` (default 20000 5000 1000 200: 5,000 functions with their log groups plus
-//! 15,000 log groups no source writes to; 800 buckets logging into 200). Passes, 15 minutes of
+//! <log buckets>] [account-policy]` (default 20000 5000 1000 200: 5,000 functions with their
+//! log groups plus 15,000 log groups no source writes to; 800 buckets logging into 200;
+//! `account-policy` turns on account-policy mode). Passes, 15 minutes of
 //! simulated time apart: the first (a full audit, converging), an idle one, an idle one after 20
 //! new functions, and `--full-audit`. For each: calls per API, the quota-bound time (the slowest
 //! API's calls over its AWS quota), simulated and wall seconds. Then the peak RSS of the whole
@@ -44,13 +45,13 @@ const T0: u64 = 1_800_000_000;
 /// The simulated schedule: a pass every 15 minutes.
 const TICK: u64 = 15 * 60;
 
-fn config(ledger: &std::path::Path) -> Config {
+fn config(ledger: &std::path::Path, account_policy: bool) -> Config {
     let mut text = format!(
         "[aws]\naccount_id = \"{ACCOUNT}\"\nregions = [\"{REGION}\"]\n[forwarders]\n{REGION} = \"datadog-forwarder\"\n"
     );
     text.push_str(&fake_services_only());
     text.push_str(&format!(
-        "[ledger]\nlocation = \"{}\"\n[safety]\nmax_deletes_per_pass = 100\n",
+        "[ledger]\nlocation = \"{}\"\n[safety]\nmax_deletes_per_pass = 100\n[account_policy]\nenabled = {account_policy}\n",
         ledger.display()
     ));
     Config::parse(&text, "scale.toml").expect("a valid bench config")
@@ -230,6 +231,7 @@ fn time_plan(n: usize) -> Duration {
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
+    let account_policy = std::env::args().any(|a| a == "account-policy");
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -260,9 +262,10 @@ async fn main() {
     );
     let dir = std::env::temp_dir().join(format!("autosub-scale-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    let config = config(&dir.join("ledger.json"));
+    let config = config(&dir.join("ledger.json"), account_policy);
     println!(
-        "## scale: {groups} log groups ({functions} with a Lambda source), {buckets} buckets ({log_buckets} receiving access logs), one account and region, 20 ms per call, paced at AWS's quotas"
+        "## scale: {groups} log groups ({functions} with a Lambda source), {buckets} buckets ({log_buckets} receiving access logs), one account and region, 20 ms per call, paced at AWS's quotas{}",
+        if account_policy { ", account-policy mode" } else { "" }
     );
 
     // The fake's own state, before autosub runs: subtracted from the peak below.
