@@ -265,7 +265,11 @@ async fn main() {
     let config = config(&dir.join("ledger.json"), account_policy);
     println!(
         "## scale: {groups} log groups ({functions} with a Lambda source), {buckets} buckets ({log_buckets} receiving access logs), one account and region, 20 ms per call, paced at AWS's quotas{}",
-        if account_policy { ", account-policy mode" } else { "" }
+        if account_policy {
+            ", account-policy mode"
+        } else {
+            ""
+        }
     );
 
     // The fake's own state, before autosub runs: subtracted from the peak below.

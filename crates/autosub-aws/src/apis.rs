@@ -45,12 +45,21 @@ pub struct FunctionInfo {
     pub custom_log_group: Option<LogGroupName>,
 }
 
+/// A bucket as ListBuckets names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListedBucket {
+    /// Its name.
+    pub name: BucketName,
+    /// Its region, when the listing said (S3 does when asked for pages; moto does not).
+    pub region: Option<Region>,
+}
+
 /// S3 capabilities. Calls that act on one bucket take the bucket's region so the request goes to
 /// the right regional endpoint.
 #[async_trait]
 pub trait S3Api: Send + Sync {
     /// Every bucket of the account (ListBuckets, all pages).
-    async fn list_buckets(&self) -> Result<Vec<BucketName>, AwsError>;
+    async fn list_buckets(&self) -> Result<Vec<ListedBucket>, AwsError>;
     /// The bucket's region (HeadBucket's `x-amz-bucket-region`); `NotFound` when it is gone.
     async fn bucket_region(&self, bucket: &BucketName) -> Result<Region, AwsError>;
     /// The bucket's server access logging target, `None` when logging is off.

@@ -33,7 +33,9 @@ mod secrets;
 mod step_functions;
 mod wafv2;
 
-pub use apis::{AccessLogTarget, FunctionInfo, LambdaApi, LogsApi, S3Api, SecretsApi, TargetApis};
+pub use apis::{
+    AccessLogTarget, FunctionInfo, LambdaApi, ListedBucket, LogsApi, S3Api, SecretsApi, TargetApis,
+};
 pub use calls::CallRecorder;
 pub use endpoints::{AwsService, ServiceEndpoint};
 pub use error::{AwsError, ErrorClass};

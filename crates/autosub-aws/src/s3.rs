@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::operation::BuildError;
 
-use crate::apis::{AccessLogTarget, S3Api};
+use crate::apis::{AccessLogTarget, ListedBucket, S3Api};
 use crate::error::{AwsError, ErrorClass};
 use crate::factory::Target;
 use crate::sdk_error::aws_error;
@@ -38,21 +38,24 @@ impl SdkS3 {
 
 #[async_trait]
 impl S3Api for SdkS3 {
-    async fn list_buckets(&self) -> Result<Vec<BucketName>, AwsError> {
+    async fn list_buckets(&self) -> Result<Vec<ListedBucket>, AwsError> {
+        // With a page size, S3 paginates and names each bucket's region (BucketRegion), which
+        // spares a HeadBucket per bucket; 10,000 is the largest page it serves.
         let mut pages = self
             .client(&self.target.region)
             .list_buckets()
+            .max_buckets(10_000)
             .into_paginator()
             .send();
         let mut buckets = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("s3:ListBuckets", e))?;
-            buckets.extend(
-                page.buckets()
-                    .iter()
-                    .filter_map(|b| b.name())
-                    .map(BucketName::new),
-            );
+            buckets.extend(page.buckets().iter().filter_map(|b| {
+                Some(ListedBucket {
+                    name: BucketName::new(b.name()?),
+                    region: b.bucket_region().map(Region::new),
+                })
+            }));
         }
         Ok(buckets)
     }

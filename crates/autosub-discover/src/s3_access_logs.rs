@@ -47,16 +47,17 @@ impl Discoverer for S3AccessLogsDiscoverer {
         // A bucket belongs to the pass of its own region, so a fleet sees each source once.
         let filter = cx.filter(Service::S3AccessLogs);
         let filter = &filter;
-        let results: Vec<Result<Option<LogSource>, String>> = stream::iter(buckets)
-            .filter(|bucket| {
-                std::future::ready(
-                    filter.needs_tags() || filter.admits(bucket.as_str(), &Tags::new()),
-                )
-            })
-            .map(|bucket| async move { source_of(cx, filter, bucket).await })
-            .buffer_unordered(cx.concurrency)
-            .collect()
-            .await;
+        let results: Vec<Result<Option<LogSource>, String>> =
+            stream::iter(buckets.into_iter().map(|b| b.name))
+                .filter(|bucket| {
+                    std::future::ready(
+                        filter.needs_tags() || filter.admits(bucket.as_str(), &Tags::new()),
+                    )
+                })
+                .map(|bucket| async move { source_of(cx, filter, bucket).await })
+                .buffer_unordered(cx.concurrency)
+                .collect()
+                .await;
         let mut found = Discovery::default();
         for result in results {
             match result {

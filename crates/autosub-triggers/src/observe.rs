@@ -145,7 +145,7 @@ pub async fn list_buckets(apis: &TargetApis) -> Result<BTreeSet<BucketName>, Str
     apis.s3
         .list_buckets()
         .await
-        .map(|all| all.into_iter().collect())
+        .map(|all| all.into_iter().map(|b| b.name).collect())
         .map_err(|e| format!("listing buckets: {e}"))
 }
 

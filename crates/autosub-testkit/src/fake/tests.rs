@@ -332,6 +332,14 @@ async fn buckets_and_notifications_round_trip() {
 
     let buckets = apis.s3.list_buckets().await.expect("listed");
     assert_eq!(buckets.len(), 6, "3 per region, both regions: {buckets:?}");
+    let eu_listed = buckets
+        .iter()
+        .filter(|b| b.region == Some(Region::new("eu-west-1")))
+        .count();
+    assert_eq!(
+        eu_listed, 3,
+        "the listing names each bucket's region: {buckets:?}"
+    );
     let eu_bucket = BucketName::new(format!("fleet-{CENTRAL}-eu-west-1-000"));
     let eu = apis
         .s3
