@@ -806,6 +806,27 @@ impl Config {
         refs
     }
 
+    /// Every list of wildcard patterns, by key path.
+    fn pattern_lists(&self) -> Vec<(String, &[String])> {
+        let mut lists = vec![
+            ("safety.protect".to_owned(), self.safety.protect.as_slice()),
+            (
+                "exclude.log_groups".to_owned(),
+                self.exclude.log_groups.as_slice(),
+            ),
+            (
+                "exclude.buckets".to_owned(),
+                self.exclude.buckets.as_slice(),
+            ),
+        ];
+        for service in Service::ALL {
+            let c = self.services.get(service);
+            lists.push((format!("services.{}.include", service.as_str()), &c.include));
+            lists.push((format!("services.{}.exclude", service.as_str()), &c.exclude));
+        }
+        lists
+    }
+
     fn problems(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut problem = |key: String, message: String| problems.push(Problem { key, message });
@@ -909,6 +930,20 @@ impl Config {
                 "safety.max_filters_per_log_group".into(),
                 "must be at least 1; AWS allows 2 per log group unless raised".into(),
             );
+        }
+        for (key, patterns) in self.pattern_lists() {
+            for (i, pattern) in patterns.iter().enumerate() {
+                if let Err(message) = autosub_core::pattern::check(pattern) {
+                    problem(format!("{key}[{i}]"), message);
+                }
+            }
+        }
+        for service in Service::ALL {
+            for (tag, value) in &self.services.get(service).tags {
+                if let Err(message) = autosub_core::pattern::check(value) {
+                    problem(format!("services.{}.tags.{tag}", service.as_str()), message);
+                }
+            }
         }
         datadog_problems(&self.datadog, &mut problem);
         fleet::problems(&self.fleet, &self.lease, &self.pacing, &mut problem);
@@ -1112,6 +1147,24 @@ us-east-1 = "arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder"
         let bad = format!("{MINIMAL}[account_policy]\nenabled = true\naccounts = [\"12\"]\n");
         let err = Config::parse(&bad, "bad.toml").unwrap_err();
         assert_eq!(err.problems[0].key, "account_policy.accounts[0]");
+    }
+
+    #[test]
+    fn a_pattern_the_matcher_cannot_use_is_a_problem_at_its_key() {
+        let text = format!(
+            "{MINIMAL}[safety]\nprotect = [\"ok-*\", \"prod-**\"]\n[services.lambda]\nexclude = [\"\"]\n[services.lambda.tags]\nteam = \"a**\"\n"
+        );
+        let err = Config::parse(&text, "bad.toml").unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "safety.protect[1]",
+                "services.lambda.exclude[0]",
+                "services.lambda.tags.team"
+            ]
+        );
+        assert!(err.problems[0].message.contains("single *"), "{err}");
     }
 
     #[test]
