@@ -113,6 +113,14 @@ impl TargetLedger {
             .map_or(0, |e| e.stale_passes)
     }
 
+    /// True when the ledger records autosub creating `trigger` (by its key: kind, location and
+    /// mark): evidence that it is ours whatever it points at now.
+    pub fn created(&self, trigger: &Trigger) -> bool {
+        self.triggers
+            .get(&key(trigger))
+            .is_some_and(|e| e.origin == Origin::Created)
+    }
+
     /// Records that `trigger` is ours with `stale_passes`, read at `seen_at`, keeping a known
     /// origin.
     pub fn track(

@@ -216,6 +216,8 @@ pub enum SkipReason {
     AccountPolicyTooLarge,
     /// The change it waits for (`Change::after`) was not applied.
     DependencyFailed,
+    /// Our filter name or entry id is held by a trigger that is not ours (it sends elsewhere).
+    NameTaken,
 }
 
 impl SkipReason {
@@ -243,6 +245,7 @@ impl SkipReason {
             Self::AccountPolicyTaken => "account_policy_taken",
             Self::AccountPolicyTooLarge => "account_policy_too_large",
             Self::DependencyFailed => "dependency_failed",
+            Self::NameTaken => "name_taken",
         }
     }
 }
@@ -290,38 +293,61 @@ impl Plan {
     }
 }
 
-/// Who owns a notification entry: ours by id prefix (on a Lambda entry), adopted when it invokes
-/// one of the forwarders, foreign otherwise.
+/// Who owns a notification entry of `bucket`: ours by id prefix *and* destination (a forwarder,
+/// or one the ledger recorded autosub creating it for), adopted when it invokes a forwarder under
+/// another id, foreign otherwise (an entry with our prefix invoking anything else too).
 pub fn classify_entry(
     entry: &NotificationEntry,
+    bucket: &BucketName,
     policy: &PlanPolicy,
     forwarders: &BTreeSet<FunctionArn>,
+    ledger: &TargetLedger,
 ) -> Ownership {
     if entry.kind != DestinationKind::Lambda {
         return Ownership::Foreign;
     }
-    if entry
-        .id
-        .as_deref()
-        .is_some_and(|id| id.starts_with(&policy.notification_id_prefix))
-    {
+    let to_forwarder = forwarders.iter().any(|f| f.is(&entry.arn));
+    let id = entry.id.as_deref().unwrap_or_default();
+    let created = || {
+        ledger.created(&Trigger::S3Notification {
+            bucket: bucket.clone(),
+            region: Region::default(),
+            id: id.to_owned(),
+            prefix: String::new(),
+            destination: String::new(),
+        })
+    };
+    if id.starts_with(&policy.notification_id_prefix) && (to_forwarder || created()) {
         Ownership::Ours
-    } else if forwarders.iter().any(|f| f.is(&entry.arn)) {
+    } else if to_forwarder {
         Ownership::Adopted
     } else {
         Ownership::Foreign
     }
 }
 
-/// Who owns a subscription filter: ours by name, adopted when it delivers to a forwarder.
+/// Who owns a subscription filter of `group`: ours by name *and* destination (a configured
+/// forwarder, or one the ledger recorded autosub creating it for), adopted when it delivers to a
+/// forwarder under another name, else foreign (a filter with our name sending elsewhere too).
 pub fn classify_filter(
     filter: &SubscriptionFilter,
+    group: &LogGroupName,
     policy: &PlanPolicy,
     forwarders: &BTreeSet<FunctionArn>,
+    ledger: &TargetLedger,
 ) -> Ownership {
-    if filter.name == policy.filter_name {
+    let to_forwarder = forwarders.iter().any(|f| f.is(&filter.destination_arn));
+    let created = || {
+        ledger.created(&Trigger::SubscriptionFilter {
+            log_group: group.clone(),
+            filter_name: filter.name.clone(),
+            pattern: String::new(),
+            destination: String::new(),
+        })
+    };
+    if filter.name == policy.filter_name && (to_forwarder || created()) {
         Ownership::Ours
-    } else if forwarders.iter().any(|f| f.is(&filter.destination_arn)) {
+    } else if to_forwarder {
         Ownership::Adopted
     } else {
         Ownership::Foreign
@@ -361,6 +387,13 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         ledger: TargetLedger::default(),
         at: observed.coverage.at,
         policy_change: None,
+        // A forwarder that is configured but unusable this pass still owns what points at it.
+        forwarders: desired
+            .forwarders
+            .iter()
+            .chain(observed.policies.keys())
+            .cloned()
+            .collect(),
     };
     planner.account_policy(observed);
     planner.log_groups(observed);
@@ -404,6 +437,9 @@ struct Planner<'a> {
     /// The resource of the account policy change planned, which filter deletes it makes
     /// redundant wait for.
     policy_change: Option<String>,
+    /// Every configured forwarder (usable or not): a trigger with our mark pointing at one of
+    /// them is ours.
+    forwarders: BTreeSet<FunctionArn>,
 }
 
 impl Planner<'_> {
@@ -726,7 +762,7 @@ impl Planner<'_> {
             let mut ours = None;
             let mut adopted = Vec::new();
             for &filter in &filters {
-                match classify_filter(filter, self.policy, &self.desired.forwarders) {
+                match classify_filter(filter, name, self.policy, &self.forwarders, self.previous) {
                     Ownership::Ours => ours = Some(filter),
                     Ownership::Adopted => adopted.push(filter),
                     Ownership::Foreign => {}
@@ -855,6 +891,11 @@ impl Planner<'_> {
                     });
                     self.use_ours(&wanted_filter.destination_arn, Invoker::Logs, source_arn);
                 }
+                None if let Some(taken) = filters.iter().find(|f| f.name == wanted_filter.name) => {
+                    self.skip(subject, SkipReason::NameTaken, format!(
+                        "a filter named {:?} already delivers to {}, which is no forwarder of autosub's; it is left alone. Remove it, or give autosub another ownership.filter_name",
+                        taken.name, taken.destination_arn));
+                }
                 None if filters.len() >= self.policy.max_filters_per_log_group => {
                     let names: Vec<String> = filters
                         .iter()
@@ -958,7 +999,13 @@ impl Planner<'_> {
         let mut others: Vec<&NotificationEntry> = Vec::new();
         let mut adopted: Vec<&NotificationEntry> = Vec::new();
         for entry in entries {
-            match classify_entry(entry, self.policy, &self.desired.forwarders) {
+            match classify_entry(
+                entry,
+                bucket,
+                self.policy,
+                &self.desired.forwarders,
+                self.previous,
+            ) {
                 Ownership::Ours => {
                     ours.insert(entry.id.as_deref().unwrap_or_default(), entry);
                 }
@@ -1058,8 +1105,13 @@ impl Planner<'_> {
                 }
                 _ => {}
             }
-            // Any kept entry counts, even one sharing our id (a non-Lambda entry carrying our
-            // prefix is not ours): rewrite_notifications would refuse the write all the same.
+            if let Some(taken) = others.iter().find(|o| o.id == entry.id) {
+                self.skip(subject, SkipReason::NameTaken, format!(
+                    "the {} holds our entry id {:?} and is not autosub's; it is left alone. Remove it, or give autosub another ownership.notification_id_prefix",
+                    taken.describe(), id));
+                continue;
+            }
+            // Any kept entry counts: rewrite_notifications would refuse the write all the same.
             if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry)) {
                 self.skip(subject, SkipReason::S3Overlap, format!(
                     "our rule would overlap the {} for the same events; S3 rejects overlapping rules (\"ambiguously defined\"). Narrow or remove that rule, or exclude the bucket",

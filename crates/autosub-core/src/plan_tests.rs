@@ -55,6 +55,16 @@ fn group(function: &str) -> String {
     format!("/aws/lambda/{function}")
 }
 
+/// Our subscription filter on `group` delivering to `destination`, as a trigger.
+fn filter_trigger(group: &str, destination: &str) -> Trigger {
+    Trigger::SubscriptionFilter {
+        log_group: LogGroupName::new(group),
+        filter_name: OUR_FILTER.into(),
+        pattern: String::new(),
+        destination: destination.into(),
+    }
+}
+
 /// The policy of every test of the planner and the audit.
 pub(crate) fn policy() -> PlanPolicy {
     PlanPolicy {
@@ -315,6 +325,18 @@ impl Estate {
         self
     }
 
+    /// The ledger records autosub creating `trigger` (before the forwarder changed, say).
+    fn created(mut self, trigger: Trigger) -> Self {
+        let change = Change {
+            action: Action::Create,
+            trigger,
+            reason: String::new(),
+            after: None,
+        };
+        self.observed.ledger.record_applied(&change, 1);
+        self
+    }
+
     fn guard_log_group(mut self, name: &str) -> Self {
         self.selection
             .guarded_log_groups
@@ -461,11 +483,24 @@ fn subscription_filters() {
             vec!["delete log-group:/aws/lambda/api -> fwd@us-east-1"],
         ),
         (
-            "ours delivering to another function is pointed back at the forwarder",
+            "ours delivering to a former forwarder (per the ledger) is pointed at the forwarder",
             Estate::new()
                 .function("api")
-                .log_group(api, vec![ours(&lambda("old-forwarder"))]),
+                .log_group(api, vec![ours(&lambda("old-forwarder"))])
+                .created(filter_trigger(api, &lambda("old-forwarder"))),
             vec!["update log-group:/aws/lambda/api -> fwd@us-east-1"],
+        ),
+        (
+            "a filter with our name delivering elsewhere is foreign: the name is taken",
+            Estate::new()
+                .function("api")
+                .log_group(api, vec![ours(&lambda("other-team-forwarder"))]),
+            vec!["skip name_taken log-group:/aws/lambda/api"],
+        ),
+        (
+            "a foreign filter with our name is never deleted",
+            Estate::new().log_group(api, vec![ours(KINESIS)]),
+            vec![],
         ),
         (
             "ours with another pattern is updated",
@@ -492,10 +527,13 @@ fn subscription_filters() {
         ),
         (
             "updating ours needs no free slot",
-            Estate::new().function("api").log_group(
-                api,
-                vec![filter("siem", KINESIS), ours(&lambda("old-forwarder"))],
-            ),
+            Estate::new()
+                .function("api")
+                .log_group(
+                    api,
+                    vec![filter("siem", KINESIS), ours(&lambda("old-forwarder"))],
+                )
+                .created(filter_trigger(api, &lambda("old-forwarder"))),
             vec!["update log-group:/aws/lambda/api -> fwd@us-east-1"],
         ),
         (
@@ -654,17 +692,39 @@ fn s3_notifications() {
             vec!["delete s3://access-logs/AWSLogs/ -> fwd@us-east-1"],
         ),
         (
-            "ours invoking another function is pointed back at the forwarder",
+            "ours invoking a former forwarder (per the ledger) is pointed at the forwarder",
+            Estate::new()
+                .access_logs("access-logs", "AWSLogs/")
+                .bucket(
+                    "access-logs",
+                    HOME,
+                    vec![lambda_entry(
+                        "autosub-AWSLogs/",
+                        &lambda("old-forwarder"),
+                        "AWSLogs/",
+                    )],
+                )
+                .created(Trigger::S3Notification {
+                    bucket: BucketName::new("access-logs"),
+                    region: Region::new(HOME),
+                    id: "autosub-AWSLogs/".into(),
+                    prefix: "AWSLogs/".into(),
+                    destination: lambda("old-forwarder"),
+                }),
+            vec!["update s3://access-logs/AWSLogs/ -> fwd@us-east-1"],
+        ),
+        (
+            "an entry with our id invoking another function is foreign: the id is taken",
             Estate::new().access_logs("access-logs", "AWSLogs/").bucket(
                 "access-logs",
                 HOME,
                 vec![lambda_entry(
                     "autosub-AWSLogs/",
-                    &lambda("old-forwarder"),
+                    &lambda("other-team"),
                     "AWSLogs/",
                 )],
             ),
-            vec!["update s3://access-logs/AWSLogs/ -> fwd@us-east-1"],
+            vec!["skip name_taken s3://access-logs/AWSLogs/"],
         ),
         (
             "a prefix that moved up: the new entry is created and the old one deleted",
@@ -1119,6 +1179,7 @@ fn mixed_estate() -> Estate {
         .log_group(&group("checkout"), vec![filter(DD_FILTER, home)])
         .function("web")
         .log_group(&group("web"), vec![ours(&lambda("old-forwarder"))])
+        .created(filter_trigger(&group("web"), &lambda("old-forwarder")))
         .function("batch")
         .log_group(
             &group("batch"),
