@@ -110,7 +110,10 @@ impl PolicyStatement {
     pub fn allows(&self, principal: &str, account: &str, source_arn: &str) -> bool {
         self.allow
             && self.other_conditions.is_empty()
-            && self.principals.iter().any(|p| p == principal || p == "*")
+            && self
+                .principals
+                .iter()
+                .any(|p| p == "*" || same_principal(p, principal, source_arn))
             && self
                 .actions
                 .iter()
@@ -123,6 +126,30 @@ impl PolicyStatement {
                     .iter()
                     .any(|p| wildcard_match(p, source_arn)))
     }
+}
+
+/// True when the service principal `written` in a statement stands for `principal` invoking for
+/// `source_arn`: the global form (`logs.amazonaws.com`), the regional one the Datadog
+/// Forwarder's older templates wrote (`logs.<region>.amazonaws.com`, for the source's own
+/// region), and either with China's `.amazonaws.com.cn` suffix.
+fn same_principal(written: &str, principal: &str, source_arn: &str) -> bool {
+    let Some(service) = principal.strip_suffix(".amazonaws.com") else {
+        return written == principal;
+    };
+    let Some(rest) = written
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| written.strip_suffix(".amazonaws.com.cn"))
+    else {
+        return false;
+    };
+    if rest == service {
+        return true;
+    }
+    // arn:<partition>:<service>:<region>:…
+    let source_region = source_arn.split(':').nth(3).unwrap_or_default();
+    rest.strip_prefix(service)
+        .and_then(|r| r.strip_prefix('.'))
+        .is_some_and(|region| !region.is_empty() && region == source_region)
 }
 
 /// The observed resource policy of a forwarder.
@@ -327,5 +354,50 @@ mod tests {
         assert!(by_sid("s3").allows("s3.amazonaws.com", "111122223333", "arn:aws:s3:::b"));
         assert!(!by_sid("s3").allows("s3.amazonaws.com", "444455556666", "arn:aws:s3:::b"));
         assert!(!by_sid("org").allows("s3.amazonaws.com", "111122223333", "arn:aws:s3:::b"));
+    }
+
+    #[test]
+    fn every_principal_form_of_the_forwarder_templates_is_recognised() {
+        let statement = |principal: &str, source_arn: Option<&str>| PolicyStatement {
+            sid: "s".into(),
+            allow: true,
+            principals: vec![principal.into()],
+            actions: vec!["lambda:InvokeFunction".into()],
+            source_accounts: Vec::new(),
+            source_arns: source_arn.into_iter().map(str::to_owned).collect(),
+            other_conditions: Vec::new(),
+        };
+        let group = "arn:aws:logs:us-east-1:111122223333:log-group:/aws/lambda/app:*";
+        let cn_group = "arn:aws-cn:logs:cn-north-1:111122223333:log-group:/a:*";
+        let logs = "logs.amazonaws.com";
+        // Older templates: the regional principal, with or without a SourceArn.
+        assert!(statement("logs.us-east-1.amazonaws.com", None).allows(
+            logs,
+            "111122223333",
+            group
+        ));
+        assert!(
+            statement(
+                "logs.us-east-1.amazonaws.com",
+                Some("arn:aws:logs:us-east-1:111122223333:log-group:*")
+            )
+            .allows(logs, "111122223333", group)
+        );
+        // Another region's principal does not stand for this region's logs.
+        assert!(!statement("logs.eu-west-1.amazonaws.com", None).allows(
+            logs,
+            "111122223333",
+            group
+        ));
+        // China.
+        assert!(statement("logs.amazonaws.com.cn", None).allows(logs, "111122223333", cn_group));
+        assert!(statement("logs.cn-north-1.amazonaws.com.cn", None).allows(
+            logs,
+            "111122223333",
+            cn_group
+        ));
+        // Another service is never the same.
+        assert!(!statement("s3.amazonaws.com", None).allows(logs, "111122223333", group));
+        assert!(!statement("logsx.amazonaws.com", None).allows(logs, "111122223333", group));
     }
 }

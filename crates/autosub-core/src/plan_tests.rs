@@ -988,7 +988,18 @@ fn invoke_permissions() {
     let mut wrong_account = our_statement(Invoker::Logs, HOME);
     wrong_account.source_accounts = vec![OTHER_ACCOUNT.into()];
     wrong_account.source_arns = vec![format!("arn:aws:logs:{HOME}:{OTHER_ACCOUNT}:log-group:*")];
+    let mut regional = template_logs(HOME);
+    regional.principals = vec![format!("logs.{HOME}.amazonaws.com")];
+    regional.source_arns.clear();
     check(vec![
+        (
+            "an older template's regional logs principal without SourceArn covers our filters",
+            Estate::new()
+                .statements(HOME, vec![regional])
+                .function("api")
+                .log_group(&group("api"), vec![]),
+            vec!["create log-group:/aws/lambda/api -> fwd@us-east-1"],
+        ),
         (
             "the Datadog template's statements cover our triggers",
             Estate::new()
