@@ -777,6 +777,25 @@ async fn the_iam_policy_covers_every_call_a_run_makes_and_nothing_more() {
 }
 
 #[test]
+fn a_wrong_command_line_exits_64_never_the_changes_pending_code() {
+    let code = |args: &[&str]| {
+        Command::new(autosub_binary())
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(
+        code(&["plan", "--detailed-exitcode", "--no-such-flag"]),
+        Some(64)
+    );
+    assert_eq!(code(&["no-such-command"]), Some(64));
+    assert_eq!(code(&["--help"]), Some(0));
+    assert_eq!(code(&["--version"]), Some(0));
+}
+
+#[test]
 fn the_deployed_policy_is_the_generated_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new(autosub_binary())

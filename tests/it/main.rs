@@ -19,6 +19,7 @@ mod e2e;
 mod fleet;
 mod layering;
 mod lease;
+mod migration;
 mod organizations;
 mod privatelink;
 mod support;

@@ -1016,10 +1016,24 @@ fn datadog_problems(dd: &DatadogConfig, problem: &mut impl FnMut(String, String)
             );
         }
     }
-    if let Some(url) = &t.api_url
-        && let Err(e) = HostPort::from_url(url)
-    {
-        problem("datadog.telemetry.api_url".into(), e.to_string());
+    if let Some(url) = &t.api_url {
+        match HostPort::from_url(url) {
+            Err(e) => problem("datadog.telemetry.api_url".into(), e.to_string()),
+            // Events carry the API key: in clear text only to this machine (a local stub or
+            // agent), never across a network.
+            Ok(hp)
+                if !url.to_ascii_lowercase().starts_with("https://")
+                    && !matches!(hp.host.as_str(), "localhost" | "127.0.0.1" | "::1") =>
+            {
+                problem(
+                    "datadog.telemetry.api_url".into(),
+                    format!(
+                        "{url:?} is not https: events carry the Datadog API key; use https:// (plain http only to localhost)"
+                    ),
+                );
+            }
+            Ok(_) => {}
+        }
     }
     for (i, tag) in t.tags.iter().enumerate() {
         if tag.is_empty() || tag.contains([',', '|', '#', ' ']) {
@@ -1165,6 +1179,24 @@ us-east-1 = "arn:aws:lambda:us-east-1:123456789012:function:datadog-forwarder"
             ]
         );
         assert!(err.problems[0].message.contains("single *"), "{err}");
+    }
+
+    #[test]
+    fn events_go_over_https_except_to_this_machine() {
+        let with = |url: &str| {
+            let text =
+                format!("{MINIMAL}[datadog.telemetry]\nevents = true\napi_url = \"{url}\"\n");
+            Config::parse(&text, "t.toml")
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        assert!(with("https://api.datadoghq.eu").is_ok());
+        assert!(with("http://127.0.0.1:8080").is_ok());
+        let err = with("http://api.datadoghq.eu").unwrap_err();
+        assert!(
+            err.contains("datadog.telemetry.api_url") && err.contains("https"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::account_policy::{self, AccountPolicies, AccountPolicy, AccountSelecti
 use crate::desired::{Desired, DesiredBucket};
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region};
 use crate::ledger::{
-    TargetLedger, Verified, bucket_unit, location_of_account_policy, log_group_unit,
+    self, TargetLedger, Verified, bucket_unit, location_of_account_policy, log_group_unit,
     want_bucket_prefix, want_log_group,
 };
 use crate::notification::{
@@ -300,13 +300,14 @@ pub fn classify_entry(
     entry: &NotificationEntry,
     bucket: &BucketName,
     policy: &PlanPolicy,
-    forwarders: &BTreeSet<FunctionArn>,
+    (forwarders, former): (&BTreeSet<FunctionArn>, &BTreeSet<FunctionArn>),
     ledger: &TargetLedger,
 ) -> Ownership {
     if entry.kind != DestinationKind::Lambda {
         return Ownership::Foreign;
     }
     let to_forwarder = forwarders.iter().any(|f| f.is(&entry.arn));
+    let to_former = former.iter().any(|f| f.is(&entry.arn));
     let id = entry.id.as_deref().unwrap_or_default();
     let created = || {
         ledger.created(&Trigger::S3Notification {
@@ -317,7 +318,7 @@ pub fn classify_entry(
             destination: String::new(),
         })
     };
-    if id.starts_with(&policy.notification_id_prefix) && (to_forwarder || created()) {
+    if id.starts_with(&policy.notification_id_prefix) && (to_forwarder || to_former || created()) {
         Ownership::Ours
     } else if to_forwarder {
         Ownership::Adopted
@@ -333,10 +334,11 @@ pub fn classify_filter(
     filter: &SubscriptionFilter,
     group: &LogGroupName,
     policy: &PlanPolicy,
-    forwarders: &BTreeSet<FunctionArn>,
+    (forwarders, former): (&BTreeSet<FunctionArn>, &BTreeSet<FunctionArn>),
     ledger: &TargetLedger,
 ) -> Ownership {
     let to_forwarder = forwarders.iter().any(|f| f.is(&filter.destination_arn));
+    let to_former = former.iter().any(|f| f.is(&filter.destination_arn));
     let created = || {
         ledger.created(&Trigger::SubscriptionFilter {
             log_group: group.clone(),
@@ -345,7 +347,7 @@ pub fn classify_filter(
             destination: String::new(),
         })
     };
-    if filter.name == policy.filter_name && (to_forwarder || created()) {
+    if filter.name == policy.filter_name && (to_forwarder || to_former || created()) {
         Ownership::Ours
     } else if to_forwarder {
         Ownership::Adopted
@@ -387,11 +389,10 @@ pub fn plan(desired: &Desired, observed: &Observed, policy: &PlanPolicy) -> Plan
         ledger: TargetLedger::default(),
         at: observed.coverage.at,
         policy_change: None,
-        // A forwarder that is configured but unusable this pass still owns what points at it.
-        forwarders: desired
-            .forwarders
-            .iter()
-            .chain(observed.policies.keys())
+        former: observed
+            .policies
+            .keys()
+            .filter(|f| !desired.forwarders.contains(*f))
             .cloned()
             .collect(),
     };
@@ -437,9 +438,10 @@ struct Planner<'a> {
     /// The resource of the account policy change planned, which filter deletes it makes
     /// redundant wait for.
     policy_change: Option<String>,
-    /// Every configured forwarder (usable or not): a trigger with our mark pointing at one of
-    /// them is ours.
-    forwarders: BTreeSet<FunctionArn>,
+    /// Forwarders whose policy was read but that route nothing this pass: configured but
+    /// unusable, or formerly configured (the ledger holds a statement of ours there). A
+    /// trigger with our mark pointing at one is ours (to move or keep), never adopted.
+    former: BTreeSet<FunctionArn>,
 }
 
 impl Planner<'_> {
@@ -762,7 +764,13 @@ impl Planner<'_> {
             let mut ours = None;
             let mut adopted = Vec::new();
             for &filter in &filters {
-                match classify_filter(filter, name, self.policy, &self.forwarders, self.previous) {
+                match classify_filter(
+                    filter,
+                    name,
+                    self.policy,
+                    (&self.desired.forwarders, &self.former),
+                    self.previous,
+                ) {
                     Ownership::Ours => ours = Some(filter),
                     Ownership::Adopted => adopted.push(filter),
                     Ownership::Foreign => {}
@@ -1003,7 +1011,7 @@ impl Planner<'_> {
                 entry,
                 bucket,
                 self.policy,
-                &self.desired.forwarders,
+                (&self.desired.forwarders, &self.former),
                 self.previous,
             ) {
                 Ownership::Ours => {
@@ -1174,7 +1182,9 @@ impl Planner<'_> {
                 let statements = match state {
                     PolicyState::Found { statements } => statements,
                     PolicyState::Unreadable { detail } => {
-                        if needed.is_some() {
+                        let ours_there =
+                            self.previous.triggers.contains_key(&ledger::key(&trigger));
+                        if needed.is_some() || ours_there {
                             self.skip(
                                 subject,
                                 SkipReason::Unreadable,

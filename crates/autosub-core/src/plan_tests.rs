@@ -2147,3 +2147,44 @@ fn another_policy_to_the_forwarder_is_adopted_and_never_touched() {
         "nothing of ours to wait for"
     );
 }
+
+#[test]
+fn our_statement_on_a_former_forwarder_goes_once_nothing_of_ours_points_there() {
+    let old = FunctionArn::parse(&lambda("old-forwarder")).unwrap();
+    let mut estate = Estate::new()
+        .function("api")
+        .log_group(&group("api"), vec![ours(&fwd(HOME).to_string())]);
+    estate.observed.policies.insert(
+        old.clone(),
+        PolicyState::Found {
+            statements: vec![our_statement(Invoker::Logs, HOME)],
+        },
+    );
+    let plan = estate.plan();
+    let deletes: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.trigger.resource())
+        .collect();
+    assert_eq!(deletes, [format!("{old} (autosub-logs-{ACCOUNT})")]);
+
+    // While a filter of ours still delivers there (the ledger says autosub made it), it stays.
+    let estate = estate
+        .log_group(&group("api"), vec![ours(&old.to_string())])
+        .created(filter_trigger(&group("api"), &old.to_string()));
+    let plan = estate.plan();
+    let order: Vec<String> = plan
+        .changes
+        .iter()
+        .map(|c| format!("{} {}", c.action, c.trigger.resource()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "update log-group:/aws/lambda/api".to_owned(),
+            format!("delete {old} (autosub-logs-{ACCOUNT})"),
+        ],
+        "moved first, then the old grant goes"
+    );
+}

@@ -264,6 +264,23 @@ async fn discover_and_plan(
         ))
     };
 
+    // Forwarders of this region that hold a statement of ours per the ledger but are no longer
+    // configured: read, so that statement goes once nothing of ours points there.
+    let mut former = BTreeMap::new();
+    let former_arns: BTreeSet<FunctionArn> = ledger
+        .triggers
+        .values()
+        .filter_map(|e| {
+            let arn = FunctionArn::parse(e.location.strip_prefix("lambda:")?).ok()?;
+            (arn.region() == &target.region && !policies.contains_key(&arn)).then_some(arn)
+        })
+        .collect();
+    for arn in former_arns {
+        if let Some(state) = observe::policy_state(apis, &arn).await {
+            former.insert(arn, state);
+        }
+    }
+
     progress.step(target, "discovering log sources");
     let all_forwarders: BTreeSet<FunctionArn> = forwarders.values().cloned().collect();
     let filters = config.services.enabled();
@@ -377,6 +394,7 @@ async fn discover_and_plan(
     )
     .await;
     observed.policies = policies;
+    observed.policies.extend(former);
     observed.account_policies = account_policies;
     let plan = plan(&desired, &observed, policy);
     let audit = audit_report(&scope, &observed, &plan);

@@ -21,32 +21,40 @@ pub async fn forwarder_policies(
     let mut policies = BTreeMap::new();
     let mut unavailable = BTreeMap::new();
     for (region, forwarder) in forwarders {
-        let state = match apis.lambda.policy(forwarder).await {
-            Ok(None) => PolicyState::Found {
-                statements: Vec::new(),
-            },
-            Ok(Some(json)) => match parse_policy(&json) {
-                Ok(statements) => PolicyState::Found { statements },
-                Err(e) => PolicyState::Unreadable {
-                    detail: format!("the resource policy of {forwarder} is not valid JSON: {e}"),
-                },
-            },
-            Err(e) if e.class == ErrorClass::NotFound => {
+        match policy_state(apis, forwarder).await {
+            Some(state) => {
+                policies.insert(forwarder.clone(), state);
+            }
+            None => {
                 unavailable.insert(
                     region.clone(),
                     format!(
                         "function {forwarder} does not exist; deploy it or fix forwarders.{region}"
                     ),
                 );
-                continue;
             }
-            Err(e) => PolicyState::Unreadable {
-                detail: e.to_string(),
-            },
-        };
-        policies.insert(forwarder.clone(), state);
+        }
     }
     (policies, unavailable)
+}
+
+/// The resource policy of `function`; `None` when the function does not exist.
+pub async fn policy_state(apis: &TargetApis, function: &FunctionArn) -> Option<PolicyState> {
+    Some(match apis.lambda.policy(function).await {
+        Ok(None) => PolicyState::Found {
+            statements: Vec::new(),
+        },
+        Ok(Some(json)) => match parse_policy(&json) {
+            Ok(statements) => PolicyState::Found { statements },
+            Err(e) => PolicyState::Unreadable {
+                detail: format!("the resource policy of {function} is not valid JSON: {e}"),
+            },
+        },
+        Err(e) if e.class == ErrorClass::NotFound => return None,
+        Err(e) => PolicyState::Unreadable {
+            detail: e.to_string(),
+        },
+    })
 }
 
 /// The account's subscription filter policies in the target region.

@@ -22,7 +22,7 @@ use crate::serve;
 pub const CONFIG_TEXT_ENV: &str = "AUTOSUB_CONFIG_TOML";
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 error (doctor: a check failed); 2 changes pending (plan --detailed-exitcode); \
-3 partial failure (a change failed or discovery had gaps); 4 invalid configuration.";
+3 partial failure (a change failed or discovery had gaps); 4 invalid configuration; 64 wrong command line.";
 
 /// Keeps a log-forwarder Lambda (e.g. the Datadog Forwarder) subscribed to every AWS log source.
 #[derive(Debug, Parser)]

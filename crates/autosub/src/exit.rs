@@ -10,3 +10,6 @@ pub const CHANGES_PENDING: u8 = 2;
 pub const PARTIAL: u8 = 3;
 /// The configuration file is missing or invalid.
 pub const BAD_CONFIG: u8 = 4;
+/// The command line itself is wrong (an unknown flag, a missing argument): sysexits' EX_USAGE,
+/// never clap's default 2, which `plan --detailed-exitcode` uses for "changes pending".
+pub const USAGE: u8 = 64;

@@ -14,7 +14,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // --help and --version print and succeed; anything else is a usage error.
+            let _printed = e.print();
+            return if e.use_stderr() {
+                exit::USAGE.into()
+            } else {
+                exit::OK.into()
+            };
+        }
+    };
     init_tracing(args.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
