@@ -9,7 +9,7 @@ use crate::account_policy::DesiredAccountPolicy;
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
 use crate::pattern::wildcard_match;
 use crate::plan::{Skip, SkipReason};
-use crate::source::{Discovery, Gap, Location};
+use crate::source::{Discovery, Gap, Location, Service};
 
 /// What to leave out, by user choice or because subscribing it would loop.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,12 +110,19 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
     };
     let mut by_bucket: BTreeMap<&BucketName, BTreeMap<&str, BTreeSet<String>>> = BTreeMap::new();
     let mut skipped: BTreeMap<Location, (SkipReason, String)> = BTreeMap::new();
+    let cycles = logging_cycles(discovery);
+    let forwarder_groups = forwarder_log_groups(discovery, routing.forwarders.values());
 
     for source in &discovery.sources {
         match &source.location {
             Location::LogGroup { name } => {
                 if let Some(why) = log_group_exclusion(name, selection) {
                     skipped.insert(source.location.clone(), why);
+                    continue;
+                }
+                if forwarder_groups.contains(name) {
+                    let why = "a forwarder logs here (its LoggingConfig log group); subscribing it would loop";
+                    skipped.insert(source.location.clone(), (SkipReason::LoopGuard, why.into()));
                     continue;
                 }
                 match routing.forwarder(&routing.home_region) {
@@ -139,6 +146,15 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
             Location::S3 { bucket, prefix } => {
                 if let Some(why) = bucket_exclusion(bucket, selection) {
                     skipped.insert(source.location.clone(), why);
+                    continue;
+                }
+                if let Some(cycle) = cycles.get(bucket) {
+                    let path: Vec<&str> = cycle.iter().map(BucketName::as_str).collect();
+                    let why = format!(
+                        "its server access logs come back to it ({}): every object the forwarder read would log another object here, without end",
+                        path.join(" → ")
+                    );
+                    skipped.insert(source.location.clone(), (SkipReason::LoopGuard, why));
                     continue;
                 }
                 by_bucket
@@ -223,6 +239,59 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
     desired
 }
 
+/// The log groups the forwarders' own functions write to, as discovered (a custom
+/// `LoggingConfig` group included): subscribing one would feed a forwarder its own output.
+pub fn forwarder_log_groups<'a>(
+    discovery: &Discovery,
+    forwarders: impl IntoIterator<Item = &'a FunctionArn>,
+) -> BTreeSet<LogGroupName> {
+    let forwarders: Vec<&FunctionArn> = forwarders.into_iter().collect();
+    discovery
+        .sources
+        .iter()
+        .filter(|s| forwarders.iter().any(|f| f.is(&s.resource_arn)))
+        .filter_map(|s| match &s.location {
+            Location::LogGroup { name } => Some(name.clone()),
+            Location::S3 { .. } => None,
+        })
+        .collect()
+}
+
+/// Every bucket on a cycle of server access logging (a bucket logging into itself, or buckets
+/// logging into each other), with the cycle from it back to it. Reading such a bucket writes
+/// access logs that come back to it.
+fn logging_cycles(discovery: &Discovery) -> BTreeMap<BucketName, Vec<BucketName>> {
+    let logs_to: BTreeMap<BucketName, BucketName> = discovery
+        .sources
+        .iter()
+        .filter(|s| s.service == Service::S3AccessLogs)
+        .filter_map(|s| {
+            let source = s.resource_arn.split(":::").nth(1)?;
+            match &s.location {
+                Location::S3 { bucket, .. } => Some((BucketName::new(source), bucket.clone())),
+                Location::LogGroup { .. } => None,
+            }
+        })
+        .collect();
+    let mut cycles = BTreeMap::new();
+    for start in logs_to.keys() {
+        let mut path = vec![start.clone()];
+        let mut at = start;
+        while let Some(next) = logs_to.get(at) {
+            path.push(next.clone());
+            if next == start {
+                cycles.insert(start.clone(), path);
+                break;
+            }
+            if path.len() > logs_to.len() {
+                break;
+            }
+            at = next;
+        }
+    }
+    cycles
+}
+
 fn log_group_exclusion(name: &LogGroupName, selection: &Selection) -> Option<(SkipReason, String)> {
     if selection.guarded_log_groups.contains(name) {
         return Some((
@@ -299,6 +368,93 @@ mod tests {
                 (p, BTreeSet::from([format!("src:{p}")]))
             })
             .collect()
+    }
+
+    fn routing() -> Routing {
+        let region = Region::new("us-east-1");
+        let forwarder =
+            FunctionArn::parse("arn:aws:lambda:us-east-1:111122223333:function:fwd").unwrap();
+        Routing {
+            home_region: region.clone(),
+            forwarders: [(region.clone(), forwarder)].into(),
+            reconciled_regions: [region.clone()].into(),
+            bucket_regions: ["a", "b", "c", "self-logged"]
+                .into_iter()
+                .map(|b| (BucketName::new(b), region.clone()))
+                .collect(),
+            ..Routing::default()
+        }
+    }
+
+    /// Bucket `from` logs its access into `to` under `from/`.
+    fn logs(from: &str, to: &str) -> crate::source::LogSource {
+        crate::source::LogSource {
+            service: Service::S3AccessLogs,
+            resource_arn: format!("arn:aws:s3:::{from}"),
+            location: Location::S3 {
+                bucket: BucketName::new(to),
+                prefix: format!("{from}/"),
+            },
+        }
+    }
+
+    #[test]
+    fn buckets_on_an_access_logging_cycle_are_never_subscribed() {
+        let discovery = Discovery {
+            sources: vec![
+                logs("self-logged", "self-logged"),
+                logs("a", "b"),
+                logs("b", "a"),
+                logs("c", "a"),
+            ],
+            ..Discovery::default()
+        };
+        let desired = desire(&discovery, &Selection::default(), &routing());
+        assert!(desired.buckets.is_empty(), "{:?}", desired.buckets);
+        let guarded: Vec<(&str, &str)> = desired
+            .skips
+            .iter()
+            .filter(|s| s.reason == SkipReason::LoopGuard)
+            .map(|s| (s.subject.as_str(), s.detail.as_str()))
+            .collect();
+        assert_eq!(guarded.len(), 4, "{guarded:?}");
+        assert!(guarded[0].0.starts_with("s3://a/"), "{guarded:?}");
+        assert!(guarded[0].1.contains("a → b → a"), "{guarded:?}");
+        assert!(
+            guarded
+                .iter()
+                .any(|g| g.1.contains("self-logged → self-logged"))
+        );
+
+        // Without the cycle, b is subscribed as before.
+        let discovery = Discovery {
+            sources: vec![logs("a", "b")],
+            ..Discovery::default()
+        };
+        let desired = desire(&discovery, &Selection::default(), &routing());
+        assert!(desired.buckets.contains_key(&BucketName::new("b")));
+    }
+
+    #[test]
+    fn a_forwarder_s_custom_logging_config_group_is_never_subscribed() {
+        let discovery = Discovery {
+            sources: vec![crate::source::LogSource {
+                service: Service::Lambda,
+                resource_arn: "arn:aws:lambda:us-east-1:111122223333:function:fwd".into(),
+                location: Location::LogGroup {
+                    name: LogGroupName::new("/platform/forwarder-logs"),
+                },
+            }],
+            ..Discovery::default()
+        };
+        let routing = routing();
+        let desired = desire(&discovery, &Selection::default(), &routing);
+        assert!(desired.log_groups.is_empty());
+        assert_eq!(desired.skips[0].reason, SkipReason::LoopGuard);
+        assert_eq!(
+            forwarder_log_groups(&discovery, routing.forwarders.values()),
+            [LogGroupName::new("/platform/forwarder-logs")].into()
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use autosub_aws::apis::TargetApis;
 use autosub_config::{Config, ForwarderRef};
 use autosub_core::account_policy::{self, AccountPolicies};
 use autosub_core::audit::AuditPolicy;
-use autosub_core::desired::{Routing, Selection, desire};
+use autosub_core::desired::{Routing, Selection, desire, forwarder_log_groups};
 use autosub_core::ledger::{TargetLedger, location_of_account_policy};
 use autosub_core::plan::{Plan, PlanPolicy, Skip, SkipReason, plan};
 use autosub_core::{
@@ -334,7 +334,11 @@ async fn discover_and_plan(
         bucket_regions,
         unresolved_buckets,
     };
-    let selection = selection(config, &forwarders);
+    let mut selection = selection(config, &forwarders);
+    // A forwarder with a custom LoggingConfig group: the account policy must exclude it too.
+    selection
+        .guarded_log_groups
+        .extend(forwarder_log_groups(&discovery, forwarders.values()));
     let mut desired = desire(&discovery, &selection, &routing);
 
     progress.step(target, "listing log groups");
