@@ -1,7 +1,6 @@
 //! The one integration test binary: the AWS layer, discoverers and trigger backends against moto,
 //! and the built CLI end to end.
 
-mod account_policy;
 mod audit;
 mod aws;
 mod backends;
@@ -20,6 +19,7 @@ mod fleet;
 mod layering;
 mod lease;
 mod migration;
+mod on_fake;
 mod organizations;
 mod privatelink;
 mod support;

@@ -1288,6 +1288,21 @@ impl Planner<'_> {
             .into_iter()
             .partition(|c| matches!(c.trigger, Trigger::InvokePermission { .. }));
         permission_upserts.sort();
+        // A trigger put waits for the permission it needs when that is changed in this plan:
+        // AWS would refuse the put (or the trigger would not fire) without it.
+        for change in &mut trigger_upserts {
+            if change.after.is_none()
+                && let Some((forwarder, invoker)) = invoked_by(&change.trigger)
+            {
+                change.after = permission_upserts
+                    .iter()
+                    .find(|p| {
+                        matches!(&p.trigger, Trigger::InvokePermission { forwarder: f, permission }
+                            if forwarder.as_ref().is_some_and(|x| x == f) && permission.invoker == invoker)
+                    })
+                    .map(|p| p.trigger.resource());
+            }
+        }
         trigger_upserts.extend(trigger_deletes);
         // An account policy is put before the filters it replaces are deleted, and deleted
         // after the filters that replace it are created.
@@ -1320,6 +1335,17 @@ impl Planner<'_> {
             ledger: self.ledger,
         }
     }
+}
+
+/// The forwarder a trigger invokes and as whom, for the permission it needs.
+fn invoked_by(trigger: &Trigger) -> Option<(Option<FunctionArn>, Invoker)> {
+    let (destination, invoker) = match trigger {
+        Trigger::S3Notification { destination, .. } => (destination, Invoker::S3),
+        Trigger::SubscriptionFilter { destination, .. } => (destination, Invoker::Logs),
+        Trigger::AccountPolicy { policy } => (&policy.destination_arn, Invoker::Logs),
+        Trigger::InvokePermission { .. } => return None,
+    };
+    Some((FunctionArn::parse(destination).ok(), invoker))
 }
 
 /// What an update of our account policy changes, in words.

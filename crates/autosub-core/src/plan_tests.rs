@@ -2188,3 +2188,21 @@ fn our_statement_on_a_former_forwarder_goes_once_nothing_of_ours_points_there() 
         "moved first, then the old grant goes"
     );
 }
+
+#[test]
+fn a_trigger_put_waits_for_the_permission_created_in_the_same_plan() {
+    let plan = Estate::new()
+        .statements(HOME, vec![])
+        .function("api")
+        .log_group(&group("api"), vec![])
+        .plan();
+    let logs_sid = format!("{} (autosub-logs-{ACCOUNT})", fwd(HOME));
+    assert_eq!(plan.changes[0].trigger.resource(), logs_sid);
+    assert_eq!(plan.changes[1].after.as_deref(), Some(logs_sid.as_str()));
+    // With the permission in place, nothing to wait for.
+    let plan = Estate::new()
+        .function("api")
+        .log_group(&group("api"), vec![])
+        .plan();
+    assert_eq!(plan.changes[0].after, None);
+}

@@ -261,22 +261,55 @@ async fn apply_permission(
     let add = || async {
         match apis.lambda.add_permission(forwarder, permission).await {
             // Taken by a concurrent run adding the same statement.
-            Err(e) if e.class == ErrorClass::Conflict && action == Action::Create => Ok(()),
+            Err(e)
+                if e.class == ErrorClass::Conflict
+                    && !update_in_progress(&e)
+                    && action == Action::Create =>
+            {
+                Ok(())
+            }
             other => other,
         }
     };
-    let result = match action {
-        Action::Create => add().await,
-        Action::Update => match remove().await {
-            Ok(()) => add().await,
-            Err(e) => Err(e),
-        },
-        Action::Delete => remove().await,
+    let once = || async {
+        match action {
+            Action::Create => add().await,
+            Action::Update => match remove().await {
+                Ok(()) => add().await,
+                Err(e) => Err(e),
+            },
+            Action::Delete => remove().await,
+        }
     };
+    // Lambda refuses policy changes while the function is being updated (a deployment):
+    // wait and try again, a bounded number of times, and never count it as done.
+    let mut wait = PERMISSION_RETRY_START;
+    let mut result = once().await;
+    for _ in 0..PERMISSION_RETRIES {
+        match &result {
+            Err(e) if update_in_progress(e) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                result = once().await;
+            }
+            _ => break,
+        }
+    }
     match result {
         Ok(()) => Outcome::Applied,
         Err(e) => failed(&e),
     }
+}
+
+/// Retries of a policy change refused because the function is being updated, and the first
+/// wait (doubled each time: 1 + 2 + 4 + 8 + 16 s at most).
+const PERMISSION_RETRIES: u32 = 5;
+const PERMISSION_RETRY_START: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// True for Lambda's ResourceConflictException meaning "the function is being updated", as
+/// opposed to "that statement id exists".
+fn update_in_progress(e: &AwsError) -> bool {
+    e.class == ErrorClass::Conflict && e.message.contains("in progress")
 }
 
 async fn apply_account_policy(

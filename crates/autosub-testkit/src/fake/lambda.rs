@@ -22,6 +22,8 @@ pub(super) struct Function {
     /// Bumped on every policy change, reported as `RevisionId`.
     pub(super) revision: u64,
     pub(super) tags: BTreeMap<String, String>,
+    /// Policy changes still to refuse as "an update is in progress" (a deployment running).
+    pub(super) busy: u32,
 }
 
 impl Function {
@@ -211,6 +213,9 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             let Some(f) = local_name(caller, &name).and_then(|n| functions.get_mut(n)) else {
                 return not_found(&name);
             };
+            if let Some(busy) = refuse_busy(f) {
+                return busy;
+            }
             let body = req.json();
             let text = |k: &str| body[k].as_str().unwrap_or_default();
             let sid = text("StatementId");
@@ -243,6 +248,9 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             let Some(f) = local_name(caller, &name).and_then(|n| functions.get_mut(n)) else {
                 return not_found(&name);
             };
+            if let Some(busy) = refuse_busy(f) {
+                return busy;
+            }
             let before = f.statements.len();
             f.statements.retain(|s| s["Sid"] != sid.as_str());
             if f.statements.len() == before {
@@ -261,6 +269,21 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             &format!("the fake AWS does not implement lambda {what}"),
         ),
     }
+}
+
+/// Lambda's answer to a policy change while the function is being updated, while `busy` lasts.
+fn refuse_busy(f: &mut Function) -> Option<Reply> {
+    (f.busy > 0).then(|| {
+        f.busy -= 1;
+        error(
+            409,
+            "ResourceConflictException",
+            &format!(
+                "The operation cannot be performed at this time. An update is in progress for resource: {}",
+                f.arn
+            ),
+        )
+    })
 }
 
 /// The statement AddPermission stores, shaped as Lambda renders it.

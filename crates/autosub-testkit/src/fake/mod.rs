@@ -301,6 +301,14 @@ impl FakeAws {
         arn
     }
 
+    /// Makes the next `times` policy changes of a function fail as Lambda does while the
+    /// function is being updated (ResourceConflictException, "an update is in progress").
+    pub fn busy_function(&self, account: &str, region: &str, name: &str, times: u32) {
+        if let Some(f) = self.state().target(account, region).functions.get_mut(name) {
+            f.busy = times;
+        }
+    }
+
     /// Appends a statement to a function's resource policy, as is; false when there is no
     /// such function.
     pub fn add_statement(

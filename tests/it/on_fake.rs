@@ -1,8 +1,9 @@
-//! Account-policy mode through the production stack on the in-memory fake AWS (moto answers
-//! PutAccountPolicy and DescribeAccountPolicies with a 500): switching a region to one account
-//! policy and back, a foreign policy holding the region's one slot, the IAM policy covering the
-//! calls, and a filter delete that waits for the policy that replaces it. On tokio's paused clock:
-//! the fake's quota waits cost no wall time.
+//! Passes and applies on the in-memory fake AWS, for what moto does not emulate: account-policy
+//! mode (moto answers PutAccountPolicy and DescribeAccountPolicies with a 500): switching a
+//! region to one account policy and back, a foreign policy holding the region's one slot, the
+//! IAM policy covering the calls, a filter delete that waits for the policy that replaces it;
+//! and Lambda refusing policy changes while a function is being updated. On tokio's paused
+//! clock: the fake's quota waits and the retries' backoff cost no wall time.
 
 use std::collections::BTreeSet;
 
@@ -361,4 +362,67 @@ async fn the_doctor_says_whether_the_region_s_policy_slot_is_usable() {
     let taken = check(account_checks(&cx).await.0);
     assert_eq!(taken.status, Status::Warn, "{taken:?}");
     assert!(taken.detail.contains("\"siem\""), "{}", taken.detail);
+}
+
+/// Lambda refuses policy changes while a function is being updated ("an update is in
+/// progress", a ResourceConflictException like a taken statement id): autosub waits and tries
+/// again, and when the function stays busy the change fails instead of counting as applied.
+#[tokio::test(start_paused = true)]
+async fn a_permission_change_during_a_function_update_is_retried_never_counted_as_done() {
+    let fake = fake();
+    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
+    let policy = autosub_engine::pass::plan_policy(
+        &config(std::path::Path::new("."), false),
+        &AccountId::new(ACCOUNT),
+        1,
+    );
+    let forwarder = autosub_core::FunctionArn::parse(FORWARDER).unwrap();
+    let permission = autosub_core::InvokePermission::account_wide(
+        "autosub-",
+        autosub_core::Invoker::S3,
+        &AccountId::new(ACCOUNT),
+        &Region::new(REGION),
+    );
+    let plan = Plan {
+        changes: vec![Change {
+            action: Action::Create,
+            trigger: Trigger::InvokePermission {
+                forwarder,
+                permission: permission.clone(),
+            },
+            reason: "test".into(),
+            after: None,
+        }],
+        ..Plan::default()
+    };
+    let sids = |fake: &FakeAws| -> Vec<String> {
+        let policy = fake.policy(ACCOUNT, REGION, "datadog-forwarder").unwrap();
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    fake.busy_function(ACCOUNT, REGION, "datadog-forwarder", 2);
+    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    assert_eq!(outcomes[0].outcome, Outcome::Applied, "{:?}", outcomes[0]);
+    assert!(sids(&fake).contains(&permission.statement_id));
+
+    let fake = fake_with_busy_forwarder(100);
+    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
+    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    assert!(
+        matches!(&outcomes[0].outcome, Outcome::Failed { error, .. } if error.contains("in progress")),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(!sids(&fake).contains(&permission.statement_id));
+}
+
+fn fake_with_busy_forwarder(times: u32) -> FakeAws {
+    let fake = fake();
+    fake.busy_function(ACCOUNT, REGION, "datadog-forwarder", times);
+    fake
 }
