@@ -84,6 +84,18 @@ fn config(dir: &std::path::Path, account_mode: bool) -> Config {
 }
 
 async fn reconcile(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
+    let report = run(fake, config, now).await;
+    assert_eq!(
+        report.passes[0].failures(),
+        0,
+        "{:?}",
+        report.passes[0].outcomes
+    );
+    report
+}
+
+/// One `reconcile` run, whatever its failures.
+async fn run(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
     let factory = factory(fake);
     let store = ledger::open(
         config,
@@ -103,16 +115,9 @@ async fn reconcile(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
         now,
         full_audit: false,
     };
-    let report = reconcile::run(&cx, &CancellationToken::new())
+    reconcile::run(&cx, &CancellationToken::new())
         .await
-        .unwrap();
-    assert_eq!(
-        report.passes[0].failures(),
-        0,
-        "{:?}",
-        report.passes[0].outcomes
-    );
-    report
+        .unwrap()
 }
 
 /// `action kind resource` of each change of the run's pass.
@@ -425,4 +430,23 @@ fn fake_with_busy_forwarder(times: u32) -> FakeAws {
     let fake = fake();
     fake.busy_function(ACCOUNT, REGION, "datadog-forwarder", times);
     fake
+}
+
+/// A ledger that cannot be read fails the target: no pass, no write, the document untouched
+/// (before, the pass ran from an empty ledger and its save replaced every other target's
+/// record).
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_ledger_fails_the_target_and_is_left_as_it_was() {
+    let fake = fake();
+    let dir = Dir::new();
+    let path = dir.0.join("ledger.json");
+    let corrupt = r#"{"version": 1, "targets": {"222222222222/us-east-1": "#;
+    std::fs::write(&path, corrupt).unwrap();
+    let report = run(&fake, &config(&dir.0, false), 1_000).await;
+    assert!(report.passes.is_empty(), "no pass ran");
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].reason.as_str(), "ledger");
+    assert!(report.failures[0].message.contains("fix or remove it"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), corrupt);
+    assert!(ours(&fake).is_empty(), "nothing was written to AWS either");
 }

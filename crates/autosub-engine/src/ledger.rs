@@ -2,9 +2,12 @@
 //! default), one S3 object, or a DynamoDB table.
 //!
 //! Guarantees: a file or S3 write replaces the whole document atomically (a reader, or a run
-//! after `kill -9`, sees the old or the new ledger, never half of one). Errors: a ledger that
-//! cannot be read is reported and the pass goes on with an empty one — safe, because the ledger
-//! never makes a trigger ours (see `autosub_core::ledger`); deletes just wait longer.
+//! after `kill -9`, sees the old or the new ledger, never half of one). Every load reads the
+//! stored document afresh, and every save is a read-modify-write of its own target's record
+//! (serialised within the process), so a replica never writes back another target's record
+//! from a stale copy, and a document that cannot be read is never overwritten. Errors: a ledger
+//! that cannot be read fails the target's pass (`reconcile`), so nothing is deleted or saved
+//! on a guess.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -93,10 +96,11 @@ fn render(doc: &Document) -> Vec<u8> {
     serde_json::to_vec_pretty(doc).unwrap_or_default()
 }
 
-/// A whole-document store: the document is read once, cached, and rewritten on every save.
+/// A whole-document store: read afresh on every load, read-modified-written on every save.
 struct DocumentStore<B> {
     backend: B,
-    cache: Mutex<Option<Document>>,
+    /// Serialises this process's read-modify-writes of the document.
+    writing: Mutex<()>,
 }
 
 /// Reads and replaces a whole ledger document.
@@ -111,7 +115,15 @@ impl<B: DocumentBackend> DocumentStore<B> {
     fn new(backend: B) -> Self {
         Self {
             backend,
-            cache: Mutex::new(None),
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// The stored document; an empty one when nothing is stored yet.
+    async fn read(&self) -> Result<Document, LedgerError> {
+        match self.backend.read().await? {
+            Some(bytes) => parse(&self.backend.location(), &bytes),
+            None => Ok(Document::default()),
         }
     }
 }
@@ -119,27 +131,17 @@ impl<B: DocumentBackend> DocumentStore<B> {
 #[async_trait]
 impl<B: DocumentBackend> LedgerStore for DocumentStore<B> {
     async fn load(&self, target: &Target) -> Result<TargetLedger, LedgerError> {
-        let mut cache = self.cache.lock().await;
-        if cache.is_none() {
-            let doc = match self.backend.read().await? {
-                Some(bytes) => parse(&self.backend.location(), &bytes)?,
-                None => Document::default(),
-            };
-            *cache = Some(doc);
-        }
-        Ok(cache
-            .as_ref()
-            .and_then(|d| d.targets.get(&target.to_string()))
-            .cloned()
-            .unwrap_or_default())
+        let mut doc = self.read().await?;
+        Ok(doc.targets.remove(&target.to_string()).unwrap_or_default())
     }
 
     async fn save(&self, target: &Target, ledger: &TargetLedger) -> Result<(), LedgerError> {
-        let mut cache = self.cache.lock().await;
-        let doc = cache.get_or_insert_with(Document::default);
+        let _writing = self.writing.lock().await;
+        // Unreadable: writing would replace every other target's record with nothing.
+        let mut doc = self.read().await?;
         doc.version = VERSION;
         doc.targets.insert(target.to_string(), ledger.clone());
-        self.backend.write(render(doc)).await
+        self.backend.write(render(&doc)).await
     }
 
     fn location(&self) -> String {
@@ -432,6 +434,37 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn two_stores_on_one_document_keep_each_other_s_targets() {
+        let path = temp_path("two-replicas.json");
+        let _ = std::fs::remove_file(&path);
+        let (a, b) = (file(path.clone()), file(path.clone()));
+        // Both load before either saves, as two replicas starting a pass at once.
+        a.load(&target("us-east-1")).await.unwrap();
+        b.load(&target("eu-west-1")).await.unwrap();
+        a.save(&target("us-east-1"), &ledger(1)).await.unwrap();
+        b.save(&target("eu-west-1"), &ledger(2)).await.unwrap();
+        let fresh = file(path);
+        assert_eq!(fresh.load(&target("us-east-1")).await.unwrap(), ledger(1));
+        assert_eq!(fresh.load(&target("eu-west-1")).await.unwrap(), ledger(2));
+    }
+
+    #[tokio::test]
+    async fn a_document_that_cannot_be_read_is_never_overwritten() {
+        let path = temp_path("unreadable.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let corrupt = "{\"version\": 1, \"targets\": {\"111122223333/eu-west-1\": ";
+        std::fs::write(&path, corrupt).unwrap();
+        let store = file(path.clone());
+        assert!(store.load(&target("us-east-1")).await.is_err());
+        assert!(store.save(&target("us-east-1"), &ledger(1)).await.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            corrupt,
+            "left as it was"
+        );
     }
 
     #[tokio::test]

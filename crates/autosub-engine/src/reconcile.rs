@@ -66,6 +66,8 @@ pub enum FailureReason {
     NoForwarder,
     /// The target's lease could not be taken or kept.
     Lease,
+    /// The target's ledger could not be read: the pass did not run.
+    Ledger,
 }
 
 impl FailureReason {
@@ -77,6 +79,7 @@ impl FailureReason {
             Self::RegionDisabled => "region_disabled",
             Self::NoForwarder => "no_forwarder",
             Self::Lease => "lease",
+            Self::Ledger => "ledger",
         }
     }
 }
@@ -353,9 +356,21 @@ async fn run_target(
     let previous = match cx.ledger.load(target).await {
         Ok(ledger) => ledger,
         Err(e) => {
-            tracing::error!(error = %e, "ledger unreadable; this pass starts from an empty one (deletes wait longer)");
-            out.ledger_errors.push(format!("{target}: {e}"));
-            Default::default()
+            // Without the ledger the pass cannot tell what it may delete, and saving would
+            // overwrite what it could not read: the target waits until the ledger is readable.
+            tracing::error!(error = %e, "ledger unreadable; the target's pass does not run");
+            out.failures.push(TargetFailure {
+                account: target.account.clone(),
+                region: Some(target.region.clone()),
+                reason: FailureReason::Ledger,
+                message: format!("{e}; the target is not reconciled until the ledger can be read"),
+            });
+            if let Some(guard) = guard
+                && let Err(e) = guard.release().await
+            {
+                tracing::warn!(error = %e, "lease not released; it lapses after lease.duration_secs");
+            }
+            return out;
         }
     };
     let mut apis: TargetApis = cx.factory.apis(&target.account, &target.region);
