@@ -575,3 +575,39 @@ async fn call_recorder_counts_operations_by_service_operation_and_outcome() {
     assert_eq!(moto.factory.calls().total(), 7);
     assert_eq!(moto.factory.calls().attempts(), 7);
 }
+
+/// An endpoint that accepts connections and never answers fails the call within the read
+/// timeout instead of stalling the pass (tokio's paused clock: the minutes pass instantly).
+#[tokio::test(start_paused = true)]
+async fn a_hung_endpoint_fails_the_call_instead_of_stalling() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    // Accept and hold every connection, answering nothing.
+    let _held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let factory = autosub_aws::ClientFactory::from_sdk_config(
+        autosub_testkit::moto::sdk_config_for(&endpoint, REGION),
+        autosub_aws::AwsSettings {
+            endpoint_url: Some(endpoint),
+            max_attempts: 2,
+            region: Some(Region::new(REGION)),
+            ..autosub_aws::AwsSettings::default()
+        },
+    );
+    let apis = factory.apis(
+        &autosub_core::AccountId::new("123456789012"),
+        &Region::new(REGION),
+    );
+    let started = tokio::time::Instant::now();
+    let err = apis.logs.log_groups().await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        waited >= autosub_aws::factory::READ_TIMEOUT
+            && waited <= autosub_aws::factory::OPERATION_TIMEOUT,
+        "failed after {waited:?}: {err}"
+    );
+}

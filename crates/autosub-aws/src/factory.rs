@@ -9,11 +9,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use autosub_core::{AccountId, BucketName, Region};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::service_config::ServiceConfigKey;
 
@@ -431,6 +433,23 @@ pub(crate) struct Clients {
     sources: SourceClients,
 }
 
+/// How long a connection may take to open (TCP + TLS).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a sent request may wait for the first byte of its answer.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one call may take in all: its attempts, their backoff and the waits for the pacer.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Every client's timeouts: a hung connection or endpoint fails the call (and, through the
+/// error, the resource it concerned) instead of stalling the pass.
+fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 /// Configures an SDK client builder the way every client is built: the account's credentials,
 /// the region, retries in the (service, account, region) partition, the paced HTTP client, the
 /// pace tagger and the call recorder, and the endpoint override.
@@ -441,6 +460,7 @@ macro_rules! configure {
         let mut config = <$builder>::from(&clients.sdk_for(account))
             .region(sdk_region(region))
             .retry_config(clients.retry_config())
+            .timeout_config(timeout_config())
             .retry_partition(partition($partition, account, region))
             .interceptor(PaceInterceptor {
                 pacer: Arc::clone(&clients.pacer),
