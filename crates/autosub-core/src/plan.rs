@@ -454,9 +454,28 @@ impl Planner<'_> {
     }
 
     /// Why a trigger found in `resource` and no longer wanted is kept, if it is.
-    fn delete_blocker(&self, resource: &str) -> Option<(SkipReason, String)> {
-        if let Some(gap) = self.desired.gaps.first() {
-            let more = self.desired.gaps.len() - 1;
+    fn delete_blocker(&self, resource: &str, trigger: &Trigger) -> Option<(SkipReason, String)> {
+        // A gap holds back only what its service could have desired: a Lambda listing that
+        // failed says nothing about buckets, nor S3's about log groups.
+        let (log_groups, buckets) = match trigger {
+            Trigger::SubscriptionFilter { .. } | Trigger::AccountPolicy { .. } => (true, false),
+            Trigger::S3Notification { .. } => (false, true),
+            Trigger::InvokePermission { permission, .. } => match permission.invoker {
+                Invoker::Logs => (true, false),
+                Invoker::S3 => (false, true),
+            },
+        };
+        let gaps: Vec<_> = self
+            .desired
+            .gaps
+            .iter()
+            .filter(|g| {
+                (log_groups && g.service.writes_log_groups())
+                    || (buckets && g.service.writes_buckets())
+            })
+            .collect();
+        if let Some(gap) = gaps.first() {
+            let more = gaps.len() - 1;
             return Some((
                 SkipReason::IncompleteDiscovery,
                 format!(
@@ -517,7 +536,7 @@ impl Planner<'_> {
         blocker: Option<(SkipReason, String)>,
     ) -> Result<(), (SkipReason, String)> {
         let previous = self.previous.stale_passes(trigger);
-        if let Some(blocked) = self.delete_blocker(resource).or(blocker) {
+        if let Some(blocked) = self.delete_blocker(resource, trigger).or(blocker) {
             self.track(trigger, previous);
             return Err(blocked);
         }

@@ -60,6 +60,19 @@ impl Service {
         Self::ApiGateway,
     ];
 
+    /// True when the service's resources can write to CloudWatch Logs log groups.
+    pub fn writes_log_groups(self) -> bool {
+        !matches!(
+            self,
+            Self::S3AccessLogs | Self::CloudFront | Self::Elbv2 | Self::Elb
+        )
+    }
+
+    /// True when the service's resources can write to S3 buckets.
+    pub fn writes_buckets(self) -> bool {
+        !matches!(self, Self::Lambda | Self::StepFunctions | Self::ApiGateway)
+    }
+
     /// Global services are discovered once per account, not once per region.
     pub fn is_global(self) -> bool {
         self == Self::CloudFront
