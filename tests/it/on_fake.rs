@@ -450,3 +450,69 @@ async fn an_unreadable_ledger_fails_the_target_and_is_left_as_it_was() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), corrupt);
     assert!(ours(&fake).is_empty(), "nothing was written to AWS either");
 }
+
+/// S3 validates every destination of a bucket on each write: a foreign one that broke (its
+/// function deleted) blocks our write. That is a skip naming it, not a failure every pass.
+#[tokio::test(start_paused = true)]
+async fn a_broken_foreign_destination_is_a_skip_that_names_it() {
+    let fake = fake();
+    let bucket = "fleet-logs-broken";
+    fake.add_bucket(ACCOUNT, REGION, bucket);
+    let gone = "arn:aws:lambda:us-east-1:111111111111:function:deleted-team-fn";
+    let xml = format!(
+        r#"<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><CloudFunctionConfiguration><Id>team</Id><CloudFunction>{gone}</CloudFunction><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>team/</Value></FilterRule></S3Key></Filter></CloudFunctionConfiguration></NotificationConfiguration>"#
+    );
+    assert!(fake.set_notification_xml(bucket, &xml));
+    let permission = autosub_core::InvokePermission::account_wide(
+        "autosub-",
+        autosub_core::Invoker::S3,
+        &AccountId::new(ACCOUNT),
+        &Region::new(REGION),
+    );
+    let plan = Plan {
+        changes: vec![
+            Change {
+                action: Action::Create,
+                trigger: Trigger::InvokePermission {
+                    forwarder: autosub_core::FunctionArn::parse(FORWARDER).unwrap(),
+                    permission,
+                },
+                reason: "test".into(),
+                after: None,
+            },
+            Change {
+                action: Action::Create,
+                trigger: Trigger::S3Notification {
+                    bucket: autosub_core::BucketName::new(bucket),
+                    region: Region::new(REGION),
+                    id: "autosub-logs/".into(),
+                    prefix: "logs/".into(),
+                    destination: FORWARDER.into(),
+                },
+                reason: "test".into(),
+                after: None,
+            },
+        ],
+        ..Plan::default()
+    };
+    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
+    let policy = autosub_engine::pass::plan_policy(
+        &config(std::path::Path::new("."), false),
+        &AccountId::new(ACCOUNT),
+        1,
+    );
+    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    assert_eq!(outcomes[0].outcome, Outcome::Applied);
+    match &outcomes[1].outcome {
+        Outcome::Skipped { reason, detail } => {
+            assert_eq!(*reason, SkipReason::DestinationInvalid);
+            assert!(detail.contains(gone), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        fake.notification_xml(bucket).as_deref(),
+        Some(xml.as_str()),
+        "nothing written"
+    );
+}

@@ -218,6 +218,9 @@ pub enum SkipReason {
     DependencyFailed,
     /// Our filter name or entry id is held by a trigger that is not ours (it sends elsewhere).
     NameTaken,
+    /// S3 cannot validate one of the bucket's destinations, and refuses every write until it
+    /// is fixed.
+    DestinationInvalid,
 }
 
 impl SkipReason {
@@ -246,6 +249,7 @@ impl SkipReason {
             Self::AccountPolicyTooLarge => "account_policy_too_large",
             Self::DependencyFailed => "dependency_failed",
             Self::NameTaken => "name_taken",
+            Self::DestinationInvalid => "destination_invalid",
         }
     }
 }

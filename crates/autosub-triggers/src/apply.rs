@@ -4,6 +4,7 @@
 use autosub_aws::apis::TargetApis;
 use autosub_aws::error::{AwsError, ErrorClass};
 use autosub_core::account_policy::AccountPolicy;
+use autosub_core::notification::is_ours;
 use autosub_core::plan::{
     Action, Change, Plan, PlanPolicy, SkipReason, Trigger, rewrite_notifications,
 };
@@ -193,7 +194,38 @@ async fn apply_bucket(
     if next != current
         && let Err(e) = apis.s3.put_notification_config(bucket, region, &next).await
     {
-        return all(failed(&e));
+        return all(match e.class {
+            ErrorClass::NotFound => Outcome::Skipped {
+                reason: SkipReason::BucketMissing,
+                detail: "the bucket was deleted during the pass".into(),
+            },
+            // S3 checks every destination on each write: one it can no longer reach (a queue
+            // or function deleted, a policy changed) blocks any write until it is fixed.
+            _ if e
+                .message
+                .contains("Unable to validate the following destination") =>
+            {
+                let others: Vec<&str> = current
+                    .entries
+                    .iter()
+                    .filter(|en| !is_ours(en, &policy.notification_id_prefix))
+                    .map(|en| en.arn.as_str())
+                    .collect();
+                Outcome::Skipped {
+                    reason: SkipReason::DestinationInvalid,
+                    detail: format!(
+                        "S3 refuses every write of this bucket's notifications while it cannot validate a destination ({}); the bucket's other destinations: {}. Fix or remove the broken one",
+                        e.message,
+                        if others.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            others.join(", ")
+                        }
+                    ),
+                }
+            }
+            _ => failed(&e),
+        });
     }
     for (change, outcome) in changes.iter().zip(&outcomes) {
         log_outcome(change, outcome);
