@@ -24,10 +24,12 @@ use autosub_engine::lease::Leases;
 use autosub_engine::ledger;
 use autosub_engine::pass::Mode;
 use autosub_engine::reconcile::{self, RunCx, RunReport};
-use autosub_testkit::fake::{ApiKey, FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape};
+use autosub_testkit::fake::{
+    ApiKey, FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape, only_served_services,
+};
 use tokio_util::sync::CancellationToken;
 
-use support::{Quiet, fake_services_only, per_api, requests_since};
+use support::{Quiet, per_api, requests_since};
 
 const CENTRAL: &str = "100000000000";
 /// The simulated start of the first pass (seconds since the Unix epoch).
@@ -52,7 +54,7 @@ fn config(accounts: &[String], regions: &[&str], ledger: &std::path::Path) -> Co
             .collect::<Vec<_>>()
             .join("\n")
     );
-    text.push_str(&fake_services_only());
+    text.push_str(&only_served_services());
     text.push_str(&format!(
         "[ledger]\nlocation = \"{}\"\n[fleet]\n",
         ledger.display()

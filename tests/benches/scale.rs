@@ -33,10 +33,12 @@ use autosub_engine::lease::Leases;
 use autosub_engine::ledger;
 use autosub_engine::pass::Mode;
 use autosub_engine::reconcile::{self, RunCx, RunReport};
-use autosub_testkit::fake::{ApiKey, FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape};
+use autosub_testkit::fake::{
+    ApiKey, FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape, only_served_services,
+};
 use tokio_util::sync::CancellationToken;
 
-use support::{Quiet, fake_services_only, per_api, requests_since};
+use support::{Quiet, per_api, requests_since};
 
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
@@ -49,7 +51,7 @@ fn config(ledger: &std::path::Path, account_policy: bool) -> Config {
     let mut text = format!(
         "[aws]\naccount_id = \"{ACCOUNT}\"\nregions = [\"{REGION}\"]\n[forwarders]\n{REGION} = \"datadog-forwarder\"\n"
     );
-    text.push_str(&fake_services_only());
+    text.push_str(&only_served_services());
     text.push_str(&format!(
         "[ledger]\nlocation = \"{}\"\n[safety]\nmax_deletes_per_pass = 100\n[account_policy]\nenabled = {account_policy}\n",
         ledger.display()

@@ -247,6 +247,17 @@ fn generated_ids_elided(line: String) -> String {
         .fold(line, |line, (p, r)| p.replace_all(&line, *r).into_owned())
 }
 
+/// Every action an IAM policy document grants.
+pub(crate) fn granted_actions(policy: &Value) -> BTreeSet<String> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub(crate) fn changes(plan: &Value) -> BTreeSet<String> {
     plan["passes"]
         .as_array()
@@ -763,13 +774,7 @@ async fn the_iam_policy_covers_every_call_a_run_makes_and_nothing_more() {
     let out = demo.autosub(&["iam-policy", "--all"]);
     assert!(out.status.success());
     let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let granted: BTreeSet<String> = policy["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().cloned().unwrap())
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let granted = granted_actions(&policy);
     let missing: Vec<_> = called.difference(&granted).collect();
     assert!(missing.is_empty(), "called but not granted: {missing:?}");
     let unused: Vec<_> = granted.difference(&called).collect();

@@ -20,10 +20,12 @@ use autosub_engine::pass::{Mode, Progress};
 use autosub_engine::reconcile::{self, RunCx, RunReport};
 use autosub_testkit::fake::{
     FAKE_ENDPOINT, FakeAccountPolicy, FakeAws, FakeConfig, FakeFilter, FleetShape,
+    only_served_services,
 };
 use autosub_triggers::{Outcome, apply};
 use tokio_util::sync::CancellationToken;
 
+use crate::e2e::granted_actions;
 use crate::e2e::tempdir::Dir;
 
 const ACCOUNT: &str = "111111111111";
@@ -69,17 +71,7 @@ fn config(dir: &std::path::Path, account_mode: bool) -> Config {
         "[aws]\naccount_id = \"{ACCOUNT}\"\nregions = [\"{REGION}\"]\n[forwarders]\n{REGION} = \"datadog-forwarder\"\n[ledger]\nlocation = \"{}\"\n[exclude]\nlog_groups = [\"/app/quiet-00001\"]\n[account_policy]\nenabled = {account_mode}\n",
         dir.join("ledger.json").display()
     );
-    for service in [
-        "cloudfront",
-        "elbv2",
-        "elb",
-        "redshift",
-        "step_functions",
-        "wafv2",
-        "api_gateway",
-    ] {
-        text.push_str(&format!("[services.{service}]\nenabled = false\n"));
-    }
+    text.push_str(&only_served_services());
     Config::parse(&text, "account-policy.toml").unwrap()
 }
 
@@ -118,6 +110,17 @@ async fn run(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
     reconcile::run(&cx, &CancellationToken::new())
         .await
         .unwrap()
+}
+
+/// Applies `plan` on `fake` as a pass would, with the plan policy of the test config.
+async fn apply_on(fake: &FakeAws, plan: &Plan) -> Vec<autosub_triggers::ChangeOutcome> {
+    let apis = factory(fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
+    let policy: PlanPolicy = autosub_engine::pass::plan_policy(
+        &config(std::path::Path::new("."), false),
+        &AccountId::new(ACCOUNT),
+        1,
+    );
+    apply(&apis, plan, &policy, &CancellationToken::new()).await
 }
 
 /// `action kind resource` of each change of the run's pass.
@@ -193,13 +196,7 @@ async fn a_region_moves_to_one_account_policy_and_back_without_touching_foreign_
     let before = fake.stats();
     let idle = reconcile(&fake, &on, 3_000).await;
     assert_eq!(changes(&idle), Vec::<String>::new());
-    let granted: BTreeSet<String> = iam::policy(&on, false)["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["Action"].as_array().cloned().unwrap())
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
+    let granted = granted_actions(&iam::policy(&on, false));
     let called: BTreeSet<String> = fake
         .stats()
         .into_iter()
@@ -299,35 +296,13 @@ async fn a_filter_delete_waits_for_the_account_policy_that_replaces_it() {
         ],
         ..Plan::default()
     };
-    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
-    let policy: PlanPolicy = autosub_engine::pass::plan_policy(
-        &config(std::path::Path::new("."), true),
-        &AccountId::new(ACCOUNT),
-        1,
-    );
-    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
-    assert!(
-        matches!(
-            &outcomes[0].outcome,
-            Outcome::Skipped {
-                reason: SkipReason::AccountPolicyTaken,
-                ..
-            }
-        ),
-        "{:?}",
-        outcomes[0]
-    );
-    assert!(
-        matches!(
-            &outcomes[1].outcome,
-            Outcome::Skipped {
-                reason: SkipReason::DependencyFailed,
-                ..
-            }
-        ),
-        "{:?}",
-        outcomes[1]
-    );
+    let outcomes = apply_on(&fake, &plan).await;
+    let skipped = |o: &autosub_triggers::ChangeOutcome| match &o.outcome {
+        Outcome::Skipped { reason, .. } => Some(*reason),
+        _ => None,
+    };
+    assert_eq!(skipped(&outcomes[0]), Some(SkipReason::AccountPolicyTaken));
+    assert_eq!(skipped(&outcomes[1]), Some(SkipReason::DependencyFailed));
     assert_eq!(ours(&fake), [group], "the filter still delivers");
 }
 
@@ -375,12 +350,6 @@ async fn the_doctor_says_whether_the_region_s_policy_slot_is_usable() {
 #[tokio::test(start_paused = true)]
 async fn a_permission_change_during_a_function_update_is_retried_never_counted_as_done() {
     let fake = fake();
-    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
-    let policy = autosub_engine::pass::plan_policy(
-        &config(std::path::Path::new("."), false),
-        &AccountId::new(ACCOUNT),
-        1,
-    );
     let forwarder = autosub_core::FunctionArn::parse(FORWARDER).unwrap();
     let permission = autosub_core::InvokePermission::account_wide(
         "autosub-",
@@ -411,13 +380,12 @@ async fn a_permission_change_during_a_function_update_is_retried_never_counted_a
     };
 
     fake.busy_function(ACCOUNT, REGION, "datadog-forwarder", 2);
-    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    let outcomes = apply_on(&fake, &plan).await;
     assert_eq!(outcomes[0].outcome, Outcome::Applied, "{:?}", outcomes[0]);
     assert!(sids(&fake).contains(&permission.statement_id));
 
     let fake = fake_with_busy_forwarder(100);
-    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
-    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    let outcomes = apply_on(&fake, &plan).await;
     assert!(
         matches!(&outcomes[0].outcome, Outcome::Failed { error, .. } if error.contains("in progress")),
         "{:?}",
@@ -495,13 +463,7 @@ async fn a_broken_foreign_destination_is_a_skip_that_names_it() {
         ],
         ..Plan::default()
     };
-    let apis = factory(&fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
-    let policy = autosub_engine::pass::plan_policy(
-        &config(std::path::Path::new("."), false),
-        &AccountId::new(ACCOUNT),
-        1,
-    );
-    let outcomes = apply(&apis, &plan, &policy, &CancellationToken::new()).await;
+    let outcomes = apply_on(&fake, &plan).await;
     assert_eq!(outcomes[0].outcome, Outcome::Applied);
     match &outcomes[1].outcome {
         Outcome::Skipped { reason, detail } => {

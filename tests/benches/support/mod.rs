@@ -1,5 +1,4 @@
-//! What the benches share: a silent progress, the config lines that keep to the services the
-//! fake AWS serves, and the fake's requests per pass.
+//! What the benches share: a silent progress and the fake's requests per pass.
 
 use std::collections::BTreeMap;
 
@@ -11,23 +10,6 @@ pub struct Quiet;
 
 impl Progress for Quiet {
     fn step(&self, _: &Target, _: &str) {}
-}
-
-/// Config lines turning off every discoverer but Lambda and S3 access logs (what the fake
-/// serves).
-pub fn fake_services_only() -> String {
-    [
-        "cloudfront",
-        "elbv2",
-        "elb",
-        "redshift",
-        "step_functions",
-        "wafv2",
-        "api_gateway",
-    ]
-    .iter()
-    .map(|service| format!("[services.{service}]\nenabled = false\n"))
-    .collect()
 }
 
 /// The fake's requests per (account, region, API) since `before`, which becomes now.

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::lambda;
 use super::proto::{Reply, Request, json_error, partition};
-use super::{Caller, State};
+use super::{Caller, State, Target};
 
 /// Filters per log group, as the API documents it.
 const FILTER_SLOTS: usize = 2;
@@ -97,6 +97,20 @@ fn unsupported_policy_type() -> Reply {
     )
 }
 
+/// Logs checks at put time that it may invoke a Lambda destination (in the caller's account).
+fn lambda_refuses(target: &Target, caller: &Caller, destination: &str) -> Option<Reply> {
+    let invocable = !destination.contains(":lambda:")
+        || lambda::local_function(&target.functions, caller, destination)
+            .is_some_and(|f| f.allows(&caller.region, "logs.amazonaws.com"));
+    (!invocable).then(|| {
+        error(
+            400,
+            "InvalidParameterException",
+            "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.",
+        )
+    })
+}
+
 fn no_group() -> Reply {
     error(
         400,
@@ -175,18 +189,8 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
                 pattern: text("filterPattern"),
                 destination_arn: text("destinationArn"),
             };
-            // Logs checks at put time that it may invoke a Lambda destination.
-            if filter.destination_arn.contains(":lambda:") {
-                let invocable =
-                    lambda::local_function(&target.functions, caller, &filter.destination_arn)
-                        .is_some_and(|f| f.allows(&caller.region, "logs.amazonaws.com"));
-                if !invocable {
-                    return error(
-                        400,
-                        "InvalidParameterException",
-                        "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.",
-                    );
-                }
+            if let Some(refused) = lambda_refuses(target, caller, &filter.destination_arn) {
+                return refused;
             }
             let Some(group) = target.log_groups.get_mut(&text("logGroupName")) else {
                 return no_group();
@@ -263,16 +267,8 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             }
             let doc: Value = serde_json::from_str(&policy.document).unwrap_or_default();
             let destination = doc["DestinationArn"].as_str().unwrap_or_default();
-            if destination.contains(":lambda:") {
-                let invocable = lambda::local_function(&target.functions, caller, destination)
-                    .is_some_and(|f| f.allows(&caller.region, "logs.amazonaws.com"));
-                if !invocable {
-                    return error(
-                        400,
-                        "InvalidParameterException",
-                        "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission to execute your function.",
-                    );
-                }
+            if let Some(refused) = lambda_refuses(target, caller, destination) {
+                return refused;
             }
             // One subscription filter policy per account and region; re-putting it updates it.
             match target

@@ -59,6 +59,23 @@ pub use seed::{FOREIGN_QUEUE_ID, FORWARDER_LOGS_SID, FleetShape};
 
 use proto::{Reply, Request, parse_pairs};
 
+/// Config lines turning off every discoverer but Lambda and S3 access logs: the services the
+/// fake serves.
+pub fn only_served_services() -> String {
+    [
+        "cloudfront",
+        "elbv2",
+        "elb",
+        "redshift",
+        "step_functions",
+        "wafv2",
+        "api_gateway",
+    ]
+    .iter()
+    .map(|service| format!("[services.{service}]\nenabled = false\n"))
+    .collect()
+}
+
 /// The endpoint every client of [`FakeAws::sdk_config`] sends to; any endpoint override makes
 /// autosub's factory use path-style S3, which is what the fake parses.
 pub const FAKE_ENDPOINT: &str = "http://fake.local";
