@@ -342,6 +342,13 @@ pub struct RunConfig {
     /// the task 30 s after SIGTERM by default).
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
+    /// A pass still running after this many seconds is stopped at its next safe point and
+    /// counts as failed; `/healthz` fails when one runs this long plus five minutes (it did not
+    /// stop), so the orchestrator replaces the task. A full audit reads 5 log groups a second
+    /// per region: keep this above the largest region's groups / 5 (default 24 h: 432,000
+    /// groups).
+    #[serde(default = "default_pass_deadline")]
+    pub pass_deadline_secs: u64,
 }
 
 impl Default for RunConfig {
@@ -352,8 +359,13 @@ impl Default for RunConfig {
             listen: default_listen(),
             ready_max_age_secs: None,
             shutdown_grace_secs: default_grace(),
+            pass_deadline_secs: default_pass_deadline(),
         }
     }
+}
+
+fn default_pass_deadline() -> u64 {
+    24 * 60 * 60
 }
 
 fn default_schedule() -> String {
@@ -917,6 +929,12 @@ impl Config {
                     "{:?} is not an address and port such as \"0.0.0.0:8080\"",
                     self.run.listen
                 ),
+            );
+        }
+        if self.run.pass_deadline_secs == 0 {
+            problem(
+                "run.pass_deadline_secs".into(),
+                "must be at least 1; it bounds how long one pass may run".into(),
             );
         }
         if self.run.shutdown_grace_secs == 0 {

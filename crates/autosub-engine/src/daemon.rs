@@ -37,7 +37,11 @@ pub struct DaemonState {
     /// The metrics.
     pub metrics: Metrics,
     ready_max_age: Duration,
+    /// How long a pass may run before it is stopped.
+    deadline: Duration,
     last: Mutex<Option<(Instant, RunOutcome)>>,
+    /// When the running pass started (`true`), or when the last one ended (`false`).
+    activity: Mutex<(tokio::time::Instant, bool)>,
 }
 
 impl DaemonState {
@@ -55,8 +59,37 @@ impl DaemonState {
         Self {
             metrics: Metrics::new(),
             ready_max_age: max_age,
+            deadline: Duration::from_secs(config.run.pass_deadline_secs),
             last: Mutex::new(None),
+            activity: Mutex::new((tokio::time::Instant::now(), false)),
         }
+    }
+
+    /// `Ok` while the daemon makes progress; otherwise why not (`/healthz`): a pass that runs
+    /// past its deadline plus five minutes did not stop when told to, and no pass starting
+    /// for twice the readiness age means the scheduler stalled.
+    pub fn live(&self) -> Result<(), String> {
+        let (since, running) = *self.activity.lock().unwrap_or_else(PoisonError::into_inner);
+        let age = since.elapsed();
+        if running && age > self.deadline + STUCK_AFTER_DEADLINE {
+            return Err(format!(
+                "a pass has run for {} s, past run.pass_deadline_secs ({} s), and did not stop",
+                age.as_secs(),
+                self.deadline.as_secs()
+            ));
+        }
+        if !running && age > self.ready_max_age * 2 {
+            return Err(format!(
+                "no pass has started for {} s since the last one ended: the scheduler stalled",
+                age.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
+    fn started(&self) {
+        *self.activity.lock().unwrap_or_else(PoisonError::into_inner) =
+            (tokio::time::Instant::now(), true);
     }
 
     /// `Ok` when the last pass finished within the allowed age and did not fail outright;
@@ -78,6 +111,8 @@ impl DaemonState {
     }
 
     fn finished(&self, report: &RunReport, outcome: RunOutcome) {
+        *self.activity.lock().unwrap_or_else(PoisonError::into_inner) =
+            (tokio::time::Instant::now(), false);
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -88,6 +123,9 @@ impl DaemonState {
         }
     }
 }
+
+/// How long past its deadline a pass may take to stop before `/healthz` fails.
+const STUCK_AFTER_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The time between the schedule's next two ticks.
 fn schedule_interval(schedule: &str) -> Option<Duration> {
@@ -176,7 +214,22 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
             full_audit: false,
         };
         tracing::info!("pass started");
-        let report = match reconcile::run(&run_cx, shutdown).await {
+        cx.state.started();
+        // The deadline stops the pass at its next safe point, as a shutdown would.
+        let stop = shutdown.child_token();
+        let run = reconcile::run(&run_cx, &stop);
+        tokio::pin!(run);
+        let mut overran = false;
+        let result = tokio::select! {
+            result = &mut run => result,
+            () = tokio::time::sleep(cx.state.deadline) => {
+                tracing::error!(deadline_secs = cx.state.deadline.as_secs(), "the pass overran run.pass_deadline_secs; stopping it");
+                overran = true;
+                stop.cancel();
+                run.await
+            }
+        };
+        let report = match result {
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(error = %e, "pass failed before it started");
@@ -187,7 +240,11 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
         for failure in &report.failures {
             tracing::error!(%failure, "target not reconciled");
         }
-        let outcome = RunOutcome::of(&report);
+        let outcome = if overran {
+            RunOutcome::Failed
+        } else {
+            RunOutcome::of(&report)
+        };
         let count = |f: &dyn Fn(&crate::PassReport) -> usize| -> usize {
             report.passes.iter().map(f).sum()
         };
@@ -216,5 +273,37 @@ struct LogProgress;
 impl Progress for LogProgress {
     fn step(&self, target: &Target, step: &str) {
         tracing::debug!(%target, step, "pass progress");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(extra: &str) -> DaemonState {
+        let text = format!(
+            "[forwarders]\nus-east-1 = \"datadog-forwarder\"\n[run]\nschedule = \"0 */15 * * * *\"\nready_max_age_secs = 3600\npass_deadline_secs = 7200\n{extra}"
+        );
+        DaemonState::new(&Config::parse(&text, "t.toml").unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn healthz_fails_when_a_pass_outlives_its_deadline_or_none_starts() {
+        let state = state("");
+        assert_eq!(state.live(), Ok(()));
+        state.started();
+        tokio::time::advance(Duration::from_secs(7200 + 299)).await;
+        assert_eq!(
+            state.live(),
+            Ok(()),
+            "a pass within its deadline and the grace"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(state.live().unwrap_err().contains("did not stop"));
+
+        state.finished(&RunReport::default(), RunOutcome::Success);
+        assert_eq!(state.live(), Ok(()), "a long pass that ended is no stall");
+        tokio::time::advance(Duration::from_secs(2 * 3600 + 1)).await;
+        assert!(state.live().unwrap_err().contains("scheduler stalled"));
     }
 }

@@ -49,7 +49,7 @@ pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
         &ledger_region(factory, config),
     );
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(Arc::clone(&state));
@@ -131,6 +131,16 @@ async fn watch_signals(
             tracing::error!("the pass did not stop within run.shutdown_grace_secs; exiting now");
             std::process::exit(i32::from(exit::ERROR));
         }
+    }
+}
+
+async fn healthz(State(state): State<Arc<DaemonState>>) -> impl IntoResponse {
+    match state.live() {
+        Ok(()) => (StatusCode::OK, "ok\n".to_owned()),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {why}\n"),
+        ),
     }
 }
 
