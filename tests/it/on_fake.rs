@@ -478,3 +478,100 @@ async fn a_broken_foreign_destination_is_a_skip_that_names_it() {
         "nothing written"
     );
 }
+
+/// Faults: the fake AWS answers 30 % of the calls it accepts with its throttling error and 10 %
+/// with a 500, on every API (as a busy account would, whatever autosub's own pacing). The estate still converges within three passes,
+/// and every foreign filter and the foreign queue notification survive. An account of its own:
+/// the SDK's retry tokens are per (service, account, region) and process-wide.
+#[tokio::test(start_paused = true)]
+async fn under_throttling_and_server_errors_the_estate_converges_and_keeps_everything_foreign() {
+    const FAULTY: &str = "444444444444";
+    let fake = FakeAws::new(FakeConfig {
+        throttle_rate: 0.3,
+        server_error_rate: 0.1,
+        ..FakeConfig::default()
+    });
+    fake.seed_fleet(&FleetShape {
+        accounts: vec![FAULTY.to_owned()],
+        functions_per_target: 30,
+        buckets_per_target: 6,
+        ..FleetShape::default()
+    });
+    let group = |i: usize| format!("/aws/lambda/app-{i:03}");
+    let foreign_before: Vec<Vec<FakeFilter>> = (0..2)
+        .map(|i| fake.filters(FAULTY, REGION, &group(i)).unwrap())
+        .collect();
+    let log_bucket = format!("fleet-{FAULTY}-{REGION}-logs");
+    let factory = ClientFactory::from_sdk_config(
+        fake.sdk_config(FAULTY, REGION),
+        AwsSettings {
+            endpoint_url: Some(FAKE_ENDPOINT.to_owned()),
+            region: Some(Region::new(REGION)),
+            ..AwsSettings::default()
+        },
+    );
+    let dir = Dir::new();
+    let text = format!(
+        "[aws]\naccount_id = \"{FAULTY}\"\nregions = [\"{REGION}\"]\n[forwarders]\n{REGION} = \"datadog-forwarder\"\n[ledger]\nlocation = \"{}\"\n{}",
+        dir.0.join("ledger.json").display(),
+        only_served_services()
+    );
+    let config = Config::parse(&text, "faults.toml").unwrap();
+    let store = ledger::open(&config, &dir.0, &factory, &Region::new(REGION));
+    let leases = Leases::local();
+    let mut converged_after = None;
+    for pass in 1..=3u64 {
+        let cx = RunCx {
+            factory: &factory,
+            config: &config,
+            ledger: store.as_ref(),
+            leases: &leases,
+            mode: Mode::Apply,
+            stale_passes_before_delete: 1,
+            progress: &Quiet,
+            now: 1_000 * pass,
+            full_audit: true,
+        };
+        let report = reconcile::run(&cx, &CancellationToken::new())
+            .await
+            .unwrap();
+        let clean = report.failures.is_empty()
+            && report
+                .passes
+                .iter()
+                .all(|p| p.plan.changes.is_empty() && p.discovery.gaps.is_empty());
+        if clean {
+            converged_after = Some(pass - 1);
+            break;
+        }
+    }
+    let stats = fake.stats();
+    let throttled: u64 = stats.values().map(|s| s.throttled).sum();
+    let errors: u64 = stats.values().map(|s| s.server_errors).sum();
+    assert!(
+        throttled > 0 && errors > 0,
+        "faults were injected: {throttled} throttled, {errors} 500s"
+    );
+    let converged = converged_after.expect("a clean pass (nothing to change) within three");
+    let requests: u64 = stats.values().map(|s| s.requests).sum();
+    eprintln!(
+        "faults: {requests} requests, {throttled} throttled, {errors} answered 500; converged after {converged} pass(es)"
+    );
+    assert!(converged <= 2, "converged after {converged} passes");
+    // Our filters everywhere there was a free slot, the foreign ones untouched.
+    for i in 2..30 {
+        let filters = fake.filters(FAULTY, REGION, &group(i)).unwrap();
+        assert!(filters.iter().any(|f| f.name == "autosub"), "{}", group(i));
+    }
+    for (i, before) in foreign_before.iter().enumerate() {
+        let after = fake.filters(FAULTY, REGION, &group(i)).unwrap();
+        for f in before {
+            assert!(after.contains(f), "{f:?} of {} lost", group(i));
+        }
+    }
+    let xml = fake.notification_xml(&log_bucket).unwrap();
+    assert!(
+        xml.contains(autosub_testkit::fake::FOREIGN_QUEUE_ID),
+        "{xml}"
+    );
+}

@@ -16,6 +16,7 @@ use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_smithy_runtime::client::retries::TokenBucket;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_types::service_config::ServiceConfigKey;
 
@@ -61,7 +62,7 @@ impl Default for AwsSettings {
     fn default() -> Self {
         Self {
             endpoint_url: None,
-            max_attempts: 3,
+            max_attempts: 10,
             region: None,
             rates: Rates::default(),
         }
@@ -622,8 +623,14 @@ fn own_account() -> AccountId {
 
 /// Retry state (token bucket) is process-wide per partition name; one per service, account and
 /// region keeps a throttled account from starving the others.
+/// The retry partition of one (service, account, region). Retrying a throttled call costs no
+/// retry quota: a throttle means "slower", and the pacer has slowed that API down already, so
+/// throttled calls wait their turn (up to `aws.max_attempts`) instead of failing once the
+/// quota is spent; other retryable errors spend it as the SDK's standard mode does.
 fn partition(service: &str, account: &AccountId, region: &Region) -> RetryPartition {
-    RetryPartition::new(format!("{service}-{account}-{region}"))
+    RetryPartition::custom(format!("{service}-{account}-{region}"))
+        .token_bucket(TokenBucket::builder().throttling_retry_cost(0).build())
+        .build()
 }
 
 /// The region Organizations answers in for the partition of `home` (its one endpoint per

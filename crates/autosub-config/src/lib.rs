@@ -86,7 +86,8 @@ pub struct AwsConfig {
     pub account_id: Option<String>,
     /// An endpoint for every service (an emulator or a proxy); overrides `AWS_ENDPOINT_URL`.
     pub endpoint_url: Option<String>,
-    /// Attempts per AWS call, including the first.
+    /// Attempts per AWS call, including the first (default 10: under throttling a call waits
+    /// longer rather than fails; see `partition` in autosub-aws).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// AWS calls in flight at once while observing.
@@ -107,7 +108,7 @@ impl Default for AwsConfig {
 }
 
 fn default_max_attempts() -> u32 {
-    3
+    10
 }
 
 fn default_concurrency() -> usize {

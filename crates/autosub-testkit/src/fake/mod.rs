@@ -90,6 +90,9 @@ pub struct FakeConfig {
     /// Share of accepted calls answered with the service's 500 instead (0.0–1.0), chosen by a
     /// fixed pseudo-random sequence.
     pub server_error_rate: f64,
+    /// Share of accepted calls answered with the service's throttling error instead (0.0–1.0),
+    /// from the same sequence: throttling that no pacing avoids (another tool on the account).
+    pub throttle_rate: f64,
 }
 
 impl Default for FakeConfig {
@@ -99,6 +102,7 @@ impl Default for FakeConfig {
             quotas: Quotas::aws(),
             latency: Duration::from_millis(20),
             server_error_rate: 0.0,
+            throttle_rate: 0.0,
         }
     }
 }
@@ -114,6 +118,7 @@ pub struct FakeAws {
 struct Inner {
     latency: Duration,
     server_error_rate: f64,
+    throttle_rate: f64,
     meters: Mutex<quota::Meters>,
     state: Mutex<State>,
     /// Numbers accepted calls, for the fault sequence.
@@ -232,6 +237,7 @@ impl FakeAws {
             inner: Arc::new(Inner {
                 latency: config.latency,
                 server_error_rate: config.server_error_rate,
+                throttle_rate: config.throttle_rate,
                 meters: Mutex::new(quota::Meters {
                     quotas: config.quotas,
                     by_key: BTreeMap::new(),
@@ -529,13 +535,23 @@ impl FakeAws {
         if !lock(&self.inner.meters).admit(key.clone(), tokio::time::Instant::now()) {
             return routed.throttled();
         }
-        if self.inner.server_error_rate > 0.0 {
-            let n = self.inner.sequence.fetch_add(1, Ordering::Relaxed);
-            if unit_interval(n) < self.inner.server_error_rate {
+        let (throttle, error) = (self.inner.throttle_rate, self.inner.server_error_rate);
+        if throttle + error > 0.0 {
+            let draw = unit_interval(self.inner.sequence.fetch_add(1, Ordering::Relaxed));
+            let fault = (draw < throttle + error).then_some(draw < throttle);
+            if let Some(throttled) = fault {
                 if let Some(m) = lock(&self.inner.meters).by_key.get_mut(&key) {
-                    m.stats.server_errors += 1;
+                    if throttled {
+                        m.stats.throttled += 1;
+                    } else {
+                        m.stats.server_errors += 1;
+                    }
                 }
-                return routed.server_error();
+                return if throttled {
+                    routed.throttled()
+                } else {
+                    routed.server_error()
+                };
             }
         }
         routed.handle(&mut self.state(), &caller, req)
