@@ -135,17 +135,17 @@ mod tests {
             _: &BucketName,
             _: &Region,
         ) -> Result<Option<AccessLogTarget>, AwsError> {
-            unimplemented!("not asked")
+            unreachable!("not asked by this test")
         }
         async fn bucket_tags(&self, _: &BucketName, _: &Region) -> Result<Tags, AwsError> {
-            unimplemented!("not asked")
+            unreachable!("not asked by this test")
         }
         async fn notification_config(
             &self,
             _: &BucketName,
             _: &Region,
         ) -> Result<NotificationConfig, AwsError> {
-            unimplemented!("not asked")
+            unreachable!("not asked by this test")
         }
         async fn put_notification_config(
             &self,
@@ -153,7 +153,7 @@ mod tests {
             _: &Region,
             _: &NotificationConfig,
         ) -> Result<(), AwsError> {
-            unimplemented!("not asked")
+            unreachable!("not asked by this test")
         }
     }
 
