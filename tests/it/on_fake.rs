@@ -112,6 +112,26 @@ async fn run(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
         .unwrap()
 }
 
+/// Our account-wide s3 statement on the forwarder, and the change that creates it.
+fn s3_permission_create() -> (autosub_core::InvokePermission, Change) {
+    let permission = autosub_core::InvokePermission::account_wide(
+        "autosub-",
+        autosub_core::Invoker::S3,
+        &AccountId::new(ACCOUNT),
+        &Region::new(REGION),
+    );
+    let create = Change {
+        action: Action::Create,
+        trigger: Trigger::InvokePermission {
+            forwarder: autosub_core::FunctionArn::parse(FORWARDER).unwrap(),
+            permission: permission.clone(),
+        },
+        reason: "test".into(),
+        after: None,
+    };
+    (permission, create)
+}
+
 /// Applies `plan` on `fake` as a pass would, with the plan policy of the test config.
 async fn apply_on(fake: &FakeAws, plan: &Plan) -> Vec<autosub_triggers::ChangeOutcome> {
     let apis = factory(fake).apis(&AccountId::new(ACCOUNT), &Region::new(REGION));
@@ -350,23 +370,9 @@ async fn the_doctor_says_whether_the_region_s_policy_slot_is_usable() {
 #[tokio::test(start_paused = true)]
 async fn a_permission_change_during_a_function_update_is_retried_never_counted_as_done() {
     let fake = fake();
-    let forwarder = autosub_core::FunctionArn::parse(FORWARDER).unwrap();
-    let permission = autosub_core::InvokePermission::account_wide(
-        "autosub-",
-        autosub_core::Invoker::S3,
-        &AccountId::new(ACCOUNT),
-        &Region::new(REGION),
-    );
+    let (permission, create) = s3_permission_create();
     let plan = Plan {
-        changes: vec![Change {
-            action: Action::Create,
-            trigger: Trigger::InvokePermission {
-                forwarder,
-                permission: permission.clone(),
-            },
-            reason: "test".into(),
-            after: None,
-        }],
+        changes: vec![create],
         ..Plan::default()
     };
     let sids = |fake: &FakeAws| -> Vec<String> {
@@ -431,23 +437,9 @@ async fn a_broken_foreign_destination_is_a_skip_that_names_it() {
         r#"<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><CloudFunctionConfiguration><Id>team</Id><CloudFunction>{gone}</CloudFunction><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>team/</Value></FilterRule></S3Key></Filter></CloudFunctionConfiguration></NotificationConfiguration>"#
     );
     assert!(fake.set_notification_xml(bucket, &xml));
-    let permission = autosub_core::InvokePermission::account_wide(
-        "autosub-",
-        autosub_core::Invoker::S3,
-        &AccountId::new(ACCOUNT),
-        &Region::new(REGION),
-    );
     let plan = Plan {
         changes: vec![
-            Change {
-                action: Action::Create,
-                trigger: Trigger::InvokePermission {
-                    forwarder: autosub_core::FunctionArn::parse(FORWARDER).unwrap(),
-                    permission,
-                },
-                reason: "test".into(),
-                after: None,
-            },
+            s3_permission_create().1,
             Change {
                 action: Action::Create,
                 trigger: Trigger::S3Notification {
