@@ -1,6 +1,8 @@
 //! Carrying out a plan, change by change, in the plan's order. Every call is idempotent: "already
 //! exists" on create and "not found" on delete count as done.
 
+use std::collections::BTreeSet;
+
 use autosub_aws::apis::TargetApis;
 use autosub_aws::error::{AwsError, ErrorClass};
 use autosub_core::account_policy::AccountPolicy;
@@ -59,10 +61,29 @@ pub async fn apply(
     policy: &PlanPolicy,
     cancel: &CancellationToken,
 ) -> Vec<ChangeOutcome> {
-    let mut outcomes = Vec::with_capacity(plan.changes.len());
+    let mut outcomes: Vec<ChangeOutcome> = Vec::with_capacity(plan.changes.len());
+    // The resources other changes wait for (`Change::after`), and those applied so far.
+    let awaited: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.after.as_deref())
+        .collect();
+    let mut applied: BTreeSet<String> = BTreeSet::new();
+    let mut recorded = 0;
     let mut i = 0;
     while i < plan.changes.len() {
         let change = &plan.changes[i];
+        if !awaited.is_empty() {
+            // Only the outcomes added since the last change: each is looked at once.
+            applied.extend(
+                outcomes[recorded..]
+                    .iter()
+                    .filter(|o| o.outcome == Outcome::Applied)
+                    .map(|o| o.change.trigger.resource())
+                    .filter(|r| awaited.contains(r.as_str())),
+            );
+            recorded = outcomes.len();
+        }
         if cancel.is_cancelled() {
             outcomes.extend(plan.changes[i..].iter().map(|change| ChangeOutcome {
                 change: change.clone(),
@@ -73,11 +94,10 @@ pub async fn apply(
             }));
             break;
         }
-        let waits_in_vain = change.after.as_ref().filter(|after| {
-            !outcomes.iter().any(|o: &ChangeOutcome| {
-                o.outcome == Outcome::Applied && &o.change.trigger.resource() == *after
-            })
-        });
+        let waits_in_vain = change
+            .after
+            .as_ref()
+            .filter(|after| !applied.contains(*after));
         if let Some(after) = waits_in_vain {
             let outcome = Outcome::Skipped {
                 reason: SkipReason::DependencyFailed,
