@@ -1,15 +1,25 @@
 //! The least-privilege IAM policy for what the configuration enables: each discoverer's reads
 //! (tag reads only when a tag filter needs them), and the trigger backends' reads and writes,
 //! scoped to the forwarders where IAM allows it; with Datadog events on, reading the API key
-//! secret (narrow `Resource` to your secret's ARN).
+//! secret that `DD_API_KEY_SECRET_ARN` names, and nothing of Secrets Manager otherwise.
+//!
+//! Resources in the caller's own account (log groups, forwarders named by function name, the
+//! ledger and lease tables, a secret named by name) are pinned to `${aws:PrincipalAccount}`
+//! instead of any account. Three conditions narrow what a resource cannot:
+//! `lambda:Principal` on AddPermission/RemovePermission (only the service principals autosub
+//! grants), and, with `[fleet.organizations]`, `aws:ResourceOrgID` on assuming a role in an
+//! account found at run time (only roles inside the caller's own organisation).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_config::{ALL_REGIONS, Config, ForwarderRef, LedgerLocation};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{Partition, Region, Service};
+use autosub_core::{Invoker, SecretArn};
 use autosub_discover::discoverers;
 use serde_json::{Value, json};
+
+use crate::telemetry::{API_KEY_SECRET_ARN_ENV, ApiKeySource};
 
 /// Actions of the S3 notification backend (HeadBucket is `s3:ListBucket`).
 const S3_NOTIFICATION_ACTIONS: &[&str] = &[
@@ -35,14 +45,21 @@ const ACCOUNT_POLICY_ACTIONS: &[&str] = &[
     "logs:PutAccountPolicy",
 ];
 
-/// Actions of the invoke permission backend, on the forwarders only. GetFunctionConfiguration
+/// Reads of the invoke permission backend, on the forwarders only. GetFunctionConfiguration
 /// tells "no policy" from "no function" when GetPolicy answers not-found.
-const PERMISSION_ACTIONS: &[&str] = &[
-    "lambda:AddPermission",
-    "lambda:GetFunctionConfiguration",
-    "lambda:GetPolicy",
-    "lambda:RemovePermission",
-];
+const PERMISSION_READ_ACTIONS: &[&str] = &["lambda:GetFunctionConfiguration", "lambda:GetPolicy"];
+
+/// Writes of the invoke permission backend, on the forwarders only and for the invokers'
+/// service principals only (`lambda:Principal`, which the Service Authorization Reference lists
+/// for both actions; GetPolicy's request has no principal, so the reads are a statement apart).
+const PERMISSION_WRITE_ACTIONS: &[&str] = &["lambda:AddPermission", "lambda:RemovePermission"];
+
+/// Every service principal autosub adds (and removes) invoke permissions for. All of them, not
+/// only the enabled services': a statement of ours for a service turned off is still removed.
+const INVOKERS: [Invoker; 2] = [Invoker::Logs, Invoker::S3];
+
+/// The caller's own account, as an IAM policy variable (always in the request context).
+const OWN_ACCOUNT: &str = "${aws:PrincipalAccount}";
 
 /// Actions of the Organizations account discovery (`[fleet.organizations]`).
 const ORGANIZATIONS_ACTIONS: &[&str] = &[
@@ -77,10 +94,24 @@ pub fn policy(config: &Config, all_services: bool) -> Value {
     policy_for(config, Role::Single, all_services)
 }
 
+/// The policy document of `role` for `config`, with the API key secret this process's
+/// environment names (`DD_API_KEY_SECRET_ARN` when `DD_API_KEY` is not set, as `autosub run`
+/// reads it). See [`policy_with`].
+pub fn policy_for(config: &Config, role: Role, all_services: bool) -> Value {
+    let secret = api_key_secret(|name| std::env::var(name).ok());
+    policy_with(config, role, all_services, secret.as_deref())
+}
+
 /// The policy document of `role` for `config`. `all_services` grants every discoverer and,
 /// for the member role, finding the enabled regions whatever `aws.regions` says, so that one
-/// member role (a StackSet's) serves any configuration.
-pub fn policy_for(config: &Config, role: Role, all_services: bool) -> Value {
+/// member role (a StackSet's) serves any configuration. `api_key_secret` (an ARN or a name) is
+/// granted GetSecretValue when Datadog events are on; without one nothing of Secrets Manager is.
+pub fn policy_with(
+    config: &Config,
+    role: Role,
+    all_services: bool,
+    api_key_secret: Option<&str>,
+) -> Value {
     let mut statements = Vec::new();
     if role != Role::Central {
         statements.extend(member_statements(
@@ -90,9 +121,20 @@ pub fn policy_for(config: &Config, role: Role, all_services: bool) -> Value {
         ));
     }
     if role != Role::Member {
-        statements.extend(central_statements(config));
+        statements.extend(central_statements(config, api_key_secret));
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// The secret `autosub run` would read the API key from, given its environment (`get`): the
+/// value of `DD_API_KEY_SECRET_ARN` unless `DD_API_KEY` is set; a value that is no ARN is taken
+/// as a secret name.
+pub fn api_key_secret(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    match ApiKeySource::from_env(&get) {
+        Ok(Some(ApiKeySource::Secret(arn))) => Some(arn.to_string()),
+        Ok(Some(ApiKeySource::Env(_)) | None) => None,
+        Err(_) => get(API_KEY_SECRET_ARN_ENV).map(|v| v.trim().to_owned()),
+    }
 }
 
 /// What a reconciled account grants: the discoverers' reads, the trigger backends, and
@@ -142,10 +184,12 @@ fn member_statements(config: &Config, all_services: bool, any_region_list: bool)
         &describe,
         &["*".to_owned()],
     ));
+    // Subscription filters are put on the reconciled account's own log groups, with its own
+    // credentials (the member role, or the process's for its own account).
     statements.push(statement(
         "ManageSubscriptionFilters",
         &write,
-        &arns(&|p| format!("arn:{p}:logs:*:*:log-group:*")),
+        &arns(&|p| format!("arn:{p}:logs:*:{OWN_ACCOUNT}:log-group:*")),
     ));
     if config.account_policy.enabled {
         // Account policies have no resource ARN of their own.
@@ -155,10 +199,20 @@ fn member_statements(config: &Config, all_services: bool, any_region_list: bool)
             &["*".to_owned()],
         ));
     }
+    let forwarders = forwarder_arns(config);
     statements.push(statement(
-        "ManageForwarderPermissions",
-        &PERMISSION_ACTIONS.iter().copied().collect(),
-        &forwarder_arns(config),
+        "ReadForwarderPolicies",
+        &PERMISSION_READ_ACTIONS.iter().copied().collect(),
+        &forwarders,
+    ));
+    let principals: Vec<&str> = INVOKERS.iter().map(|i| i.principal()).collect();
+    statements.push(conditional(
+        statement(
+            "ManageForwarderPermissions",
+            &PERMISSION_WRITE_ACTIONS.iter().copied().collect(),
+            &forwarders,
+        ),
+        json!({ "StringEquals": { "lambda:Principal": principals } }),
     ));
     if any_region_list || lists_all_regions(config) {
         // DescribeRegions has no resource-level permissions.
@@ -173,17 +227,32 @@ fn member_statements(config: &Config, all_services: bool, any_region_list: bool)
 
 /// What the process's own credentials need beyond the member statements: assuming the member
 /// roles, listing the organisation's accounts, the ledger, the lease and the API key secret.
-fn central_statements(config: &Config) -> Vec<Value> {
+fn central_statements(config: &Config, api_key_secret: Option<&str>) -> Vec<Value> {
     let mut statements = Vec::new();
     let fleet = &config.fleet;
-    if fleet.is_fleet() {
+    let listed = listed_member_role_arns(config);
+    if !listed.is_empty() {
         statements.push(statement(
             "AssumeMemberRoles",
             &BTreeSet::from(["sts:AssumeRole"]),
-            &member_role_arns(config),
+            &listed,
         ));
     }
     if fleet.organizations.is_some() {
+        // Organizations finds the accounts at run time: the role name in any account, but only
+        // in an account of the caller's own organisation.
+        let name = &fleet.role_name;
+        statements.push(conditional(
+            statement(
+                "AssumeOrganizationMemberRoles",
+                &BTreeSet::from(["sts:AssumeRole"]),
+                &partitions(config)
+                    .iter()
+                    .map(|p| format!("arn:{}:iam::*:role/{name}", p.as_str()))
+                    .collect::<Vec<_>>(),
+            ),
+            json!({ "StringEquals": { "aws:ResourceOrgID": "${aws:PrincipalOrgID}" } }),
+        ));
         // ListAccounts and DescribeOrganization have no resource-level permissions, and the
         // others' resources (the organisation's roots and OUs) embed an organisation id the
         // configuration does not know.
@@ -200,38 +269,57 @@ fn central_statements(config: &Config) -> Vec<Value> {
         statements.push(statement(
             "HoldTargetLeases",
             &LEASE_ACTIONS.iter().copied().collect(),
-            &[format!("arn:{p}:dynamodb:{region}:*:table/{table}")],
+            &[format!("arn:{p}:dynamodb:{region}:{OWN_ACCOUNT}:table/{table}")],
         ));
     }
-    if config.datadog.telemetry.events {
-        // DD_API_KEY_SECRET_ARN is read at run time; the secret is not known here.
-        let p = partitions(config);
+    if config.datadog.telemetry.events
+        && let Some(secret) = api_key_secret
+    {
         statements.push(statement(
             "ReadDatadogApiKeySecret",
             &BTreeSet::from(["secretsmanager:GetSecretValue"]),
-            &p.iter()
-                .map(|p| format!("arn:{}:secretsmanager:*:*:secret:*", p.as_str()))
-                .collect::<Vec<_>>(),
+            &[secret_resource(config, secret)],
         ));
     }
     statements
 }
 
-/// The roles the central role assumes: `fleet.role_name` in every account of the organisation
-/// (any account id, as Organizations finds them at run time) or in each account listed without
-/// a `role_arn`, and every explicit `role_arn`.
-fn member_role_arns(config: &Config) -> Vec<String> {
+/// The Resource that grants reading `secret`, an ARN or a name. Secrets Manager appends `-` and
+/// six random characters to every secret's name in its ARN, and takes an ARN whose name ends in
+/// `-` and six characters as complete: such an ARN is granted as it is; a partial ARN (without
+/// the suffix) or a name (in the caller's own account and the home region, where a name is
+/// looked up) gets the suffix as `-??????`.
+fn secret_resource(config: &Config, secret: &str) -> String {
+    match SecretArn::parse(secret) {
+        Ok(arn) => {
+            let name = arn.as_str().splitn(7, ':').nth(6).unwrap_or_default();
+            let complete = name.rsplit_once('-').is_some_and(|(_, suffix)| {
+                suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+            });
+            if complete {
+                arn.to_string()
+            } else {
+                format!("{arn}-??????")
+            }
+        }
+        Err(_) => format!(
+            "arn:{}:secretsmanager:{}:{OWN_ACCOUNT}:secret:{}-??????",
+            partition_of_home(config),
+            home_region(config),
+            secret.trim()
+        ),
+    }
+}
+
+/// The roles of the accounts listed by hand: each one's `role_arn`, else `fleet.role_name` in
+/// it. Listed accounts may be outside the organisation, so they carry no organisation condition.
+fn listed_member_role_arns(config: &Config) -> Vec<String> {
     let fleet = &config.fleet;
     let name = &fleet.role_name;
     let mut arns = BTreeSet::new();
     for p in partitions(config) {
-        let p = p.as_str();
-        if fleet.organizations.is_some() {
-            arns.insert(format!("arn:{p}:iam::*:role/{name}"));
-        } else {
-            for account in fleet.accounts.iter().filter(|a| a.role_arn.is_none()) {
-                arns.insert(format!("arn:{p}:iam::{}:role/{name}", account.id));
-            }
+        for account in fleet.accounts.iter().filter(|a| a.role_arn.is_none()) {
+            arns.insert(format!("arn:{}:iam::{}:role/{name}", p.as_str(), account.id));
         }
     }
     arns.extend(fleet.accounts.iter().filter_map(|a| a.role_arn.clone()));
@@ -314,7 +402,7 @@ fn ledger_statements(config: &Config) -> Vec<Value> {
         LedgerLocation::DynamoDb { table } => vec![statement(
             "KeepLedgerInDynamoDb",
             &BTreeSet::from(["dynamodb:BatchWriteItem", "dynamodb:Query"]),
-            &[format!("arn:{p}:dynamodb:{region}:*:table/{table}")],
+            &[format!("arn:{p}:dynamodb:{region}:{OWN_ACCOUNT}:table/{table}")],
         )],
         LedgerLocation::File(_) | LedgerLocation::None => Vec::new(),
     }
@@ -324,8 +412,15 @@ fn statement(sid: &str, actions: &BTreeSet<&str>, resources: &[String]) -> Value
     json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
 }
 
+/// `statement` granted only under `condition` (a policy's `Condition` block).
+fn conditional(mut statement: Value, condition: Value) -> Value {
+    statement["Condition"] = condition;
+    statement
+}
+
 /// The configured forwarders as ARNs, fleet accounts' own included; a forwarder given by name
-/// may live in any account, or in its account when an account names it.
+/// is resolved in the reconciled account, whose credentials change its policy: the caller's own
+/// account, or the account that names it.
 fn forwarder_arns(config: &Config) -> Vec<String> {
     let arn = |region: &Region, fwd: ForwarderRef, account: &str| match fwd {
         ForwarderRef::Arn(arn) => arn.to_string(),
@@ -337,7 +432,7 @@ fn forwarder_arns(config: &Config) -> Vec<String> {
     let mut arns: BTreeSet<String> = config
         .forwarder_refs()
         .into_iter()
-        .map(|(region, fwd)| arn(&region, fwd, "*"))
+        .map(|(region, fwd)| arn(&region, fwd, OWN_ACCOUNT))
         .collect();
     for account in &config.fleet.accounts {
         arns.extend(account.forwarders.iter().map(|(region, value)| {
@@ -449,7 +544,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             fwd["Resource"],
-            json!(["arn:aws:lambda:us-east-1:*:function:datadog-forwarder"])
+            json!(["arn:aws:lambda:us-east-1:${aws:PrincipalAccount}:function:datadog-forwarder"])
         );
     }
 
@@ -460,6 +555,16 @@ mod tests {
             .iter()
             .map(|s| s["Sid"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    fn condition(policy: &Value, sid: &str) -> Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .map(|s| s["Condition"].clone())
+            .unwrap_or(Value::Null)
     }
 
     fn resources(policy: &Value, sid: &str) -> Value {
@@ -496,6 +601,7 @@ mod tests {
                 "ManageS3Notifications",
                 "ReadSubscriptionFilters",
                 "ManageSubscriptionFilters",
+                "ReadForwarderPolicies",
                 "ManageForwarderPermissions",
             ]
         );
@@ -529,9 +635,9 @@ mod tests {
             resources(&member, "ManageForwarderPermissions"),
             json!([
                 "arn:aws:lambda:eu-west-1:222222222222:function:dd-forwarder",
-                "arn:aws:lambda:us-east-1:*:function:datadog-forwarder",
+                "arn:aws:lambda:us-east-1:${aws:PrincipalAccount}:function:datadog-forwarder",
             ]),
-            "an account's own forwarder by name is scoped to that account"
+            "a forwarder by name is the reconciled account's own, or the account's that names it"
         );
     }
 
@@ -566,7 +672,7 @@ mod tests {
     #[test]
     fn the_central_role_assumes_exactly_the_member_roles() {
         let c = config(FLEET);
-        let central = policy_for(&c, Role::Central, true);
+        let central = policy_with(&c, Role::Central, true, None);
         assert_eq!(sids(&central), ["AssumeMemberRoles"]);
         assert_eq!(actions(&central, "AssumeMemberRoles"), ["sts:AssumeRole"]);
         assert_eq!(
@@ -580,14 +686,25 @@ mod tests {
         let org = config(&format!(
             "{FLEET}[fleet.organizations]\nous = [\"ou-ab12-cdef3456\"]\n"
         ));
-        let central = policy_for(&org, Role::Central, false);
+        let central = policy_with(&org, Role::Central, false, None);
         assert_eq!(
             resources(&central, "AssumeMemberRoles"),
             json!([
-                "arn:aws:iam::*:role/autosub-member",
+                "arn:aws:iam::111111111111:role/autosub-member",
                 "arn:aws:iam::222222222222:role/ops/reconciler",
             ]),
+            "listed accounts keep their exact roles: they may be outside the organisation"
+        );
+        assert_eq!(condition(&central, "AssumeMemberRoles"), Value::Null);
+        assert_eq!(
+            resources(&central, "AssumeOrganizationMemberRoles"),
+            json!(["arn:aws:iam::*:role/autosub-member"]),
             "Organizations finds accounts at run time: the role name in any account"
+        );
+        assert_eq!(
+            condition(&central, "AssumeOrganizationMemberRoles"),
+            json!({ "StringEquals": { "aws:ResourceOrgID": "${aws:PrincipalOrgID}" } }),
+            "... of the caller's own organisation only"
         );
         assert_eq!(
             actions(&central, "DiscoverOrganizationAccounts"),
@@ -618,7 +735,7 @@ mod tests {
             );
             assert_eq!(
                 resources(&p, "HoldTargetLeases"),
-                json!(["arn:aws:dynamodb:us-east-1:*:table/autosub-lease"])
+                json!(["arn:aws:dynamodb:us-east-1:${aws:PrincipalAccount}:table/autosub-lease"])
             );
         }
         assert!(actions(&policy_for(&c, Role::Member, true), "HoldTargetLeases").is_empty());
@@ -631,12 +748,136 @@ mod tests {
         let p = policy_for(&all, Role::Central, false);
         assert_eq!(
             resources(&p, "HoldTargetLeases"),
-            json!(["arn:aws:dynamodb:*:*:table/autosub"]),
+            json!(["arn:aws:dynamodb:*:${aws:PrincipalAccount}:table/autosub"]),
             "with regions = [\"all\"] the table's region is the process's own, known at run time"
         );
         assert_eq!(
             resources(&p, "KeepLedgerInDynamoDb"),
-            json!(["arn:aws:dynamodb:*:*:table/autosub"])
+            json!(["arn:aws:dynamodb:*:${aws:PrincipalAccount}:table/autosub"])
         );
+    }
+
+    #[test]
+    fn permission_writes_are_limited_to_the_principals_autosub_grants_and_reads_are_apart() {
+        let p = policy(&config(""), false);
+        assert_eq!(
+            actions(&p, "ManageForwarderPermissions"),
+            ["lambda:AddPermission", "lambda:RemovePermission"]
+        );
+        assert_eq!(
+            condition(&p, "ManageForwarderPermissions"),
+            json!({ "StringEquals": {
+                "lambda:Principal": ["logs.amazonaws.com", "s3.amazonaws.com"]
+            } }),
+            "exactly the principals of the statements autosub adds and removes"
+        );
+        assert_eq!(
+            actions(&p, "ReadForwarderPolicies"),
+            ["lambda:GetFunctionConfiguration", "lambda:GetPolicy"]
+        );
+        assert_eq!(
+            condition(&p, "ReadForwarderPolicies"),
+            Value::Null,
+            "GetPolicy's request has no principal: a lambda:Principal condition would deny it"
+        );
+        assert_eq!(
+            resources(&p, "ReadForwarderPolicies"),
+            resources(&p, "ManageForwarderPermissions")
+        );
+    }
+
+    #[test]
+    fn own_account_resources_are_pinned_to_the_callers_account() {
+        let c = config(
+            "[ledger]\nlocation = \"dynamodb://autosub\"\n[lease]\ntable = \"autosub\"\n\
+             [datadog.telemetry]\nevents = true\n",
+        );
+        let p = policy_with(&c, Role::Single, true, Some("dd-api-key"));
+        let mut checked = 0;
+        for s in p["Statement"].as_array().unwrap() {
+            for arn in s["Resource"].as_array().unwrap() {
+                // The variable holds a colon: name it before splitting the ARN.
+                let arn = arn.as_str().unwrap().replace(OWN_ACCOUNT, "OWN");
+                let parts: Vec<&str> = arn.splitn(6, ':').collect();
+                if let ["arn", _, "logs" | "lambda" | "dynamodb" | "secretsmanager", _, account, _] =
+                    parts.as_slice()
+                {
+                    assert_eq!(*account, "OWN", "{arn} in {}", s["Sid"]);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 6, "log groups, forwarder (twice), ledger, lease, secret");
+    }
+
+    #[test]
+    fn the_api_key_secret_is_the_only_secret_granted_and_only_for_events() {
+        let events = config("[datadog.telemetry]\nevents = true\n");
+        let secret = |c: &Config, s: Option<&str>| {
+            resources(&policy_with(c, Role::Single, false, s), "ReadDatadogApiKeySecret")
+        };
+        assert_eq!(secret(&events, None), Value::Null, "no secret configured: none");
+        assert_eq!(
+            secret(&config(""), Some("dd-api-key")),
+            Value::Null,
+            "events off: the secret is never read"
+        );
+        for (given, granted) in [
+            (
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-api-key-AbCdEf",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-api-key-AbCdEf",
+            ),
+            (
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:datadog/api-key",
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:datadog/api-key-??????",
+            ),
+            (
+                "dd-api-key",
+                "arn:aws:secretsmanager:us-east-1:${aws:PrincipalAccount}:secret:dd-api-key-??????",
+            ),
+        ] {
+            assert_eq!(secret(&events, Some(given)), json!([granted]), "{given}");
+        }
+        assert_eq!(
+            actions(
+                &policy_with(&events, Role::Central, false, Some("dd-api-key")),
+                "ReadDatadogApiKeySecret"
+            ),
+            ["secretsmanager:GetSecretValue"]
+        );
+        assert!(
+            actions(
+                &policy_with(&events, Role::Member, true, Some("dd-api-key")),
+                "ReadDatadogApiKeySecret"
+            )
+            .is_empty(),
+            "the process reads the key with its own credentials"
+        );
+    }
+
+    #[test]
+    fn the_secret_is_the_one_the_run_would_read() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        const ARN: &str = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:dd-AbCdEf";
+        assert_eq!(
+            api_key_secret(env(&[("DD_API_KEY_SECRET_ARN", ARN)])).as_deref(),
+            Some(ARN)
+        );
+        assert_eq!(
+            api_key_secret(env(&[("DD_API_KEY", "k"), ("DD_API_KEY_SECRET_ARN", ARN)])),
+            None,
+            "DD_API_KEY wins: no secret is read"
+        );
+        assert_eq!(
+            api_key_secret(env(&[("DD_API_KEY_SECRET_ARN", " dd-api-key ")])).as_deref(),
+            Some("dd-api-key")
+        );
+        assert_eq!(api_key_secret(env(&[])), None);
     }
 }
