@@ -1,6 +1,6 @@
 //! The deploy templates against the binary: the ECS task role's reconcile policy is
-//! `autosub iam-policy --all`, statement for statement, in the CloudFormation template and in the
-//! Terraform module; for a fleet, the member role is `iam-policy --role member --all`, trusts only
+//! `autosub iam-policy --all`, statement for statement (Sid, actions, the shape of every resource
+//! and every condition), in the CloudFormation template and in the Terraform module; for a fleet, the member role is `iam-policy --role member --all`, trusts only
 //! the central role with the external id, and is rolled out by a service-managed StackSet, and
 //! the task role's central policy is `iam-policy --role central`; the container uses the
 //! binary's own health check, stops within ECS's stop timeout, never overlaps a second task
@@ -31,11 +31,93 @@ fn read(relative: &str) -> String {
         .unwrap_or_else(|e| panic!("read {relative}: {e}"))
 }
 
-/// One policy statement: its actions, and whether its resource is `*`.
-#[derive(Debug, PartialEq)]
+/// One policy statement as both a template and `autosub iam-policy` can spell it: its actions,
+/// what its resources are, and its conditions.
+#[derive(Clone, Debug, PartialEq)]
 struct Statement {
     actions: BTreeSet<String>,
-    any_resource: bool,
+    resources: Resources,
+    /// `(operator, key)` → values, e.g. `(StringEquals, lambda:Principal)` → both principals.
+    conditions: BTreeMap<(String, String), BTreeSet<String>>,
+}
+
+/// What a statement's `Resource` is. Templates name resources by parameters and placeholders
+/// where iam-policy names them from a configuration, so ARNs are compared by their shape.
+#[derive(Clone, Debug, PartialEq)]
+enum Resources {
+    /// `*`: the API has no resource-level permissions.
+    Any,
+    /// ARNs, by shape.
+    Arns(BTreeSet<ArnShape>),
+    /// A value the deployer supplies (`!Ref ForwarderArns`, `<var.forwarder_arns>`, a resource
+    /// the stack creates); the test of each template checks what it is wired to.
+    Supplied,
+}
+
+/// An ARN without its names: the service, the resource type, and the account: none (S3), any
+/// (`*`), or pinned (a literal account, this account or `${aws:PrincipalAccount}`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ArnShape {
+    service: String,
+    kind: String,
+    account: &'static str,
+}
+
+/// The tokens that stand for "this account" and "this partition" in the templates: what
+/// `${aws:PrincipalAccount}` is in a policy attached to a role of the deploying account.
+const THIS_ACCOUNT: [&str; 4] = [
+    "${aws:PrincipalAccount}",
+    "${AWS::AccountId}",
+    "${local.account_id}",
+    "<account>",
+];
+const THIS_PARTITION: [&str; 2] = ["${AWS::Partition}", "<partition>"];
+
+/// The shape of an ARN written literally, in a `!Sub` or with placeholders; `None` when the
+/// whole value is a placeholder (`<member roles>`).
+fn arn_shape(arn: &str) -> Option<ArnShape> {
+    if arn.starts_with('<') && arn.ends_with('>') {
+        return None;
+    }
+    // Policy variables hold colons: replace them before splitting the ARN.
+    let mut arn = arn.replace("${!", "${");
+    for account in THIS_ACCOUNT {
+        arn = arn.replace(account, "ACCOUNT");
+    }
+    for partition in THIS_PARTITION {
+        arn = arn.replace(partition, "aws");
+    }
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", _, service, _, account, resource] = parts.as_slice() else {
+        panic!("not an ARN: {arn}");
+    };
+    let kind = match *service {
+        "s3" if resource.contains('/') => "object",
+        "s3" => "bucket",
+        _ => resource
+            .split([':', '/'])
+            .next()
+            .expect("split yields one item"),
+    };
+    let account = match *account {
+        "" => "none",
+        "*" => "any",
+        _ => "pinned",
+    };
+    Some(ArnShape {
+        service: (*service).to_owned(),
+        kind: kind.to_owned(),
+        account,
+    })
+}
+
+/// `Resource` from the strings a policy lists.
+fn resources_of(arns: &[String]) -> Resources {
+    if arns == ["*"] {
+        return Resources::Any;
+    }
+    let shapes: Option<BTreeSet<ArnShape>> = arns.iter().map(|a| arn_shape(a)).collect();
+    shapes.map_or(Resources::Supplied, Resources::Arns)
 }
 
 /// `autosub iam-policy --all` for the example configuration, by Sid.
@@ -53,6 +135,9 @@ fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> BTreeMap<Str
         .arg(repo().join(config))
         .arg("iam-policy")
         .args(args)
+        // The policy of the configuration alone, whatever this shell's Datadog key settings.
+        .env_remove("DD_API_KEY")
+        .env_remove("DD_API_KEY_SECRET_ARN")
         .envs(env.iter().copied())
         .output()
         .expect("run autosub iam-policy");
@@ -65,33 +150,85 @@ fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> BTreeMap<Str
     json_statements(&policy)
 }
 
+fn json_strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().expect("a string").to_owned())
+            .collect(),
+        other => panic!("expected a string or a list of strings, got {other}"),
+    }
+}
+
 fn json_statements(policy: &Value) -> BTreeMap<String, Statement> {
-    let strings = |v: &Value| -> Vec<String> {
-        match v {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().expect("a string").to_owned())
-                .collect(),
-            other => panic!("expected a string or a list of strings, got {other}"),
-        }
-    };
     policy["Statement"]
         .as_array()
         .expect("a Statement list")
         .iter()
         .map(|s| {
             let sid = s["Sid"].as_str().expect("every statement has a Sid");
-            let resources = strings(&s["Resource"]);
+            let mut conditions = BTreeMap::new();
+            if let Some(operators) = s.get("Condition") {
+                for (op, keys) in operators.as_object().expect("a Condition mapping") {
+                    for (key, values) in keys.as_object().expect("a condition operator mapping") {
+                        conditions.insert(
+                            (op.clone(), key.clone()),
+                            json_strings(values).into_iter().collect(),
+                        );
+                    }
+                }
+            }
             (
                 sid.to_owned(),
                 Statement {
-                    actions: strings(&s["Action"]).into_iter().collect(),
-                    any_resource: resources == ["*"],
+                    actions: json_strings(&s["Action"]).into_iter().collect(),
+                    resources: resources_of(&json_strings(&s["Resource"])),
+                    conditions,
                 },
             )
         })
         .collect()
+}
+
+/// Where `found` (a template's statements) differs from `want` (iam-policy's): a Sid missing or
+/// extra, other actions, another resource shape (a supplied resource stands for any scoped
+/// one), other conditions.
+fn differences(
+    found: &BTreeMap<String, Statement>,
+    want: &BTreeMap<String, Statement>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for sid in want.keys().filter(|sid| !found.contains_key(*sid)) {
+        out.push(format!("{sid}: missing"));
+    }
+    for sid in found.keys().filter(|sid| !want.contains_key(*sid)) {
+        out.push(format!("{sid}: not in iam-policy"));
+    }
+    for (sid, f) in found {
+        let Some(w) = want.get(sid) else { continue };
+        if f.actions != w.actions {
+            out.push(format!(
+                "{sid}: actions {:?}, iam-policy {:?}",
+                f.actions, w.actions
+            ));
+        }
+        let resources_agree = f.resources == w.resources
+            || (f.resources == Resources::Supplied && matches!(w.resources, Resources::Arns(_)));
+        if !resources_agree {
+            out.push(format!(
+                "{sid}: resources {:?}, iam-policy {:?}",
+                f.resources, w.resources
+            ));
+        }
+        if f.conditions != w.conditions {
+            out.push(format!(
+                "{sid}: conditions {:?}, iam-policy {:?}",
+                f.conditions, w.conditions
+            ));
+        }
+    }
+    out
 }
 
 /// Strips YAML tags (`!Ref`, `!Sub`, ...) from a value.
@@ -142,26 +279,73 @@ fn if_branches(v: &Yaml) -> Option<(&str, &Yaml, &Yaml)> {
     }
 }
 
-/// The statements of a policy document's `Statement` list by Sid, with the condition each one
-/// is granted under: a literal statement (none), or each statement branch of an
+/// A YAML string or list of strings; `!Ref X` reads `<X>`.
+fn yaml_values(v: &Yaml) -> Vec<String> {
+    match v {
+        Yaml::Tagged(t) if t.tag == "Ref" => {
+            vec![format!(
+                "<{}>",
+                t.value.as_str().expect("!Ref names a parameter")
+            )]
+        }
+        Yaml::Sequence(items) => items.iter().flat_map(yaml_values).collect(),
+        v => yaml_strings(v),
+    }
+}
+
+/// A CloudFormation `Resource`: `*`, ARNs (literal or `!Sub`), or supplied (`!Ref`, `!If`,
+/// `!GetAtt`: a parameter or a resource of the stack).
+fn cfn_resources(v: &Yaml) -> Resources {
+    match v {
+        Yaml::Tagged(t) if t.tag == "Sub" => match t.value.as_str() {
+            Some(arn) => resources_of(&[arn.to_owned()]),
+            None => Resources::Supplied,
+        },
+        Yaml::Tagged(_) => Resources::Supplied,
+        v => resources_of(&yaml_strings(v)),
+    }
+}
+
+/// One CloudFormation policy statement.
+fn cfn_statement(s: &Yaml) -> Statement {
+    let mut conditions = BTreeMap::new();
+    if let Some(operators) = s.get("Condition") {
+        for (op, keys) in operators.as_mapping().expect("a Condition mapping") {
+            let op = op.as_str().expect("an operator");
+            for (key, values) in keys.as_mapping().expect("a condition operator mapping") {
+                conditions.insert(
+                    (op.to_owned(), key.as_str().expect("a key").to_owned()),
+                    yaml_values(values).into_iter().collect(),
+                );
+            }
+        }
+    }
+    Statement {
+        actions: yaml_strings(&s["Action"]).into_iter().collect(),
+        resources: cfn_resources(&s["Resource"]),
+        conditions,
+    }
+}
+
+/// The statements of a policy document's `Statement` list by Sid, with the template condition
+/// each one is granted under: a literal statement (none), or each statement branch of an
 /// `!If [condition, statement, statement or !Ref AWS::NoValue]`.
 fn cfn_statements(list: &Yaml) -> BTreeMap<String, (Option<String>, Statement)> {
     let mut found = BTreeMap::new();
-    let mut add = |condition: Option<&str>, s: &Yaml| {
+    let mut add = |granted_if: Option<&str>, s: &Yaml| {
         let sid = s["Sid"].as_str().expect("every statement has a Sid");
-        let statement = Statement {
-            actions: yaml_strings(&s["Action"]).into_iter().collect(),
-            any_resource: s["Resource"].as_str() == Some("*"),
-        };
-        let previous = found.insert(sid.to_owned(), (condition.map(str::to_owned), statement));
+        let previous = found.insert(
+            sid.to_owned(),
+            (granted_if.map(str::to_owned), cfn_statement(s)),
+        );
         assert!(previous.is_none(), "Sid {sid} appears twice");
     };
     for item in list.as_sequence().expect("a Statement list") {
         match if_branches(item) {
-            Some((condition, then, otherwise)) => {
-                add(Some(condition), then);
+            Some((granted_if, then, otherwise)) => {
+                add(Some(granted_if), then);
                 if !is_ref(otherwise, "AWS::NoValue") {
-                    add(Some(condition), otherwise);
+                    add(Some(granted_if), otherwise);
                 }
             }
             None => add(None, item),
@@ -170,7 +354,7 @@ fn cfn_statements(list: &Yaml) -> BTreeMap<String, (Option<String>, Statement)> 
     found
 }
 
-fn without_conditions(
+fn unconditional(
     found: BTreeMap<String, (Option<String>, Statement)>,
 ) -> BTreeMap<String, Statement> {
     found.into_iter().map(|(sid, (_, s))| (sid, s)).collect()
@@ -195,18 +379,62 @@ fn assert_statements_are(
     want: &BTreeMap<String, Statement>,
     command: &str,
 ) {
-    let all = |s: &BTreeMap<String, Statement>| -> BTreeSet<String> {
-        s.values().flat_map(|s| s.actions.iter().cloned()).collect()
+    let drift = differences(found, want);
+    assert!(
+        drift.is_empty(),
+        "{template} is not `{command}` statement for statement (Sid, actions, resource shapes, conditions):\n  {}",
+        drift.join("\n  ")
+    );
+}
+
+/// The comparison itself: each way a template can drift from iam-policy is reported.
+#[test]
+fn a_template_statement_that_drifts_from_iam_policy_is_reported() {
+    let want = generated();
+    assert!(differences(&want, &want).is_empty());
+    let drifted = |change: &dyn Fn(&mut BTreeMap<String, Statement>)| {
+        let mut found = want.clone();
+        change(&mut found);
+        differences(&found, &want)
     };
-    assert_eq!(
-        all(found),
-        all(want),
-        "{template}: the policy's actions are those of `{command}`"
-    );
-    assert_eq!(
-        found, want,
-        "{template}: statement for statement with `{command}` (Sid, actions, `*` exactly where iam-policy has it)"
-    );
+    let statement = |found: &mut BTreeMap<String, Statement>, sid: &str| -> Statement {
+        found.get(sid).cloned().unwrap_or_else(|| panic!("{sid}"))
+    };
+    let cases: [(&str, &dyn Fn(&mut BTreeMap<String, Statement>)); 6] = [
+        ("a condition dropped", &|f| {
+            let mut s = statement(f, "ManageForwarderPermissions");
+            s.conditions.clear();
+            f.insert("ManageForwarderPermissions".into(), s);
+        }),
+        ("a condition value added", &|f| {
+            let mut s = statement(f, "ManageForwarderPermissions");
+            for values in s.conditions.values_mut() {
+                values.insert("sns.amazonaws.com".into());
+            }
+            f.insert("ManageForwarderPermissions".into(), s);
+        }),
+        ("an account widened to any", &|f| {
+            let mut s = statement(f, "ManageSubscriptionFilters");
+            s.resources = resources_of(&["arn:aws:logs:*:*:log-group:*".to_owned()]);
+            f.insert("ManageSubscriptionFilters".into(), s);
+        }),
+        ("a scoped resource widened to *", &|f| {
+            let mut s = statement(f, "ReadForwarderPolicies");
+            s.resources = Resources::Any;
+            f.insert("ReadForwarderPolicies".into(), s);
+        }),
+        ("an action added", &|f| {
+            let mut s = statement(f, "ReadSubscriptionFilters");
+            s.actions.insert("logs:*".into());
+            f.insert("ReadSubscriptionFilters".into(), s);
+        }),
+        ("a statement dropped", &|f| {
+            f.remove("DiscoverLambda");
+        }),
+    ];
+    for (what, change) in cases {
+        assert!(!drifted(change).is_empty(), "{what} is not reported");
+    }
 }
 
 #[test]
@@ -236,28 +464,25 @@ fn the_cloudformation_task_role_grants_exactly_the_generated_policy() {
         "the central policy is a separate resource (CentralPolicy), not inline in the role"
     );
 
-    let statements = resources["ReconcilePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    let statements = &resources["ReconcilePolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    for s in statements
         .as_sequence()
-        .expect("the reconcile policy's statements");
-    let mut found = BTreeMap::new();
-    for s in statements {
+        .expect("the reconcile policy's statements")
+    {
         let sid = s["Sid"].as_str().expect("every statement has a Sid");
-        let resource = &s["Resource"];
-        if sid == "ManageForwarderPermissions" {
+        if sid.contains("Forwarder") {
             assert!(
-                matches!(resource, Yaml::Tagged(t) if t.tag == "Ref" && t.value.as_str() == Some("ForwarderArns")),
-                "the forwarders' policies are scoped to the ForwarderArns parameter: {resource:?}"
+                is_ref(&s["Resource"], "ForwarderArns"),
+                "the forwarders' policies are scoped to the ForwarderArns parameter: {sid}"
             );
         }
-        let previous = found.insert(
-            sid.to_owned(),
-            Statement {
-                actions: yaml_strings(&s["Action"]).into_iter().collect(),
-                any_resource: resource.as_str() == Some("*"),
-            },
-        );
-        assert!(previous.is_none(), "Sid {sid} appears twice");
     }
+    let found = cfn_statements(statements);
+    assert!(
+        found.values().all(|(granted_if, _)| granted_if.is_none()),
+        "the reconcile policy grants everything, unconditionally"
+    );
+    let found = unconditional(found);
     assert_same_statements("deploy/cloudformation/ecs-service.yaml", &found);
 
     let central = &resources["CentralPolicy"]["Properties"];
@@ -283,9 +508,17 @@ fn the_terraform_task_role_grants_exactly_the_generated_policy() {
     let main = read(&format!("{module}/main.tf"));
     let scoped_block =
         assert_placeholders_replaced(&main, "reconcile-policy.json", "scoped_resources", &policy);
+    for sid in ["ReadForwarderPolicies", "ManageForwarderPermissions"] {
+        assert!(
+            regex::Regex::new(&format!(r"(?m)^\s*{sid}\s*=\s*var\.forwarder_arns$"))
+                .expect("a valid pattern")
+                .is_match(&scoped_block),
+            "{sid} is scoped to var.forwarder_arns: {scoped_block}"
+        );
+    }
     assert!(
-        scoped_block.contains("ManageForwarderPermissions = var.forwarder_arns"),
-        "the forwarders' policies are scoped to var.forwarder_arns: {scoped_block}"
+        scoped_block.contains("logs:*:${local.account_id}:log-group:*"),
+        "subscription filters on this account's log groups: {scoped_block}"
     );
     assert!(
         main.contains(r#"policy_arn = aws_iam_policy.reconcile.arn"#)
@@ -343,12 +576,12 @@ fn the_member_role_grants_exactly_the_generated_member_policy() {
     let statements = &policies[0]["PolicyDocument"]["Statement"];
     let found = cfn_statements(statements);
     assert!(
-        found.values().all(|(condition, _)| condition.is_none()),
+        found.values().all(|(granted_if, _)| granted_if.is_none()),
         "the member role grants everything, unconditionally"
     );
     assert_statements_are(
         path,
-        &without_conditions(found),
+        &unconditional(found),
         &want,
         "autosub iam-policy --role member --all",
     );
@@ -356,19 +589,22 @@ fn the_member_role_grants_exactly_the_generated_member_policy() {
         role.get("ManagedPolicyArns").is_none(),
         "nothing but the generated policy"
     );
-    let forwarder = statements
-        .as_sequence()
-        .expect("statements")
-        .iter()
-        .find(|s| s["Sid"] == "ManageForwarderPermissions")
-        .expect("ManageForwarderPermissions");
-    let arn = tagged(&forwarder["Resource"], "Sub")
-        .and_then(Yaml::as_str)
-        .unwrap_or_default();
-    assert_eq!(
-        arn, "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:${ForwarderFunctionName}",
-        "the forwarder's policy only, in this account"
-    );
+    for sid in ["ReadForwarderPolicies", "ManageForwarderPermissions"] {
+        let forwarder = statements
+            .as_sequence()
+            .expect("statements")
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("{sid}"));
+        let arn = tagged(&forwarder["Resource"], "Sub")
+            .and_then(Yaml::as_str)
+            .unwrap_or_default();
+        assert_eq!(
+            arn,
+            "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:${ForwarderFunctionName}",
+            "{sid}: the forwarder's policy only, in this account"
+        );
+    }
 
     let module = "deploy/terraform/fleet-member-role";
     let policy: Value = serde_json::from_str(&read(&format!("{module}/member-policy.json")))
@@ -496,6 +732,7 @@ fn the_central_policy_is_the_generated_central_policy() {
         want.keys().collect::<Vec<_>>(),
         [
             "AssumeMemberRoles",
+            "AssumeOrganizationMemberRoles",
             "DiscoverOrganizationAccounts",
             "HoldTargetLeases"
         ],
@@ -508,31 +745,60 @@ fn the_central_policy_is_the_generated_central_policy() {
     let found = cfn_statements(
         &cfn["Resources"]["CentralPolicy"]["Properties"]["PolicyDocument"]["Statement"],
     );
-    let condition = |sid: &str| found[sid].0.as_deref();
-    assert_eq!(condition("AssumeMemberRoles"), Some("IsFleet"));
+    let granted_if = |sid: &str| found[sid].0.as_deref();
+    assert_eq!(granted_if("AssumeMemberRoles"), Some("HasMemberRoleArns"));
     assert_eq!(
-        condition("DiscoverOrganizationAccounts"),
+        granted_if("AssumeOrganizationMemberRoles"),
         Some("DiscoverOrganizations")
     );
-    assert_eq!(condition("HoldTargetLeases"), Some("HasLease"));
-    let mut found = without_conditions(found);
-    let ledger_actions = |found: &mut BTreeMap<String, Statement>, sid: &str| {
-        found.remove(sid).map(|s| s.actions).unwrap_or_default()
+    assert_eq!(
+        granted_if("DiscoverOrganizationAccounts"),
+        Some("DiscoverOrganizations")
+    );
+    assert_eq!(granted_if("HoldTargetLeases"), Some("HasLease"));
+    let assume = &found["AssumeMemberRoles"].1;
+    assert!(
+        matches!(assume.resources, Resources::Supplied)
+            && cfn["Resources"]["CentralPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+                .as_sequence()
+                .expect("statements")
+                .iter()
+                .filter_map(if_branches)
+                .any(|(_, s, _)| s["Sid"] == "AssumeMemberRoles"
+                    && is_ref(&s["Resource"], "MemberRoleArns")),
+        "the listed accounts' roles are the MemberRoleArns parameter"
+    );
+    let mut found = unconditional(found);
+    // The ledger's statements have names of their own in the template; the S3 one lists only
+    // the ledger's key (s3:prefix), narrower than iam-policy's.
+    let mut ledger = |cfn_sid: &str, want: &Statement, sid: &str| {
+        let mut statement = found.remove(cfn_sid).unwrap_or_else(|| panic!("{cfn_sid}"));
+        if cfn_sid == "LedgerObjectExists" {
+            let prefix = statement
+                .conditions
+                .remove(&("StringEquals".to_owned(), "s3:prefix".to_owned()));
+            assert_eq!(
+                prefix,
+                Some(BTreeSet::from(["<LedgerS3Key>".to_owned()])),
+                "{cfn_sid} lists the ledger's key only"
+            );
+        }
+        let drift = differences(
+            &BTreeMap::from([(sid.to_owned(), statement)]),
+            &BTreeMap::from([(sid.to_owned(), want.clone())]),
+        );
+        assert!(drift.is_empty(), "{path} {cfn_sid}: {drift:?}");
     };
-    assert_eq!(
-        ledger_actions(&mut found, "LedgerTable"),
-        dynamodb["KeepLedgerInDynamoDb"].actions,
-        "a DynamoDB ledger"
+    ledger(
+        "LedgerTable",
+        &dynamodb["KeepLedgerInDynamoDb"],
+        "KeepLedgerInDynamoDb",
     );
-    assert_eq!(
-        ledger_actions(&mut found, "LedgerObject"),
-        s3["KeepLedgerInS3"].actions,
-        "an S3 ledger"
-    );
-    assert_eq!(
-        ledger_actions(&mut found, "LedgerObjectExists"),
-        s3["FindLedgerInS3"].actions,
-        "an S3 ledger that does not exist yet"
+    ledger("LedgerObject", &s3["KeepLedgerInS3"], "KeepLedgerInS3");
+    ledger(
+        "LedgerObjectExists",
+        &s3["FindLedgerInS3"],
+        "FindLedgerInS3",
     );
     assert_statements_are(
         path,
@@ -557,8 +823,15 @@ fn the_central_policy_is_the_generated_central_policy() {
     );
     let main = read(&format!("{module}/main.tf"));
     assert_placeholders_replaced(&main, "central-policy.json", "central_resources", &policy);
+    assert!(
+        main.contains(
+            r#"organization_member_role_arns = ["arn:${local.partition}:iam::*:role/${var.member_role_name}"]"#
+        ),
+        "AssumeOrganizationMemberRoles: the role name in any account (of the organisation)"
+    );
     for (sid, variable) in [
-        ("AssumeMemberRoles", "local.is_fleet"),
+        ("AssumeMemberRoles", "length(var.accounts) > 0"),
+        ("AssumeOrganizationMemberRoles", "var.organizations != null"),
         ("DiscoverOrganizationAccounts", "var.organizations != null"),
         ("HoldTargetLeases", "local.has_lease"),
     ] {

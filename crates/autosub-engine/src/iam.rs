@@ -14,8 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_config::{ALL_REGIONS, Config, ForwarderRef, LedgerLocation};
 use autosub_core::selection::ResourceFilter;
-use autosub_core::{Partition, Region, Service};
-use autosub_core::{Invoker, SecretArn};
+use autosub_core::{Invoker, Partition, Region, SecretArn, Service};
 use autosub_discover::discoverers;
 use serde_json::{Value, json};
 
@@ -269,7 +268,9 @@ fn central_statements(config: &Config, api_key_secret: Option<&str>) -> Vec<Valu
         statements.push(statement(
             "HoldTargetLeases",
             &LEASE_ACTIONS.iter().copied().collect(),
-            &[format!("arn:{p}:dynamodb:{region}:{OWN_ACCOUNT}:table/{table}")],
+            &[format!(
+                "arn:{p}:dynamodb:{region}:{OWN_ACCOUNT}:table/{table}"
+            )],
         ));
     }
     if config.datadog.telemetry.events
@@ -319,7 +320,11 @@ fn listed_member_role_arns(config: &Config) -> Vec<String> {
     let mut arns = BTreeSet::new();
     for p in partitions(config) {
         for account in fleet.accounts.iter().filter(|a| a.role_arn.is_none()) {
-            arns.insert(format!("arn:{}:iam::{}:role/{name}", p.as_str(), account.id));
+            arns.insert(format!(
+                "arn:{}:iam::{}:role/{name}",
+                p.as_str(),
+                account.id
+            ));
         }
     }
     arns.extend(fleet.accounts.iter().filter_map(|a| a.role_arn.clone()));
@@ -402,7 +407,9 @@ fn ledger_statements(config: &Config) -> Vec<Value> {
         LedgerLocation::DynamoDb { table } => vec![statement(
             "KeepLedgerInDynamoDb",
             &BTreeSet::from(["dynamodb:BatchWriteItem", "dynamodb:Query"]),
-            &[format!("arn:{p}:dynamodb:{region}:{OWN_ACCOUNT}:table/{table}")],
+            &[format!(
+                "arn:{p}:dynamodb:{region}:{OWN_ACCOUNT}:table/{table}"
+            )],
         )],
         LedgerLocation::File(_) | LedgerLocation::None => Vec::new(),
     }
@@ -799,24 +806,40 @@ mod tests {
                 // The variable holds a colon: name it before splitting the ARN.
                 let arn = arn.as_str().unwrap().replace(OWN_ACCOUNT, "OWN");
                 let parts: Vec<&str> = arn.splitn(6, ':').collect();
-                if let ["arn", _, "logs" | "lambda" | "dynamodb" | "secretsmanager", _, account, _] =
-                    parts.as_slice()
+                if let [
+                    "arn",
+                    _,
+                    "logs" | "lambda" | "dynamodb" | "secretsmanager",
+                    _,
+                    account,
+                    _,
+                ] = parts.as_slice()
                 {
                     assert_eq!(*account, "OWN", "{arn} in {}", s["Sid"]);
                     checked += 1;
                 }
             }
         }
-        assert_eq!(checked, 6, "log groups, forwarder (twice), ledger, lease, secret");
+        assert_eq!(
+            checked, 6,
+            "log groups, forwarder (twice), ledger, lease, secret"
+        );
     }
 
     #[test]
     fn the_api_key_secret_is_the_only_secret_granted_and_only_for_events() {
         let events = config("[datadog.telemetry]\nevents = true\n");
         let secret = |c: &Config, s: Option<&str>| {
-            resources(&policy_with(c, Role::Single, false, s), "ReadDatadogApiKeySecret")
+            resources(
+                &policy_with(c, Role::Single, false, s),
+                "ReadDatadogApiKeySecret",
+            )
         };
-        assert_eq!(secret(&events, None), Value::Null, "no secret configured: none");
+        assert_eq!(
+            secret(&events, None),
+            Value::Null,
+            "no secret configured: none"
+        );
         assert_eq!(
             secret(&config(""), Some("dd-api-key")),
             Value::Null,

@@ -26,15 +26,14 @@ locals {
   # Without a fleet the task reconciles its own account; in a fleet only with include_own_account.
   attach_reconcile_policy = !local.is_fleet || var.include_own_account
 
-  # The same roles `autosub iam-policy --role central` grants: the role name in any account when
-  # Organizations finds the accounts, else in each listed account without a role_arn, plus
-  # every explicit role_arn.
-  member_role_arns = distinct(concat(
-    var.organizations != null ? ["arn:${local.partition}:iam::*:role/${var.member_role_name}"] : [
-      for a in var.accounts : "arn:${local.partition}:iam::${a.id}:role/${var.member_role_name}" if a.role_arn == null
-    ],
-    [for a in var.accounts : a.role_arn if a.role_arn != null],
-  ))
+  # The same roles `autosub iam-policy --role central` grants: the roles of the listed accounts
+  # (each one's role_arn, else the role name in it; they may be outside the organisation), and,
+  # when Organizations finds the accounts, the role name in any account of this organisation
+  # (AssumeOrganizationMemberRoles, under its aws:ResourceOrgID condition).
+  listed_member_role_arns = distinct([
+    for a in var.accounts : coalesce(a.role_arn, "arn:${local.partition}:iam::${a.id}:role/${var.member_role_name}")
+  ])
+  organization_member_role_arns = ["arn:${local.partition}:iam::*:role/${var.member_role_name}"]
 
   # [fleet] rendered from the variables, appended to config_toml and stored in the module's own
   # SSM SecureString (it carries the external id); regions, ledger and lease go by environment.
@@ -73,11 +72,13 @@ locals {
   # with the binary's output by tests/it/deploy.rs): each statement only when it is needed, with
   # its placeholder Resource replaced.
   central_resources = {
-    AssumeMemberRoles = local.member_role_arns
-    HoldTargetLeases  = [local.lease_table_arn]
+    AssumeMemberRoles             = local.listed_member_role_arns
+    AssumeOrganizationMemberRoles = local.organization_member_role_arns
+    HoldTargetLeases              = [local.lease_table_arn]
   }
   central_sids = concat(
-    local.is_fleet ? ["AssumeMemberRoles"] : [],
+    length(var.accounts) > 0 ? ["AssumeMemberRoles"] : [],
+    var.organizations != null ? ["AssumeOrganizationMemberRoles"] : [],
     var.organizations != null ? ["DiscoverOrganizationAccounts"] : [],
     local.has_lease ? ["HoldTargetLeases"] : [],
   )
@@ -97,13 +98,14 @@ locals {
   # ECS takes a name (same region) or an ARN; IAM needs the ARN.
   config_parameter_arn = startswith(local.config_parameter, "arn:") ? local.config_parameter : "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(local.config_parameter, "/")}"
 
-  # The reconcile policy is `autosub iam-policy --all` statement for statement, kept in
-  # reconcile-policy.json so that tests/it/deploy.rs can compare it with the binary's output.
-  # The statements the generated policy scopes carry a placeholder Resource there; it is
-  # replaced here, and a placeholder that survives fails the plan (see the precondition below)
-  # instead of widening a grant.
+  # The reconcile policy is `autosub iam-policy --all` statement for statement (conditions
+  # included), kept in reconcile-policy.json so that tests/it/deploy.rs can compare it with the
+  # binary's output. The statements the generated policy scopes carry a placeholder Resource
+  # there; it is replaced here (this account's log groups, the forwarders), and a placeholder
+  # that survives fails the plan (see the precondition below) instead of widening a grant.
   scoped_resources = {
-    ManageSubscriptionFilters  = ["arn:${local.partition}:logs:*:*:log-group:*"]
+    ManageSubscriptionFilters  = ["arn:${local.partition}:logs:*:${local.account_id}:log-group:*"]
+    ReadForwarderPolicies      = var.forwarder_arns
     ManageForwarderPermissions = var.forwarder_arns
   }
   reconcile_policy = {
@@ -297,7 +299,8 @@ resource "aws_iam_policy" "reconcile" {
 
   lifecycle {
     precondition {
-      condition     = !strcontains(jsonencode(local.reconcile_policy), "<")
+      # Not on jsonencode's output: it writes "<" as \u003c.
+      condition     = !anytrue([for r in flatten(local.reconcile_policy.Statement[*].Resource) : strcontains(r, "<")])
       error_message = "reconcile-policy.json has a statement with a placeholder Resource that main.tf does not scope (local.scoped_resources)."
     }
   }
@@ -361,7 +364,7 @@ resource "aws_iam_role_policy" "central" {
 
   lifecycle {
     precondition {
-      condition     = !strcontains(jsonencode(local.central_policy), "<")
+      condition     = !anytrue([for r in flatten(local.central_policy.Statement[*].Resource) : strcontains(r, "<")])
       error_message = "central-policy.json has a statement with a placeholder Resource that main.tf does not replace (local.central_resources)."
     }
     precondition {

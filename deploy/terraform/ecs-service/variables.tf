@@ -92,7 +92,7 @@ variable "log_level" {
 # ---- permissions and ledger ------------------------------------------------------------------
 
 variable "forwarder_arns" {
-  description = "The forwarder Lambda ARNs the task may change the resource policy of: the Resource list of the ManageForwarderPermissions statement that `autosub iam-policy` prints for your configuration (a forwarder configured by name is arn:aws:lambda:<region>:*:function:<name>)."
+  description = "The forwarder Lambda ARNs the task may change the resource policy of: the Resource list of the ManageForwarderPermissions statement that `autosub iam-policy` prints for your configuration (a forwarder configured by name is in this account: arn:aws:lambda:<region>:<this account>:function:<name>). AddPermission and RemovePermission are granted for the logs and s3 service principals only (lambda:Principal)."
   type        = list(string)
 
   validation {
@@ -178,7 +178,7 @@ variable "log_retention_days" {
 # ---- fleet and lease -------------------------------------------------------------------------
 
 variable "accounts" {
-  description = "For a fleet: accounts to reconcile by assuming a role in each (fleet.accounts). role_arn defaults to arn:<partition>:iam::<id>:role/<member_role_name>; regions overrides var.regions for the account. With accounts or organizations, the configuration is config_toml plus the rendered [fleet], stored in the module's own SSM SecureString."
+  description = "For a fleet: accounts to reconcile by assuming a role in each (fleet.accounts). role_arn defaults to arn:<partition>:iam::<id>:role/<member_role_name>, and the task role may assume exactly these roles, inside the organisation or not; regions overrides var.regions for the account. With accounts or organizations, the configuration is config_toml plus the rendered [fleet], stored in the module's own SSM SecureString."
   type = list(object({
     id       = string
     role_arn = optional(string)
@@ -197,7 +197,7 @@ variable "accounts" {
 }
 
 variable "organizations" {
-  description = "For a fleet: find the accounts in AWS Organizations ([fleet.organizations]): under ous (ou-... or r-...; empty = all), carrying every tag in tags (\"*\" = any value), minus exclude_accounts. Grants the Organizations reads; run in the management account or a delegated administrator account. null = off."
+  description = "For a fleet: find the accounts in AWS Organizations ([fleet.organizations]): under ous (ou-... or r-...; empty = all), carrying every tag in tags (\"*\" = any value), minus exclude_accounts. Grants the Organizations reads and sts:AssumeRole on member_role_name in any account of this organisation (aws:ResourceOrgID); run in the management account or a delegated administrator account. null = off."
   type = object({
     ous              = optional(list(string), [])
     tags             = optional(map(string), {})

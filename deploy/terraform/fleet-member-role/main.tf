@@ -9,13 +9,14 @@ locals {
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
 
-  # The policy is `autosub iam-policy --role member --all` statement for statement, kept in
-  # member-policy.json so that tests/it/deploy.rs can compare it with the binary's output. The
-  # statements the generated policy scopes carry a placeholder Resource there; it is replaced
-  # here (scoped to this account), and a placeholder that survives fails the plan instead of
-  # widening a grant.
+  # The policy is `autosub iam-policy --role member --all` statement for statement (conditions
+  # included), kept in member-policy.json so that tests/it/deploy.rs can compare it with the
+  # binary's output. The statements the generated policy scopes carry a placeholder Resource
+  # there; it is replaced here (scoped to this account), and a placeholder that survives fails
+  # the plan instead of widening a grant.
   scoped_resources = {
     ManageSubscriptionFilters  = ["arn:${local.partition}:logs:*:${local.account_id}:log-group:*"]
+    ReadForwarderPolicies      = ["arn:${local.partition}:lambda:*:${local.account_id}:function:${var.forwarder_function_name}"]
     ManageForwarderPermissions = ["arn:${local.partition}:lambda:*:${local.account_id}:function:${var.forwarder_function_name}"]
   }
   member_policy = {
@@ -56,7 +57,8 @@ resource "aws_iam_role_policy" "member" {
 
   lifecycle {
     precondition {
-      condition     = !strcontains(jsonencode(local.member_policy), "<")
+      # Not on jsonencode's output: it writes "<" as \u003c.
+      condition     = !anytrue([for r in flatten(local.member_policy.Statement[*].Resource) : strcontains(r, "<")])
       error_message = "member-policy.json has a statement with a placeholder Resource that main.tf does not scope (local.scoped_resources)."
     }
   }
