@@ -269,6 +269,79 @@ async fn a_foreign_account_policy_keeps_the_slot_and_groups_get_their_own_filter
 }
 
 #[tokio::test(start_paused = true)]
+async fn in_per_group_mode_a_policy_to_the_forwarder_replaces_our_filters_and_one_elsewhere_is_reported()
+ {
+    let dir = Dir::new();
+    let per_group = config(&dir.0, false);
+
+    // Datadog's own policy to the forwarder (it forgot the forwarder's group): our filters on
+    // the groups it delivers would send every event twice, so they go; app-002, which it
+    // excludes, keeps ours.
+    let fake = fake();
+    let foreign = foreign_filters(&fake);
+    reconcile(&fake, &per_group, 1_000).await;
+    assert_eq!(ours(&fake).len(), 9);
+    let datadog = FakeAccountPolicy {
+        name: "datadog".into(),
+        document: format!(r#"{{"DestinationArn":"{FORWARDER}","FilterPattern":""}}"#),
+        selection_criteria: Some(r#"LogGroupName NOT IN ["/aws/lambda/app-002"]"#.into()),
+    };
+    fake.add_account_policy(ACCOUNT, REGION, datadog.clone());
+    let report = reconcile(&fake, &per_group, 2_000).await;
+    assert_eq!(ours(&fake), ["/aws/lambda/app-002"]);
+    assert_eq!(
+        foreign_filters(&fake),
+        foreign,
+        "foreign filters are untouched"
+    );
+    assert_eq!(fake.account_policies(ACCOUNT, REGION), vec![datadog]);
+    let deleted = report.passes[0]
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.action == Action::Delete);
+    assert!(
+        deleted.is_some_and(|c| c.reason.contains("account policy \"datadog\" delivers")),
+        "{deleted:?}"
+    );
+    let looping = report.passes[0]
+        .plan
+        .skips
+        .iter()
+        .find(|s| s.subject == "account-policy:datadog")
+        .expect("the policy's recursion loop is reported");
+    assert_eq!(looping.reason, SkipReason::LoopGuard);
+    assert!(looping.detail.contains("/aws/lambda/datadog-forwarder"));
+    // Idle: still none of ours on the covered groups.
+    let idle = reconcile(&fake, &per_group, 3_000).await;
+    assert_eq!(changes(&idle), Vec::<String>::new());
+
+    // A policy to a Kinesis stream takes no filter slot: every group gets ours, and the report
+    // says the policy is there.
+    let fake = self::fake();
+    let siem = "arn:aws:kinesis:us-east-1:111111111111:stream/siem";
+    fake.add_account_policy(
+        ACCOUNT,
+        REGION,
+        FakeAccountPolicy {
+            name: "siem".into(),
+            document: format!(r#"{{"DestinationArn":"{siem}","FilterPattern":""}}"#),
+            selection_criteria: None,
+        },
+    );
+    let dir = Dir::new();
+    let report = reconcile(&fake, &config(&dir.0, false), 1_000).await;
+    assert_eq!(ours(&fake).len(), 9);
+    let reported = report.passes[0]
+        .plan
+        .skips
+        .iter()
+        .find(|s| s.reason == SkipReason::ForeignAccountPolicy)
+        .expect("the policy elsewhere is reported");
+    assert!(reported.detail.contains(siem), "{}", reported.detail);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_filter_delete_waits_for_the_account_policy_that_replaces_it() {
     let fake = fake();
     let group = "/aws/lambda/app-005";
@@ -437,7 +510,25 @@ async fn a_broken_foreign_destination_is_a_skip_that_names_it() {
         r#"<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><CloudFunctionConfiguration><Id>team</Id><CloudFunction>{gone}</CloudFunction><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>team/</Value></FilterRule></S3Key></Filter></CloudFunctionConfiguration></NotificationConfiguration>"#
     );
     assert!(fake.set_notification_xml(bucket, &xml));
-    let plan = Plan {
+    let outcomes = apply_on(&fake, &bucket_plan(bucket)).await;
+    assert_eq!(outcomes[0].outcome, Outcome::Applied);
+    match &outcomes[1].outcome {
+        Outcome::Skipped { reason, detail } => {
+            assert_eq!(*reason, SkipReason::DestinationInvalid);
+            assert!(detail.contains(gone), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        fake.notification_xml(bucket).as_deref(),
+        Some(xml.as_str()),
+        "nothing written"
+    );
+}
+
+/// The plan that subscribes `bucket`'s `logs/` prefix (with the s3 statement it needs).
+fn bucket_plan(bucket: &str) -> Plan {
+    Plan {
         changes: vec![
             s3_permission_create().1,
             Change {
@@ -454,21 +545,117 @@ async fn a_broken_foreign_destination_is_a_skip_that_names_it() {
             },
         ],
         ..Plan::default()
+    }
+}
+
+/// A configuration holding queue entries `ids` (another team's), as that writer would put it.
+fn queues_xml(ids: &[&str]) -> String {
+    let entries: String = ids
+        .iter()
+        .map(|id| format!("<QueueConfiguration><Id>{id}</Id><Queue>arn:aws:sqs:us-east-1:111111111111:{id}</Queue><Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>{id}/</Value></FilterRule></S3Key></Filter></QueueConfiguration>"))
+        .collect();
+    format!(
+        r#"<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{entries}</NotificationConfiguration>"#
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_writer_that_overtakes_ours_loses_nothing_and_we_merge_again_a_bounded_number_of_times() {
+    // Another team's tool writes its new queue entry right after our write, from a read made
+    // before it: our entry is gone from the read-back. Merged again, both stay.
+    let fake = fake();
+    let bucket = "team-logs";
+    fake.add_bucket(ACCOUNT, REGION, bucket);
+    assert!(fake.set_notification_xml(bucket, &queues_xml(&["billing"])));
+    fake.overtake_notification_writes(bucket, vec![queues_xml(&["billing", "audit"])]);
+    let outcomes = apply_on(&fake, &bucket_plan(bucket)).await;
+    assert_eq!(outcomes[1].outcome, Outcome::Applied);
+    let xml = fake.notification_xml(bucket).unwrap();
+    for id in [
+        "<Id>billing</Id>",
+        "<Id>audit</Id>",
+        "<Id>autosub-logs/</Id>",
+    ] {
+        assert!(xml.contains(id), "{id} in {xml}");
+    }
+
+    // A writer that overtakes every write: after three writes, a failure that says so, and
+    // the writer's configuration is left as it wrote it.
+    let fake = self::fake();
+    fake.add_bucket(ACCOUNT, REGION, bucket);
+    let theirs: Vec<String> = (1..=5)
+        .map(|n| queues_xml(&["billing", &format!("audit-{n}")]))
+        .collect();
+    fake.overtake_notification_writes(bucket, theirs.clone());
+    let puts = |fake: &FakeAws| {
+        fake.stats()
+            .iter()
+            .filter(|(k, _)| k.api == "s3:PutBucketNotificationConfiguration")
+            .map(|(_, s)| s.requests)
+            .sum::<u64>()
     };
-    let outcomes = apply_on(&fake, &plan).await;
-    assert_eq!(outcomes[0].outcome, Outcome::Applied);
+    let outcomes = apply_on(&fake, &bucket_plan(bucket)).await;
     match &outcomes[1].outcome {
-        Outcome::Skipped { reason, detail } => {
-            assert_eq!(*reason, SkipReason::DestinationInvalid);
-            assert!(detail.contains(gone), "{detail}");
+        Outcome::Failed { class, error } => {
+            assert_eq!(class, "conflict");
+            assert!(error.contains("another writer kept changing"), "{error}");
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        fake.notification_xml(bucket).as_deref(),
-        Some(xml.as_str()),
-        "nothing written"
+        puts(&fake),
+        autosub_triggers::apply::BUCKET_WRITE_ROUNDS as u64
     );
+    let left = fake.notification_xml(bucket).unwrap();
+    assert_eq!(
+        left,
+        theirs[autosub_triggers::apply::BUCKET_WRITE_ROUNDS - 1]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_that_is_not_visible_yet_is_awaited_not_written_again() {
+    let fake = fake();
+    let bucket = "slow-logs";
+    fake.add_bucket(ACCOUNT, REGION, bucket);
+    assert!(fake.set_notification_xml(bucket, &queues_xml(&["billing"])));
+    fake.delay_notification_visibility(bucket, 2);
+    let outcomes = apply_on(&fake, &bucket_plan(bucket)).await;
+    assert_eq!(outcomes[1].outcome, Outcome::Applied);
+    let calls = |api: &str| {
+        fake.stats()
+            .iter()
+            .filter(|(k, _)| k.api == api)
+            .map(|(_, s)| s.requests)
+            .sum::<u64>()
+    };
+    assert_eq!(calls("s3:PutBucketNotificationConfiguration"), 1);
+    // The read before the write, two stale read-backs, and the one that shows it.
+    assert_eq!(calls("s3:GetBucketNotificationConfiguration"), 4);
+    let xml = fake.notification_xml(bucket).unwrap();
+    assert!(xml.contains("<Id>billing</Id>") && xml.contains("<Id>autosub-logs/</Id>"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_bucket_of_another_account_is_a_skip_never_a_read_or_write() {
+    let fake = fake();
+    let central = "555555555555";
+    fake.add_bucket(ACCOUNT, REGION, "app-data");
+    fake.add_bucket(central, REGION, "central-logs");
+    assert!(fake.set_bucket_logging("app-data", "central-logs", "app-data/"));
+    let dir = Dir::new();
+    let report = reconcile(&fake, &config(&dir.0, false), 1_000).await;
+    let skip = report.passes[0]
+        .plan
+        .skips
+        .iter()
+        .find(|s| s.reason == SkipReason::BucketOtherAccount)
+        .expect("the other account's bucket is reported");
+    assert!(skip.subject.contains("central-logs"), "{}", skip.subject);
+    assert!(skip.detail.contains("another account owns the bucket"));
+    assert_eq!(fake.notification_xml("central-logs"), None);
+    let puts = fake.stats_of(ACCOUNT, REGION, "s3:PutBucketNotificationConfiguration");
+    assert_eq!(puts.requests, 0, "no bucket was written");
 }
 
 /// Faults: the fake AWS answers 30 % of the calls it accepts with its throttling error and 10 %

@@ -34,6 +34,14 @@ impl SdkS3 {
     fn client(&self, region: &Region) -> aws_sdk_s3::Client {
         self.target.clients.s3(&self.target.account, region)
     }
+
+    /// `ExpectedBucketOwner` of every call on a bucket's configuration: S3 refuses it (403) when
+    /// another account owns the bucket, so nothing is ever read from or written to a bucket
+    /// that is not the target account's. HeadBucket, which only resolves a bucket's region,
+    /// goes without it.
+    fn owner(&self) -> &str {
+        self.target.account.as_str()
+    }
 }
 
 #[async_trait]
@@ -95,6 +103,7 @@ impl S3Api for SdkS3 {
             .client(region)
             .get_bucket_logging()
             .bucket(bucket.as_str())
+            .expected_bucket_owner(self.owner())
             .send()
             .await
             .map_err(|e| aws_error("s3:GetBucketLogging", e))?;
@@ -109,6 +118,7 @@ impl S3Api for SdkS3 {
             .client(region)
             .get_bucket_tagging()
             .bucket(bucket.as_str())
+            .expected_bucket_owner(self.owner())
             .send()
             .await;
         match reply {
@@ -136,6 +146,7 @@ impl S3Api for SdkS3 {
             .client(region)
             .get_bucket_notification_configuration()
             .bucket(bucket.as_str())
+            .expected_bucket_owner(self.owner())
             .send()
             .await;
         let out = match reply {
@@ -171,6 +182,7 @@ impl S3Api for SdkS3 {
         self.client(region)
             .put_bucket_notification_configuration()
             .bucket(bucket.as_str())
+            .expected_bucket_owner(self.owner())
             .notification_configuration(sdk_config)
             .send()
             .await

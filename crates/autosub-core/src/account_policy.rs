@@ -117,7 +117,7 @@ fn parse_not_in(raw: &str) -> Option<BTreeSet<LogGroupName>> {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum AccountPolicies {
-    /// Not read: the target is not in account-policy mode and the ledger holds no policy of ours.
+    /// Not read (a plan built without them): nothing is adopted and no policy changes.
     #[default]
     NotRead,
     /// Every `SUBSCRIPTION_FILTER_POLICY` of the account in the region.
@@ -198,6 +198,7 @@ pub fn route(
     wanted: Result<AccountPolicy, Skip>,
     observed: &AccountPolicies,
     ledger: &TargetLedger,
+    guarded: &BTreeSet<LogGroupName>,
 ) {
     let wanted = match wanted {
         Ok(wanted) => wanted,
@@ -219,7 +220,10 @@ pub fn route(
             let taken = policies.iter().find(|p| Some(*p) != ours);
             match (ours, adopted, taken) {
                 (Some(_), _, _) | (None, None, None) => Some((Some(wanted.clone()), wanted)),
-                (None, Some(adopted), _) => Some((None, adopted.clone())),
+                (None, Some(adopted), _) => {
+                    warn_of_loops(desired, adopted, guarded);
+                    Some((None, adopted.clone()))
+                }
                 (None, None, Some(taken)) => {
                     desired.skips.push(Skip {
                         subject,
@@ -249,9 +253,86 @@ pub fn route(
         }
         AccountPolicies::NotRead => None,
     };
-    let Some((ours, delivering)) = delivering else {
-        return;
+    if let Some((ours, delivering)) = delivering {
+        cover(desired, ours, delivering);
+    }
+}
+
+/// Per-group mode: reads the region's policies for what already delivers. A policy to a
+/// forwarder that is not ours (Datadog's own, or one made by hand) delivers every group it
+/// selects, so those need no filter of their own: a filter there would deliver every event
+/// twice. A policy to anywhere else takes no filter slot and is only reported. Ours (the
+/// region left account-policy mode) is the planner's to delete, never adopted.
+pub fn adopt(
+    desired: &mut Desired,
+    name: &str,
+    observed: &AccountPolicies,
+    ledger: &TargetLedger,
+    guarded: &BTreeSet<LogGroupName>,
+) {
+    let policies = match observed {
+        AccountPolicies::NotRead => return,
+        AccountPolicies::Unreadable { detail } => {
+            desired.skips.push(Skip {
+                subject: ACCOUNT_POLICIES.into(),
+                reason: SkipReason::Unreadable,
+                detail: format!(
+                    "the account's subscription filter policies could not be read ({detail}); if one delivers to the forwarder, the per-group filters deliver those events twice. Allow logs:DescribeAccountPolicies (`autosub iam-policy` prints it)"
+                ),
+            });
+            return;
+        }
+        AccountPolicies::Found { policies } => policies,
     };
+    let theirs = policies
+        .iter()
+        .filter(|p| !is_ours(p, name, &desired.forwarders, ledger));
+    let mut adopted = None;
+    for policy in theirs {
+        if is_forwarder(&desired.forwarders, &policy.destination_arn) {
+            adopted.get_or_insert_with(|| policy.clone());
+        } else {
+            desired.skips.push(Skip {
+                subject: location_of_account_policy(&policy.name),
+                reason: SkipReason::ForeignAccountPolicy,
+                detail: format!(
+                    "it sends the log groups it selects to {} as well; it takes no filter slot, and autosub leaves it as it is",
+                    policy.destination_arn
+                ),
+            });
+        }
+    }
+    if let Some(adopted) = adopted {
+        warn_of_loops(desired, &adopted, guarded);
+        cover(desired, None, adopted);
+    }
+}
+
+/// An adopted policy that delivers a loop-guarded group (the forwarder's own) feeds the
+/// forwarder its own output; it is not ours to change, so the report names it and the fix.
+fn warn_of_loops(desired: &mut Desired, adopted: &AccountPolicy, guarded: &BTreeSet<LogGroupName>) {
+    let looping: Vec<&str> = guarded
+        .iter()
+        .filter(|g| adopted.selects(g))
+        .map(LogGroupName::as_str)
+        .collect();
+    if !looping.is_empty() {
+        desired.skips.push(Skip {
+            subject: location_of_account_policy(&adopted.name),
+            reason: SkipReason::LoopGuard,
+            detail: format!(
+                "this policy (not autosub's) delivers {} to the forwarder, which logs every invocation there: a recursion loop. Add them to its selection criteria (LogGroupName NOT IN [...])",
+                looping.join(", ")
+            ),
+        });
+    }
+}
+
+/// The subject of a skip about the region's account policies as a whole.
+pub const ACCOUNT_POLICIES: &str = "account-policies";
+
+/// Moves the discovered groups `delivering` selects out of `desired.log_groups`.
+fn cover(desired: &mut Desired, ours: Option<AccountPolicy>, delivering: AccountPolicy) {
     let covered: BTreeSet<LogGroupName> = desired
         .log_groups
         .keys()
@@ -387,7 +468,13 @@ mod tests {
         let mut d = desired(&["/a", "/b"]);
         let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
         let found = AccountPolicies::Found { policies: vec![] };
-        route(&mut d, wanted, &found, &TargetLedger::default());
+        route(
+            &mut d,
+            wanted,
+            &found,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
         let ap = d.account_policy.unwrap();
         assert!(ap.ours.is_some());
         assert_eq!(ap.covered.len(), 2);
@@ -407,7 +494,13 @@ mod tests {
         let found = AccountPolicies::Found {
             policies: vec![theirs.clone()],
         };
-        route(&mut d, wanted, &found, &TargetLedger::default());
+        route(
+            &mut d,
+            wanted,
+            &found,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
         let ap = d.account_policy.unwrap();
         assert_eq!(ap.ours, None);
         assert_eq!(ap.delivering, theirs);
@@ -432,7 +525,13 @@ mod tests {
             let found = AccountPolicies::Found {
                 policies: vec![foreign],
             };
-            route(&mut d, wanted, &found, &TargetLedger::default());
+            route(
+                &mut d,
+                wanted,
+                &found,
+                &TargetLedger::default(),
+                &BTreeSet::new(),
+            );
             assert_eq!(d.account_policy, None, "{name}");
             assert_eq!(d.log_groups.len(), 1);
             assert_eq!(d.skips[0].reason, SkipReason::AccountPolicyTaken);
@@ -456,6 +555,7 @@ mod tests {
             wanted.clone(),
             &unreadable,
             &TargetLedger::default(),
+            &BTreeSet::new(),
         );
         assert_eq!(d.account_policy, None);
         assert_eq!(d.skips[0].reason, SkipReason::Unreadable);
@@ -466,7 +566,108 @@ mod tests {
         };
         ledger.track(&ours, 0, 1, &TargetLedger::default());
         let mut d = desired(&["/a"]);
-        route(&mut d, wanted, &unreadable, &ledger);
+        route(&mut d, wanted, &unreadable, &ledger, &BTreeSet::new());
         assert_eq!(d.account_policy.unwrap().covered.len(), 1);
+    }
+
+    fn policy(name: &str, destination: &str, excluded: &[&str]) -> AccountPolicy {
+        AccountPolicy {
+            name: name.into(),
+            destination_arn: destination.into(),
+            pattern: String::new(),
+            selection: AccountSelection::AllBut(names(excluded)),
+        }
+    }
+
+    #[test]
+    fn per_group_mode_adopts_a_policy_to_the_forwarder_and_warns_of_its_loop() {
+        let mut d = desired(&["/a", "/b"]);
+        let datadog = policy("datadog", &fwd().to_string(), &["/b"]);
+        let found = AccountPolicies::Found {
+            policies: vec![datadog.clone()],
+        };
+        let guarded = names(&["/aws/lambda/fwd"]);
+        adopt(
+            &mut d,
+            "autosub",
+            &found,
+            &TargetLedger::default(),
+            &guarded,
+        );
+        let ap = d.account_policy.unwrap();
+        assert_eq!((ap.ours, ap.delivering), (None, datadog));
+        assert_eq!(
+            ap.covered.keys().collect::<Vec<_>>(),
+            [&LogGroupName::new("/a")]
+        );
+        assert_eq!(
+            d.log_groups.keys().collect::<Vec<_>>(),
+            [&LogGroupName::new("/b")]
+        );
+        assert_eq!(d.skips.len(), 1);
+        assert_eq!(d.skips[0].reason, SkipReason::LoopGuard);
+        assert!(
+            d.skips[0].detail.contains("/aws/lambda/fwd"),
+            "{}",
+            d.skips[0].detail
+        );
+    }
+
+    #[test]
+    fn per_group_mode_reports_a_policy_elsewhere_and_keeps_every_filter() {
+        let mut d = desired(&["/a"]);
+        let kinesis = "arn:aws:kinesis:us-east-1:111111111111:stream/sec";
+        let found = AccountPolicies::Found {
+            policies: vec![policy("security", kinesis, &[])],
+        };
+        adopt(
+            &mut d,
+            "autosub",
+            &found,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(d.account_policy, None);
+        assert_eq!(d.log_groups.len(), 1);
+        assert_eq!(d.skips[0].reason, SkipReason::ForeignAccountPolicy);
+        assert_eq!(d.skips[0].subject, "account-policy:security");
+        assert!(d.skips[0].detail.contains(kinesis), "{}", d.skips[0].detail);
+    }
+
+    #[test]
+    fn per_group_mode_never_adopts_our_own_policy_it_is_leaving() {
+        let mut d = desired(&["/a"]);
+        let found = AccountPolicies::Found {
+            policies: vec![policy("autosub", &fwd().to_string(), &[])],
+        };
+        adopt(
+            &mut d,
+            "autosub",
+            &found,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(d.account_policy, None);
+        assert_eq!(d.log_groups.len(), 1);
+        assert!(d.skips.is_empty(), "{:?}", d.skips);
+    }
+
+    #[test]
+    fn per_group_mode_with_unreadable_policies_keeps_filters_and_says_what_to_allow() {
+        let mut d = desired(&["/a"]);
+        let unreadable = AccountPolicies::Unreadable {
+            detail: "AccessDeniedException".into(),
+        };
+        adopt(
+            &mut d,
+            "autosub",
+            &unreadable,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
+        assert_eq!(d.log_groups.len(), 1);
+        assert_eq!(d.skips[0].subject, ACCOUNT_POLICIES);
+        assert_eq!(d.skips[0].reason, SkipReason::Unreadable);
+        assert!(d.skips[0].detail.contains("logs:DescribeAccountPolicies"));
     }
 }

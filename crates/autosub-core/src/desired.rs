@@ -41,6 +41,9 @@ pub struct Routing {
     pub bucket_regions: BTreeMap<BucketName, Region>,
     /// Buckets whose region could not be resolved, with the reason.
     pub unresolved_buckets: BTreeMap<BucketName, String>,
+    /// Buckets named by a source that the target account does not own (they exist, but its
+    /// ListBuckets does not hold them): never read or written.
+    pub other_account_buckets: BTreeSet<BucketName>,
 }
 
 impl Routing {
@@ -169,6 +172,10 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
 
     for (bucket, prefixes) in by_bucket {
         let route = match routing.bucket_regions.get(bucket) {
+            Some(_) if routing.other_account_buckets.contains(bucket) => Err((
+                SkipReason::BucketOtherAccount,
+                "another account owns the bucket (the target account's ListBuckets does not hold it); autosub reads and writes only buckets of the account it runs in (every call carries ExpectedBucketOwner). Subscribe it from the account that owns it".to_owned(),
+            )),
             // S3 invokes only a same-region Lambda and each pass sweeps its own region's buckets,
             // so a bucket belongs to the pass of its region.
             Some(region) if region != &routing.home_region => {

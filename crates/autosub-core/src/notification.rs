@@ -101,6 +101,32 @@ pub struct NotificationConfig {
     pub event_bridge: bool,
 }
 
+impl NotificationConfig {
+    /// True when both say the same to S3, whatever S3 rewrote on the way: entry order, and the
+    /// case of filter rule names (written `prefix`, read back `Prefix`).
+    pub fn equivalent(&self, other: &NotificationConfig) -> bool {
+        self.event_bridge == other.event_bridge && self.canonical() == other.canonical()
+    }
+
+    fn canonical(&self) -> Vec<NotificationEntry> {
+        let mut entries: Vec<NotificationEntry> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.events.sort();
+                for rule in &mut e.filter_rules {
+                    rule.name.make_ascii_lowercase();
+                }
+                e.filter_rules.sort();
+                e
+            })
+            .collect();
+        entries.sort();
+        entries
+    }
+}
+
 /// True when two key prefixes overlap: one starts with the other (the empty prefix overlaps all).
 pub fn prefixes_overlap(a: &str, b: &str) -> bool {
     a.starts_with(b) || b.starts_with(a)
@@ -185,5 +211,38 @@ mod tests {
         let e = entry(&[OBJECT_CREATED_ALL], "AWSLogs/", ".gz");
         assert_eq!(e.prefix(), "AWSLogs/");
         assert_eq!(e.suffix(), ".gz");
+    }
+
+    #[test]
+    fn configurations_are_equivalent_whatever_s3_rewrote_and_differ_in_anything_else() {
+        let entry = |id: &str, rule: &str| NotificationEntry {
+            id: Some(id.into()),
+            kind: DestinationKind::Lambda,
+            arn: "arn:aws:lambda:us-east-1:1:function:f".into(),
+            events: vec![OBJECT_CREATED_ALL.into()],
+            filter_rules: vec![FilterRule {
+                name: rule.into(),
+                value: "logs/".into(),
+            }],
+        };
+        let written = NotificationConfig {
+            entries: vec![entry("a", "prefix"), entry("b", "prefix")],
+            event_bridge: false,
+        };
+        let read = NotificationConfig {
+            entries: vec![entry("b", "Prefix"), entry("a", "Prefix")],
+            event_bridge: false,
+        };
+        assert!(written.equivalent(&read));
+        let other = NotificationConfig {
+            entries: vec![entry("a", "Prefix")],
+            event_bridge: false,
+        };
+        assert!(!written.equivalent(&other));
+        let bridged = NotificationConfig {
+            event_bridge: true,
+            ..read
+        };
+        assert!(!written.equivalent(&bridged));
     }
 }

@@ -221,6 +221,11 @@ pub enum SkipReason {
     /// S3 cannot validate one of the bucket's destinations, and refuses every write until it
     /// is fixed.
     DestinationInvalid,
+    /// An account-level subscription filter policy to another destination: reported, never
+    /// touched (it takes no filter slot).
+    ForeignAccountPolicy,
+    /// The log bucket belongs to another account: never written.
+    BucketOtherAccount,
 }
 
 impl SkipReason {
@@ -250,6 +255,8 @@ impl SkipReason {
             Self::DependencyFailed => "dependency_failed",
             Self::NameTaken => "name_taken",
             Self::DestinationInvalid => "destination_invalid",
+            Self::ForeignAccountPolicy => "foreign_account_policy",
+            Self::BucketOtherAccount => "bucket_other_account",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and the invariants (ownership, no deletes on gaps, idempotence, determinism, loop guards) as
 //! properties over small random estates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -390,6 +390,7 @@ impl Estate {
                 wanted,
                 &self.observed.account_policies,
                 &self.observed.ledger,
+                &BTreeSet::new(),
             );
         }
         desired

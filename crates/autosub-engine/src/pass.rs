@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_aws::apis::TargetApis;
 use autosub_config::{Config, ForwarderRef};
-use autosub_core::account_policy::{self, AccountPolicies};
+use autosub_core::account_policy;
 use autosub_core::audit::AuditPolicy;
 use autosub_core::desired::{Routing, Selection, desire, forwarder_log_groups};
 use autosub_core::ledger::{TargetLedger, location_of_account_policy};
@@ -322,6 +322,22 @@ async fn discover_and_plan(
         .collect();
     let (bucket_regions, unresolved_buckets) =
         observe::bucket_regions(apis, &source_buckets, concurrency).await;
+    // The account's own buckets are exactly those it lists; unlisted, a bucket is another's.
+    // Without the listing, ownership is left to ExpectedBucketOwner on each call.
+    let other_account_buckets = if source_buckets.is_empty() {
+        BTreeSet::new()
+    } else {
+        observe::list_buckets(apis).await.map_or_else(
+            |_| BTreeSet::new(),
+            |owned| {
+                bucket_regions
+                    .keys()
+                    .filter(|b| !owned.contains(*b))
+                    .cloned()
+                    .collect()
+            },
+        )
+    };
     let routing = Routing {
         home_region: target.region.clone(),
         reconciled_regions: run.regions.clone(),
@@ -333,6 +349,7 @@ async fn discover_and_plan(
         unavailable,
         bucket_regions,
         unresolved_buckets,
+        other_account_buckets,
     };
     let mut selection = selection(config, &forwarders);
     // A forwarder with a custom LoggingConfig group: the account policy must exclude it too.
@@ -346,16 +363,9 @@ async fn discover_and_plan(
     let account_mode = config
         .account_policy
         .applies(target.account.as_str(), target.region.as_str());
-    let ours_ledgered = ledger
-        .triggers
-        .values()
-        .any(|e| e.location == location_of_account_policy(&policy.filter_name));
-    let account_policies = if account_mode || ours_ledgered {
-        progress.step(target, "reading the account's subscription filter policies");
-        observe::account_policies(apis).await
-    } else {
-        AccountPolicies::NotRead
-    };
+    // Read in either mode: a policy to the forwarder already delivers what it selects.
+    progress.step(target, "reading the account's subscription filter policies");
+    let account_policies = observe::account_policies(apis).await;
     if account_mode && let Some(forwarder) = routing.forwarders.get(&target.region) {
         let wanted = match &listed_groups {
             Ok(listed) => account_policy::want(
@@ -374,7 +384,21 @@ async fn discover_and_plan(
                 ),
             }),
         };
-        account_policy::route(&mut desired, wanted, &account_policies, &ledger);
+        account_policy::route(
+            &mut desired,
+            wanted,
+            &account_policies,
+            &ledger,
+            &selection.guarded_log_groups,
+        );
+    } else {
+        account_policy::adopt(
+            &mut desired,
+            &policy.filter_name,
+            &account_policies,
+            &ledger,
+            &selection.guarded_log_groups,
+        );
     }
     let desired = desired;
 

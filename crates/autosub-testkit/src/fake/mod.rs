@@ -450,6 +450,18 @@ impl FakeAws {
         self.with_bucket(bucket, |b| b.notification = Some(xml.to_owned()))
     }
 
+    /// Another writer races the next puts of `bucket`'s notification configuration: right after
+    /// each, one of `theirs` (configuration XML) replaces what was put, in order.
+    pub fn overtake_notification_writes(&self, bucket: &str, theirs: Vec<String>) -> bool {
+        self.with_bucket(bucket, |b| b.overtaking_writes = theirs.into())
+    }
+
+    /// The next put of `bucket`'s notification configuration becomes visible only after
+    /// `reads` reads that still answer the configuration from before it.
+    pub fn delay_notification_visibility(&self, bucket: &str, reads: u32) -> bool {
+        self.with_bucket(bucket, |b| b.stale_reads_after_put = reads)
+    }
+
     /// A bucket's notification configuration XML as last put, `None` when never set.
     pub fn notification_xml(&self, bucket: &str) -> Option<String> {
         self.state()
@@ -576,6 +588,10 @@ impl HttpConnector for FakeAws {
                 path: path.to_owned(),
                 query: parse_pairs(query),
                 target: request.headers().get("x-amz-target").map(str::to_owned),
+                expected_bucket_owner: request
+                    .headers()
+                    .get("x-amz-expected-bucket-owner")
+                    .map(str::to_owned),
                 body: request
                     .body()
                     .bytes()

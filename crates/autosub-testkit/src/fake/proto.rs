@@ -14,6 +14,8 @@ pub(super) struct Request {
     pub(super) query: Vec<(String, String)>,
     /// `X-Amz-Target` (the awsJson operation).
     pub(super) target: Option<String>,
+    /// `x-amz-expected-bucket-owner` (S3's `ExpectedBucketOwner`).
+    pub(super) expected_bucket_owner: Option<String>,
     pub(super) body: Vec<u8>,
 }
 

@@ -1,7 +1,7 @@
 //! S3 (restXml, path-style): buckets with their region, owner, logging, tags and notification
 //! configuration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::proto::{Reply, Request, XmlErrors, xml_error, xml_escape};
 use super::{Caller, State, lambda};
@@ -20,6 +20,13 @@ pub(super) struct Bucket {
     /// The notification configuration XML, verbatim as last put.
     pub(super) notification: Option<String>,
     pub(super) tags: BTreeMap<String, String>,
+    /// Another writer's configurations, each landing right after one of the next puts.
+    pub(super) overtaking_writes: VecDeque<String>,
+    /// How many reads after the next put still answer the configuration from before it (S3's
+    /// bucket configuration is eventually consistent).
+    pub(super) stale_reads_after_put: u32,
+    /// After that put: the reads left that answer the old configuration, and that configuration.
+    pub(super) stale_view: Option<(u32, Option<String>)>,
 }
 
 /// The S3 operations the fake serves.
@@ -91,6 +98,20 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
     if bucket.owner != caller.account {
         return error(403, "AccessDenied", "Access Denied").header(REGION_HEADER, region);
     }
+    // S3 answers a wrong ExpectedBucketOwner with 403. The check beyond S3: autosub sends it
+    // on every call but the region lookup, so a call without it is refused here.
+    match (&op, req.expected_bucket_owner.as_deref()) {
+        (BucketOp::Head, _) => {}
+        (_, Some(owner)) if owner == bucket.owner => {}
+        (_, Some(_)) => return error(403, "AccessDenied", "Access Denied"),
+        (_, None) => {
+            return error(
+                400,
+                "MissingExpectedBucketOwner",
+                "the fake AWS requires ExpectedBucketOwner on every bucket call but HeadBucket",
+            );
+        }
+    }
     if region != caller.region {
         return error(
             301,
@@ -134,12 +155,26 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
                 format!("<Tagging xmlns=\"{NS}\"><TagSet>{tags}</TagSet></Tagging>"),
             )
         }
-        BucketOp::GetNotification => Reply::xml(
-            200,
-            bucket.notification.clone().unwrap_or_else(|| {
-                format!("<NotificationConfiguration xmlns=\"{NS}\"></NotificationConfiguration>")
-            }),
-        ),
+        BucketOp::GetNotification => {
+            let bucket = state.buckets.get_mut(&name).expect("looked up above");
+            let shown = match bucket.stale_view.take() {
+                Some((left, before)) => {
+                    if left > 1 {
+                        bucket.stale_view = Some((left - 1, before.clone()));
+                    }
+                    before
+                }
+                None => bucket.notification.clone(),
+            };
+            Reply::xml(
+                200,
+                shown.unwrap_or_else(|| {
+                    format!(
+                        "<NotificationConfiguration xmlns=\"{NS}\"></NotificationConfiguration>"
+                    )
+                }),
+            )
+        }
         BucketOp::PutNotification => {
             let xml = String::from_utf8_lossy(&req.body).into_owned();
             if !xml.contains("<NotificationConfiguration") {
@@ -164,7 +199,15 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
                 );
             }
             if let Some(bucket) = state.buckets.get_mut(&name) {
+                if bucket.stale_reads_after_put > 0 {
+                    let before = bucket.notification.clone();
+                    bucket.stale_view = Some((bucket.stale_reads_after_put, before));
+                    bucket.stale_reads_after_put = 0;
+                }
                 bucket.notification = Some(xml);
+                if let Some(theirs) = bucket.overtaking_writes.pop_front() {
+                    bucket.notification = Some(theirs);
+                }
             }
             Reply::empty(200)
         }
