@@ -334,3 +334,173 @@ async fn a_bad_environment_override_fails_at_start_up_naming_the_variable() {
         "{stderr}"
     );
 }
+
+/// Writes the lease item of `target` in `table` as another replica would hold it.
+async fn put_lease(
+    leases: &aws_sdk_dynamodb::Client,
+    table: &str,
+    target: &str,
+    owner: &str,
+    expires_at_ms: u64,
+    fencing: u64,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    leases
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(format!("lease/{target}")))
+        .item("sk", AttributeValue::S("lease".into()))
+        .item("owner", AttributeValue::S(owner.into()))
+        .item(
+            "expires_at_ms",
+            AttributeValue::N(expires_at_ms.to_string()),
+        )
+        .item("fencing", AttributeValue::N(fencing.to_string()))
+        .send()
+        .await
+        .expect("put a lease item");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_held_elsewhere_show_in_readyz_and_metrics_and_a_forged_lease_is_taken_over() {
+    use autosub_engine::lease::rfc3339_ms;
+    let demo = Demo::start().await;
+    let table = "autosub-it-daemon-leases";
+    let leases = crate::lease::create_table_named(&demo.moto, table).await;
+    let mut config = std::fs::read_to_string(&demo.config).expect("read the config");
+    config.push_str(&format!(
+        "\n[run]\nschedule = \"* * * * * *\"\n\n[lease]\ntable = \"{table}\"\nduration_secs = 600\n"
+    ));
+    std::fs::write(&demo.config, config).expect("write the config");
+    let account = &demo.estate.account;
+    let (us, eu) = (
+        format!("{account}/us-east-1"),
+        format!("{account}/eu-west-1"),
+    );
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // us-east-1: another replica's lease, 5 minutes left (within the 600 s autosub takes).
+    let held_until = (now_secs + 300) * 1000;
+    put_lease(&leases, table, &us, "replica-elsewhere", held_until, 7).await;
+    // eu-west-1: a lease ten years ahead, which no replica takes: forged or corrupt.
+    let forged_until = (now_secs + 10 * 365 * 24 * 3600) * 1000;
+    put_lease(&leases, table, &eu, "forger", forged_until, 3).await;
+
+    let daemon = Daemon::start(&demo, free_port());
+    let mut body = String::new();
+    eventually("/readyz says ready", || match daemon.get("/readyz") {
+        Some((200, b)) => {
+            body = b;
+            true
+        }
+        _ => false,
+    });
+    // Ready, not a standby: the forged lease was taken over; the held target is listed.
+    assert_eq!(
+        body,
+        format!(
+            "ready\nheld: {us} by replica-elsewhere until {}\n",
+            rfc3339_ms(held_until)
+        )
+    );
+    assert_eq!(
+        daemon.metric(
+            "autosub_last_pass_held_until_timestamp_seconds",
+            &[
+                &format!("account=\"{account}\""),
+                "region=\"us-east-1\"",
+                "owner=\"replica-elsewhere\"",
+            ]
+        ),
+        (held_until / 1000) as f64
+    );
+    assert_eq!(
+        daemon.metric("autosub_last_pass_targets", &["outcome=\"held\""]),
+        1.0
+    );
+    let logs = daemon.log_lines();
+    assert!(
+        logs.iter().any(|l| l.contains("WARN")
+            && l.contains("forger")
+            && l.contains(&rfc3339_ms(forged_until))
+            && l.contains("taken over")),
+        "the takeover is a warning naming the holder and the expiry: {logs:#?}"
+    );
+    let forged_item = leases
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("lease/{eu}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("lease".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the eu-west-1 lease item");
+    let fencing: u64 = forged_item["fencing"].as_n().unwrap().parse().unwrap();
+    assert!(fencing > 3, "granted under a higher token: {forged_item:?}");
+    assert!(
+        forged_item.get("owner").and_then(|o| o.as_s().ok()) != Some(&"forger".to_owned()),
+        "{forged_item:?}"
+    );
+    // The held target was left alone.
+    let group = "/aws/lambda/checkout-api";
+    assert!(
+        !filter_names(&demo, group)
+            .await
+            .contains(&"autosub".to_owned())
+    );
+
+    // The other replica releases its lease: this one takes the target over and converges it.
+    leases
+        .update_item()
+        .table_name(table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("lease/{us}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("lease".into()),
+        )
+        .update_expression("SET expires_at_ms = :zero REMOVE #owner")
+        .expression_attribute_names("#owner", "owner")
+        .expression_attribute_values(
+            ":zero",
+            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+        )
+        .send()
+        .await
+        .expect("release the other replica's lease");
+    eventually("/readyz lists nothing held", || {
+        daemon.get("/readyz") == Some((200, "ready\n".to_owned()))
+    });
+    assert_eq!(
+        daemon.metric("autosub_last_pass_targets", &["outcome=\"held\""]),
+        0.0
+    );
+    assert_eq!(
+        daemon.metric("autosub_last_pass_held_until_timestamp_seconds", &[]),
+        0.0
+    );
+    assert!(
+        filter_names(&demo, group)
+            .await
+            .contains(&"autosub".to_owned())
+    );
+    assert_eq!(
+        demo.command(&["plan", "--detailed-exitcode"])
+            .status()
+            .unwrap()
+            .code(),
+        Some(0),
+        "both targets converged"
+    );
+}

@@ -8,7 +8,10 @@
 //! counter never restarts.
 //!
 //! Every operation is one conditional `UpdateItem`: DynamoDB evaluates the condition and the
-//! write atomically, so two replicas racing for the same name get exactly one grant.
+//! write atomically, so two replicas racing for the same name get exactly one grant. An item
+//! whose expiry lies further ahead than any owner takes a lease (forged, or corrupt) counts as
+//! lapsed: it is taken over by a second `UpdateItem` conditional on the item exactly as it was
+//! read (owner, expiry and token), so of two replicas that both read it only one takes it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +24,15 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::error::{AwsError, ErrorClass};
 use crate::sdk_error::aws_error;
 
+/// Another owner's lease, as the table holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    /// The holder's owner id.
+    pub owner: String,
+    /// When its lease lapses unless renewed (wall-clock ms since the Unix epoch).
+    pub expires_at_ms: u64,
+}
+
 /// The outcome of [`LeaseTable::acquire`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Acquired {
@@ -30,6 +42,10 @@ pub enum Acquired {
         fencing: u64,
         /// When the lease lapses unless renewed (wall-clock ms since the Unix epoch).
         expires_at_ms: u64,
+        /// The owner whose unlapsed lease this grant took over because its expiry lay more than
+        /// `max_ahead` past `now_ms` (a forged or corrupt item); `None` when the lease was free,
+        /// lapsed or the caller's own.
+        took_over: Option<Holder>,
     },
     /// Someone else holds an unexpired lease.
     Held {
@@ -57,13 +73,16 @@ pub enum Renewed {
 pub trait LeaseTable: Send + Sync {
     /// Grants `name` to `owner` for `duration` from `now_ms` when it is free, lapsed
     /// (`expires_at_ms < now_ms`) or already `owner`'s; a new grant always gets a higher fencing
-    /// token, even for the same owner.
+    /// token, even for the same owner. A lease whose expiry lies more than `max_ahead` past
+    /// `now_ms` was taken by no owner (none takes a lease that long): it counts as lapsed, and is
+    /// taken over only if the item is still exactly as read (`took_over` in [`Acquired::Granted`]).
     async fn acquire(
         &self,
         name: &str,
         owner: &str,
         now_ms: u64,
         duration: Duration,
+        max_ahead: Duration,
     ) -> Result<Acquired, AwsError>;
     /// Extends the grant `(owner, fencing)` to `now_ms + duration`; [`Renewed::Lost`] when the
     /// item no longer carries that owner and token.
@@ -142,9 +161,17 @@ impl SdkLeaseTable {
         }
     }
 
-    /// The current holder, read after a failed acquire that returned no item.
-    async fn holder(&self, name: &str) -> Result<Option<(String, u64)>, AwsError> {
+    /// The lease item as a failed acquire found it: from the failure when DynamoDB returned
+    /// it, else read afresh. `None`: there is no holder (released, or the item is gone).
+    async fn holder(
+        &self,
+        name: &str,
+        returned: Option<&HashMap<String, AttributeValue>>,
+    ) -> Result<Option<Seen>, AwsError> {
         const OP: &str = "dynamodb:GetItem";
+        if let Some(seen) = returned.and_then(Seen::of) {
+            return Ok(Some(seen));
+        }
         let out = self
             .client
             .get_item()
@@ -155,10 +182,72 @@ impl SdkLeaseTable {
             .send()
             .await
             .map_err(|e| aws_error(OP, e))?;
-        Ok(out.item().and_then(|item| {
-            let owner = item.get("owner")?.as_s().ok()?.clone();
-            Some((owner, number(item, "expires_at_ms")?))
-        }))
+        Ok(out.item().and_then(Seen::of))
+    }
+
+    /// Grants `name` to `owner` until `expires_at_ms` if the item still is exactly `seen`
+    /// (owner, expiry, token); `None` when it changed since (renewed, released or taken).
+    async fn take_over(
+        &self,
+        name: &str,
+        owner: &str,
+        seen: &Seen,
+        expires_at_ms: u64,
+    ) -> Result<Option<u64>, AwsError> {
+        const OP: &str = "dynamodb:UpdateItem";
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(name))
+            .key("sk", s(SORT_KEY))
+            .update_expression("SET #owner = :me, expires_at_ms = :exp ADD fencing :one")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":them", s(&seen.holder.owner))
+            .expression_attribute_values(":seen_exp", n(seen.holder.expires_at_ms))
+            .expression_attribute_values(":exp", n(expires_at_ms))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew);
+        let update = match seen.fencing {
+            Some(fencing) => update
+                .condition_expression(
+                    "#owner = :them AND expires_at_ms = :seen_exp AND fencing = :seen_token",
+                )
+                .expression_attribute_values(":seen_token", n(fencing)),
+            None => update.condition_expression(
+                "#owner = :them AND expires_at_ms = :seen_exp AND attribute_not_exists(fencing)",
+            ),
+        };
+        match update.send().await {
+            Ok(out) => out
+                .attributes()
+                .and_then(|item| number(item, "fencing"))
+                .map(Some)
+                .ok_or_else(|| self.malformed(OP, name)),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(aws_error(OP, err)),
+            },
+        }
+    }
+}
+
+/// A held lease item as read: its holder and token.
+struct Seen {
+    holder: Holder,
+    fencing: Option<u64>,
+}
+
+impl Seen {
+    fn of(item: &HashMap<String, AttributeValue>) -> Option<Self> {
+        Some(Self {
+            holder: Holder {
+                owner: item.get("owner")?.as_s().ok()?.clone(),
+                expires_at_ms: number(item, "expires_at_ms")?,
+            },
+            fencing: number(item, "fencing"),
+        })
     }
 }
 
@@ -170,9 +259,11 @@ impl LeaseTable for SdkLeaseTable {
         owner: &str,
         now_ms: u64,
         duration: Duration,
+        max_ahead: Duration,
     ) -> Result<Acquired, AwsError> {
         const OP: &str = "dynamodb:UpdateItem";
         let expires_at_ms = until(now_ms, duration);
+        let absurd_after_ms = until(now_ms, max_ahead);
         for _ in 0..ACQUIRE_ATTEMPTS {
             let reply = self
                 .client
@@ -204,6 +295,7 @@ impl LeaseTable for SdkLeaseTable {
                     return Ok(Acquired::Granted {
                         fencing,
                         expires_at_ms,
+                        took_over: None,
                     });
                 }
                 Err(err) => err,
@@ -212,24 +304,25 @@ impl LeaseTable for SdkLeaseTable {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed,
                 _ => return Err(aws_error(OP, err)),
             };
-            let old = failed.item().and_then(|item| {
-                let owner = item.get("owner")?.as_s().ok()?.clone();
-                Some((owner, number(item, "expires_at_ms")?))
-            });
-            // DynamoDB returns the old item with the failure; read it when it did not.
-            let holder = match old {
-                Some(holder) => Some(holder),
-                None => self.holder(name).await?,
-            };
-            match holder {
-                Some((owner, expires_at_ms)) => {
-                    return Ok(Acquired::Held {
-                        owner,
-                        expires_at_ms,
-                    });
-                }
+            // DynamoDB returns the old item with the failure; it is read when it was not.
+            let Some(seen) = self.holder(name, failed.item()).await? else {
                 // Released or gone between the write and the read: try again.
-                None => continue,
+                continue;
+            };
+            if seen.holder.expires_at_ms <= absurd_after_ms {
+                return Ok(Acquired::Held {
+                    owner: seen.holder.owner,
+                    expires_at_ms: seen.holder.expires_at_ms,
+                });
+            }
+            // No owner takes a lease this long: take it over, unless it changed since it was
+            // read (then look again).
+            if let Some(fencing) = self.take_over(name, owner, &seen, expires_at_ms).await? {
+                return Ok(Acquired::Granted {
+                    fencing,
+                    expires_at_ms,
+                    took_over: Some(seen.holder),
+                });
             }
         }
         Err(AwsError {

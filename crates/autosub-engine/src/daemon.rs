@@ -5,6 +5,13 @@
 //! on shutdown no new pass starts and the running one stops at its next safe point (see
 //! `pass`). Errors: only a schedule the scheduler rejects; a failing pass is reported in
 //! metrics and logs and the next tick tries again.
+//!
+//! Readiness and leases: a target whose lease another replica holds is skipped, not failed.
+//! A replica whose every target is held elsewhere is a standby: healthy, running its passes and
+//! taking a target over as soon as its holder releases the lease or lets it lapse. It stays
+//! ready (`/readyz` 200), since failing readiness would report the normal state of a second
+//! replica (and of every new task while a deployment rolls) as a fault; `/readyz`'s body says
+//! so and lists every held target with its holder and lease expiry.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,11 +25,11 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::lease::Leases;
+use crate::lease::{Leases, rfc3339};
 use crate::ledger::LedgerStore;
 use crate::metrics::{Metrics, RunOutcome};
 use crate::pass::{Mode, Progress, Target};
-use crate::reconcile::{self, RunCx, RunReport};
+use crate::reconcile::{self, HeldTarget, RunCx, RunReport};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,9 +46,19 @@ pub struct DaemonState {
     ready_max_age: Duration,
     /// How long a pass may run before it is stopped.
     deadline: Duration,
-    last: Mutex<Option<(Instant, RunOutcome)>>,
+    last: Mutex<Option<LastRun>>,
     /// When the running pass started (`true`), or when the last one ended (`false`).
     activity: Mutex<(tokio::time::Instant, bool)>,
+}
+
+/// The last finished (not interrupted) run, as `/readyz` reports it.
+struct LastRun {
+    at: Instant,
+    outcome: RunOutcome,
+    /// Targets another replica held the lease of, sorted.
+    held: Vec<HeldTarget>,
+    /// Every target of the run was held elsewhere: nothing ran, nothing failed.
+    standby: bool,
 }
 
 impl DaemonState {
@@ -92,21 +109,42 @@ impl DaemonState {
             (tokio::time::Instant::now(), true);
     }
 
-    /// `Ok` when the last pass finished within the allowed age and did not fail outright;
-    /// otherwise why not.
-    pub fn ready(&self) -> Result<(), String> {
-        let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        match last {
-            None => Err("the first pass has not finished yet".into()),
-            Some((_, RunOutcome::Failed)) => {
-                Err("the last pass failed outright; see the logs".into())
-            }
-            Some((at, _)) if at.elapsed() > self.ready_max_age => Err(format!(
-                "the last pass finished {} s ago, more than run.ready_max_age_secs ({} s)",
-                at.elapsed().as_secs(),
+    /// `/readyz`: `Ok` with the body when the last pass finished within the allowed age and did
+    /// not fail outright; otherwise why not. Either way the last pass's targets held by another
+    /// replica follow, one line each (`held: <target> by <owner> until <RFC 3339>`). Targets
+    /// held elsewhere never make a replica unready, even all of them (see the module docs).
+    pub fn ready(&self) -> Result<String, String> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(last) = last.as_ref() else {
+            return Err("the first pass has not finished yet".into());
+        };
+        let held: String = last
+            .held
+            .iter()
+            .map(|h| {
+                format!(
+                    "\nheld: {} by {} until {}",
+                    h.target,
+                    h.owner,
+                    rfc3339(h.until)
+                )
+            })
+            .collect();
+        let age = last.at.elapsed();
+        if last.outcome == RunOutcome::Failed {
+            Err(format!("the last pass failed outright; see the logs{held}"))
+        } else if age > self.ready_max_age {
+            Err(format!(
+                "the last pass finished {} s ago, more than run.ready_max_age_secs ({} s){held}",
+                age.as_secs(),
                 self.ready_max_age.as_secs()
-            )),
-            Some(_) => Ok(()),
+            ))
+        } else if last.standby {
+            Ok(format!(
+                "ready: standby, another replica holds every target; each is taken over when its lease is released or lapses{held}\n"
+            ))
+        } else {
+            Ok(format!("ready{held}\n"))
         }
     }
 
@@ -118,8 +156,14 @@ impl DaemonState {
             .map_or(0.0, |d| d.as_secs_f64());
         self.metrics.record(report, outcome, now);
         if outcome != RunOutcome::Interrupted {
-            *self.last.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some((Instant::now(), outcome));
+            *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(LastRun {
+                at: Instant::now(),
+                outcome,
+                held: report.held.clone(),
+                standby: !report.held.is_empty()
+                    && report.passes.is_empty()
+                    && report.failures.is_empty(),
+            });
         }
     }
 }
@@ -305,5 +349,108 @@ mod tests {
         assert_eq!(state.live(), Ok(()), "a long pass that ended is no stall");
         tokio::time::advance(Duration::from_secs(2 * 3600 + 1)).await;
         assert!(state.live().unwrap_err().contains("scheduler stalled"));
+    }
+
+    fn held(account: &str, region: &str, owner: &str, until_secs: u64) -> HeldTarget {
+        HeldTarget {
+            target: Target {
+                account: autosub_core::AccountId::new(account),
+                region: autosub_core::Region::new(region),
+            },
+            owner: owner.into(),
+            until: SystemTime::UNIX_EPOCH + Duration::from_secs(until_secs),
+        }
+    }
+
+    /// The lines of `/metrics` that start with `name`, sorted.
+    fn samples(state: &DaemonState, name: &str) -> Vec<String> {
+        let text = state.metrics.encode();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn targets_held_by_other_replicas_show_in_readyz_and_metrics_and_keep_it_ready() {
+        let state = state("");
+        // Every target held elsewhere: a standby, ready to take them over.
+        let report = RunReport {
+            held: vec![
+                held("111111111111", "eu-west-1", "replica-b", 1_800_000_000),
+                held("111111111111", "us-east-1", "replica-b", 1_800_000_060),
+            ],
+            ..RunReport::default()
+        };
+        state.finished(&report, RunOutcome::of(&report));
+        assert_eq!(
+            state.ready(),
+            Ok("ready: standby, another replica holds every target; each is taken over when its lease is released or lapses\n\
+                held: 111111111111/eu-west-1 by replica-b until 2027-01-15T08:00:00Z\n\
+                held: 111111111111/us-east-1 by replica-b until 2027-01-15T08:01:00Z\n"
+                .to_owned())
+        );
+        assert_eq!(
+            samples(&state, "autosub_last_pass_held_until_timestamp_seconds{"),
+            [
+                "autosub_last_pass_held_until_timestamp_seconds{account=\"111111111111\",region=\"eu-west-1\",owner=\"replica-b\"} 1800000000.0",
+                "autosub_last_pass_held_until_timestamp_seconds{account=\"111111111111\",region=\"us-east-1\",owner=\"replica-b\"} 1800000060.0",
+            ]
+        );
+        assert!(
+            samples(&state, "autosub_last_pass_targets{")
+                .contains(&"autosub_last_pass_targets{outcome=\"held\"} 2".to_owned()),
+            "{}",
+            state.metrics.encode()
+        );
+
+        // One target held beside another that failed: not a standby; the held one still listed.
+        let report = RunReport {
+            held: vec![held(
+                "111111111111",
+                "us-east-1",
+                "replica-c",
+                1_800_000_120,
+            )],
+            failures: vec![crate::reconcile::TargetFailure {
+                account: autosub_core::AccountId::new("111111111111"),
+                region: Some(autosub_core::Region::new("eu-west-1")),
+                reason: crate::reconcile::FailureReason::Lease,
+                message: "x".into(),
+            }],
+            ..RunReport::default()
+        };
+        state.finished(&report, RunOutcome::of(&report));
+        assert_eq!(
+            state.ready(),
+            Ok(
+                "ready\nheld: 111111111111/us-east-1 by replica-c until 2027-01-15T08:02:00Z\n"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            samples(&state, "autosub_last_pass_held_until_timestamp_seconds{").len(),
+            1,
+            "the gauge describes the last pass only"
+        );
+
+        // Nothing held any more: the plain body, and no held gauge left.
+        state.finished(&RunReport::default(), RunOutcome::Success);
+        assert_eq!(state.ready(), Ok("ready\n".to_owned()));
+        assert!(samples(&state, "autosub_last_pass_held_until_timestamp_seconds{").is_empty());
+        assert!(
+            samples(&state, "autosub_last_pass_targets{")
+                .contains(&"autosub_last_pass_targets{outcome=\"held\"} 0".to_owned())
+        );
+
+        // An unready replica still lists what it found held.
+        state.finished(&report, RunOutcome::Failed);
+        assert_eq!(
+            state.ready(),
+            Err("the last pass failed outright; see the logs\nheld: 111111111111/us-east-1 by replica-c until 2027-01-15T08:02:00Z".to_owned())
+        );
     }
 }

@@ -17,11 +17,18 @@
 //!   failing, so a pass that checks its token before each write stops before another owner can
 //!   be granted the target. It is also cancelled when the guard is released or dropped, and
 //!   with its parent.
+//! - A lease whose expiry lies further ahead than the longest lease autosub takes
+//!   ([`longest_lease`]: `lease.duration_secs` plus the clock-skew allowance) was granted by no
+//!   replica: the item is forged or corrupt. It counts as lapsed and is taken over by a write
+//!   conditional on the item exactly as read, so of two replicas that both see it only one takes
+//!   it; the takeover is logged as a warning naming the holder and the expiry.
 //!
 //! Assumptions:
 //! - Expiry is wall-clock time (milliseconds since the Unix epoch) compared across replicas:
 //!   their clocks must agree to well within a tenth of `lease.duration_secs` (NTP, as on ECS
 //!   and EC2, keeps them within milliseconds).
+//! - Every replica sharing a lease table has the same `lease.duration_secs`: a replica takes
+//!   over any lease that runs longer than its own duration plus the allowance.
 //! - A pass checks [`LeaseGuard::cancel`] before each write; the lease cannot stop a write
 //!   already sent.
 //! - One process holds a target once at a time: a second `hold` of the same target by the same
@@ -36,7 +43,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use autosub_aws::factory::ClientFactory;
-use autosub_aws::lease_store::{Acquired, LeaseTable, Renewed};
+use autosub_aws::lease_store::{Acquired, Holder, LeaseTable, Renewed};
 use autosub_config::LeaseConfig;
 use autosub_core::Region;
 use tokio::task::JoinHandle;
@@ -48,6 +55,13 @@ pub const LEASE_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
 /// A guard cancels its token this fraction (1/n) of the duration before the lease lapses,
 /// leaving room for clock skew between replicas.
 pub const SKEW_ALLOWANCE_DIVISOR: u32 = 10;
+
+/// The furthest ahead of a replica's clock another replica's lease can expire: a grant or
+/// renewal runs `duration` from the holder's clock, which may be ahead by up to the skew
+/// allowance. A lease expiring later than this was taken by no replica (forged or corrupt).
+pub fn longest_lease(duration: Duration) -> Duration {
+    duration + duration / SKEW_ALLOWANCE_DIVISOR
+}
 
 /// Why a lease could not be granted or released.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +233,13 @@ impl Leases {
         let now_ms = shared.clock.now_ms();
         let acquired = shared
             .table
-            .acquire(target, &shared.owner, now_ms, shared.duration)
+            .acquire(
+                target,
+                &shared.owner,
+                now_ms,
+                shared.duration,
+                longest_lease(shared.duration),
+            )
             .await
             .map_err(|source| LeaseError::Aws {
                 target: target.to_owned(),
@@ -237,7 +257,11 @@ impl Leases {
             Acquired::Granted {
                 fencing,
                 expires_at_ms,
+                took_over,
             } => {
+                if let Some(holder) = took_over {
+                    warn_forged(target, &holder, now_ms, shared.duration, fencing);
+                }
                 let renewal = tokio::spawn(renew(
                     Arc::clone(shared),
                     target.to_owned(),
@@ -400,6 +424,39 @@ async fn renew(
             }
         }
     }
+}
+
+/// Logs the takeover of `holder`'s lease, whose expiry lay too far ahead to be one autosub took.
+fn warn_forged(target: &str, holder: &Holder, now_ms: u64, duration: Duration, fencing: u64) {
+    tracing::warn!(
+        target_name = target,
+        holder = %holder.owner,
+        expires_at = %rfc3339_ms(holder.expires_at_ms),
+        ahead_secs = holder.expires_at_ms.saturating_sub(now_ms) / 1000,
+        longest_lease_secs = longest_lease(duration).as_secs(),
+        fencing,
+        "the lease's expiry lies further ahead than any lease autosub takes (a forged or corrupt item); treated as lapsed and taken over"
+    );
+}
+
+/// `ms` (since the Unix epoch) as an RFC 3339 UTC time, or as a number of milliseconds when it
+/// lies beyond the calendar's range (a forged expiry may).
+pub fn rfc3339_ms(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || format!("{ms} ms after the Unix epoch"),
+            |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+}
+
+/// `at` as an RFC 3339 UTC time (see [`rfc3339_ms`]).
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    rfc3339_ms(ms)
 }
 
 /// An owner id unique to this process: where it runs (the ECS container's id from

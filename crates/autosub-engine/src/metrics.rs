@@ -2,6 +2,9 @@
 //!
 //! Counters accumulate over the process's life; `autosub_last_pass_*` gauges describe the most
 //! recent run only, so an alert can say "the last pass skipped N log groups for no free slot".
+//! A target another replica holds the lease of is no failure: it counts under
+//! `autosub_last_pass_targets{outcome="held"}`, and `autosub_last_pass_held_until_timestamp_seconds`
+//! names it, its holder and when that lease lapses unless renewed.
 
 use std::sync::atomic::AtomicU64;
 
@@ -75,6 +78,7 @@ pub struct Metrics {
     managed_triggers: Family<Labels, Gauge>,
     last_pass_targets: Family<Labels, Gauge>,
     last_pass_target_failures: Family<Labels, Gauge>,
+    last_pass_held: Family<Labels, Gauge<f64, AtomicU64>>,
     audit: Family<Labels, Counter>,
     last_pass_resources: Family<Labels, Gauge>,
 }
@@ -105,6 +109,7 @@ impl Metrics {
             managed_triggers: Family::default(),
             last_pass_targets: Family::default(),
             last_pass_target_failures: Family::default(),
+            last_pass_held: Family::default(),
             audit: Family::default(),
             last_pass_resources: Family::default(),
         };
@@ -157,13 +162,19 @@ impl Metrics {
         );
         registry.register(
             "autosub_last_pass_targets",
-            "Targets (account x region) of the last pass, by outcome (reconciled, failed)",
+            "Targets (account x region) of the last pass, by outcome (reconciled, failed, held: another replica holds its lease)",
             metrics.last_pass_targets.clone(),
         );
         registry.register(
             "autosub_last_pass_target_failures",
             "Targets the last pass could not reconcile, by account, region (\"*\": every region) and reason",
             metrics.last_pass_target_failures.clone(),
+        );
+        registry.register_with_unit(
+            "autosub_last_pass_held_until_timestamp",
+            "Targets the last pass skipped because another replica holds their lease, by account, region and owner (the holder's id): Unix time the lease lapses unless renewed",
+            Unit::Seconds,
+            metrics.last_pass_held.clone(),
         );
         registry.register(
             "autosub_audit",
@@ -264,6 +275,7 @@ impl Metrics {
         }
         self.last_pass_targets.clear();
         self.last_pass_target_failures.clear();
+        self.last_pass_held.clear();
         let failed: std::collections::BTreeSet<(
             &autosub_core::AccountId,
             Option<&autosub_core::Region>,
@@ -277,7 +289,11 @@ impl Metrics {
             .iter()
             .filter(|p| !failed.contains(&(&p.target.account, Some(&p.target.region))))
             .count();
-        for (label, n) in [("reconciled", reconciled), ("failed", failed.len())] {
+        for (label, n) in [
+            ("reconciled", reconciled),
+            ("failed", failed.len()),
+            ("held", report.held.len()),
+        ] {
             self.last_pass_targets
                 .get_or_create(&vec![("outcome", label.to_owned())])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
@@ -296,6 +312,19 @@ impl Metrics {
                     ("reason", failure.reason.as_str().to_owned()),
                 ])
                 .set(1);
+        }
+        for held in &report.held {
+            let until = held
+                .until
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.last_pass_held
+                .get_or_create(&vec![
+                    ("account", held.target.account.to_string()),
+                    ("region", held.target.region.to_string()),
+                    ("owner", held.owner.clone()),
+                ])
+                .set(until);
         }
         if outcome == RunOutcome::Success {
             self.last_success.set(now_unix);

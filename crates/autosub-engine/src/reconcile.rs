@@ -119,6 +119,17 @@ impl std::fmt::Display for TargetFailure {
     }
 }
 
+/// A target skipped because another replica holds its lease.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HeldTarget {
+    /// The target.
+    pub target: Target,
+    /// The holder's owner id.
+    pub owner: String,
+    /// When its lease lapses unless the holder renews it.
+    pub until: std::time::SystemTime,
+}
+
 /// What one run did, over every target.
 #[derive(Debug, Default)]
 pub struct RunReport {
@@ -126,8 +137,8 @@ pub struct RunReport {
     pub passes: Vec<PassReport>,
     /// Targets and accounts that could not be (fully) reconciled, sorted.
     pub failures: Vec<TargetFailure>,
-    /// Targets skipped because another replica holds their lease, with its owner id, sorted.
-    pub held: Vec<(Target, String)>,
+    /// Targets skipped because another replica holds their lease, sorted.
+    pub held: Vec<HeldTarget>,
     /// AWS operations of this run by (service, operation, outcome).
     pub calls: BTreeMap<CallKey, u64>,
     /// Throttled attempts of this run by service (retried ones included).
@@ -236,7 +247,7 @@ struct AccountReport {
     passes: Vec<PassReport>,
     failures: Vec<TargetFailure>,
     ledger_errors: Vec<String>,
-    held: Vec<(Target, String)>,
+    held: Vec<HeldTarget>,
 }
 
 /// Reaches the account, resolves its regions, then runs its targets, at most
@@ -334,9 +345,13 @@ async fn run_target(
     let guard = if cx.mode == Mode::Apply {
         match cx.leases.hold(&target.to_string(), shutdown).await {
             Ok(Hold::Granted(guard)) => Some(guard),
-            Ok(Hold::HeldElsewhere { owner, .. }) => {
+            Ok(Hold::HeldElsewhere { owner, until }) => {
                 tracing::info!(%owner, "another replica holds the target; skipped");
-                out.held.push((target.clone(), owner));
+                out.held.push(HeldTarget {
+                    target: target.clone(),
+                    owner,
+                    until,
+                });
                 return out;
             }
             Err(e) => {

@@ -267,7 +267,8 @@ async fn execute(cli: &Cli, loaded: &Loaded, factory: &ClientFactory) -> anyhow:
     for failure in &report.failures {
         eprintln!("error: {failure}");
     }
-    for (target, owner) in &report.held {
+    for held in &report.held {
+        let (target, owner) = (&held.target, &held.owner);
         eprintln!("warning: {target}: skipped, another autosub ({owner}) holds its lease");
     }
     if let Command::Reconcile { dry_run: false, .. } = cli.command {

@@ -146,7 +146,7 @@ async fn healthz(State(state): State<Arc<DaemonState>>) -> impl IntoResponse {
 
 async fn readyz(State(state): State<Arc<DaemonState>>) -> impl IntoResponse {
     match state.ready() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Ok(body) => (StatusCode::OK, body),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {why}\n"),

@@ -108,6 +108,7 @@ impl LeaseTable for FakeTable {
         owner: &str,
         now_ms: u64,
         duration: Duration,
+        max_ahead: Duration,
     ) -> Result<Acquired, AwsError> {
         if self.fail_acquire {
             return Err(throttled());
@@ -118,18 +119,29 @@ impl LeaseTable for FakeTable {
             expires_at_ms: 0,
             fencing: 0,
         });
+        let unlapsed = item.expires_at_ms >= now_ms;
+        let absurd = item.expires_at_ms > now_ms.saturating_add(ms(max_ahead));
         match &item.owner {
-            Some(other) if other != owner && item.expires_at_ms >= now_ms => Ok(Acquired::Held {
+            Some(other) if other != owner && unlapsed && !absurd => Ok(Acquired::Held {
                 owner: other.clone(),
                 expires_at_ms: item.expires_at_ms,
             }),
-            _ => {
+            previous => {
+                // The table is locked: the item cannot change between the look and the write.
+                let took_over = previous
+                    .as_ref()
+                    .filter(|other| *other != owner && unlapsed)
+                    .map(|other| Holder {
+                        owner: other.clone(),
+                        expires_at_ms: item.expires_at_ms,
+                    });
                 item.owner = Some(owner.to_owned());
                 item.expires_at_ms = now_ms + ms(duration);
                 item.fencing += 1;
                 Ok(Acquired::Granted {
                     fencing: item.fencing,
                     expires_at_ms: item.expires_at_ms,
+                    took_over,
                 })
             }
         }
@@ -245,6 +257,72 @@ async fn a_lapsed_lease_goes_to_the_next_owner_with_a_higher_token() {
     let guard = granted(&b, &parent).await;
     assert!(guard.fencing().unwrap() > a_token);
     assert_eq!(table.item(TARGET).unwrap().owner.as_deref(), Some("b"));
+}
+
+#[tokio::test]
+async fn a_lease_expiring_further_ahead_than_any_replica_takes_is_taken_over() {
+    let longest = ms(longest_lease(DURATION));
+    assert_eq!(
+        longest,
+        ms(DURATION) + ms(DURATION) / u64::from(SKEW_ALLOWANCE_DIVISOR)
+    );
+    // (how far past now another owner's lease expires, whether it is taken over)
+    let year = 365 * 24 * 3600 * 1000;
+    for (ahead, taken) in [
+        (0, false),
+        (ms(DURATION), false),
+        // Granted by a replica whose clock runs ahead by the whole skew allowance.
+        (longest, false),
+        (longest + 1, true),
+        (year, true),
+        (u64::MAX - T0, true),
+    ] {
+        let (table, clock, parent) = fixture();
+        let forged = Item {
+            owner: Some("forger".into()),
+            expires_at_ms: T0 + ahead,
+            fencing: 41,
+        };
+        table.set(TARGET, forged.clone());
+        let hold = leases(&table, &clock, "a").hold(TARGET, &parent).await;
+        match hold.unwrap() {
+            Hold::Granted(guard) => {
+                assert!(taken, "{ahead} ms ahead is a lease some replica took");
+                assert_eq!(
+                    guard.fencing(),
+                    Some(42),
+                    "a higher token than the forged one"
+                );
+                let item = table.item(TARGET).unwrap();
+                assert_eq!(item.owner.as_deref(), Some("a"));
+                assert_eq!(item.expires_at_ms, T0 + ms(DURATION));
+                // The lease is an ordinary one now: the next replica finds it held.
+                match leases(&table, &clock, "b").hold(TARGET, &parent).await {
+                    Ok(Hold::HeldElsewhere { owner, .. }) => assert_eq!(owner, "a"),
+                    other => panic!("{other:?}"),
+                }
+            }
+            Hold::HeldElsewhere { owner, until } => {
+                assert!(!taken, "{ahead} ms ahead is no lease any replica takes");
+                assert_eq!(owner, "forger");
+                assert_eq!(until, UNIX_EPOCH + Duration::from_millis(T0 + ahead));
+                assert_eq!(table.item(TARGET), Some(forged));
+            }
+        }
+    }
+}
+
+#[test]
+fn expiries_print_as_rfc3339_even_when_forged_beyond_the_calendar() {
+    assert_eq!(rfc3339_ms(T0), "2027-01-15T08:00:00Z");
+    assert_eq!(
+        rfc3339(UNIX_EPOCH + Duration::from_millis(T0 + 999)),
+        "2027-01-15T08:00:00Z"
+    );
+    assert_eq!(
+        rfc3339_ms(u64::MAX),
+        "18446744073709551615 ms after the Unix epoch"
+    );
 }
 
 #[tokio::test]
