@@ -18,6 +18,7 @@ mod e2e;
 mod fleet;
 mod layering;
 mod lease;
+mod ledger_stores;
 mod migration;
 mod on_fake;
 mod organizations;

@@ -16,13 +16,33 @@ use crate::factory::Target;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
 
+/// An object's body and its ETag, the version a conditional write names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    /// The bytes.
+    pub body: Vec<u8>,
+    /// The ETag S3 answered with (`None` from a store that sends none).
+    pub etag: Option<String>,
+}
+
+/// The condition of an object write: S3's conditional PutObject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteIf {
+    /// Only if no object exists yet (`If-None-Match: *`).
+    Absent,
+    /// Only if the object is still the version read (`If-Match: <etag>`).
+    Unchanged(String),
+}
+
 /// Whole-object reads and writes of one S3 object.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
-    /// The object's bytes; `None` when it does not exist yet.
-    async fn get(&self) -> Result<Option<Vec<u8>>, AwsError>;
-    /// Replaces the object (S3 writes are atomic: readers see the old or the new body).
-    async fn put(&self, body: Vec<u8>) -> Result<(), AwsError>;
+    /// The object; `None` when it does not exist yet.
+    async fn get(&self) -> Result<Option<StoredObject>, AwsError>;
+    /// Replaces the object (S3 writes are atomic: readers see the old or the new body) if
+    /// `condition` holds (none: always); a write another writer got in before fails with
+    /// [`ErrorClass::Conflict`].
+    async fn put(&self, body: Vec<u8>, condition: Option<&WriteIf>) -> Result<(), AwsError>;
 }
 
 /// The ledger table: every entry of one partition (a target), read and written as a set.
@@ -58,7 +78,7 @@ impl SdkObject {
 
 #[async_trait]
 impl ObjectStore for SdkObject {
-    async fn get(&self) -> Result<Option<Vec<u8>>, AwsError> {
+    async fn get(&self) -> Result<Option<StoredObject>, AwsError> {
         const OP: &str = "s3:GetObject";
         let reply = self
             .client()
@@ -70,13 +90,17 @@ impl ObjectStore for SdkObject {
             .await;
         match reply {
             Ok(out) => {
+                let etag = out.e_tag().map(str::to_owned);
                 let body = out.body.collect().await.map_err(|e| AwsError {
                     class: ErrorClass::Retryable,
                     operation: OP,
                     code: None,
                     message: format!("reading s3://{}/{}: {e}", self.bucket, self.key),
                 })?;
-                Ok(Some(body.into_bytes().to_vec()))
+                Ok(Some(StoredObject {
+                    body: body.into_bytes().to_vec(),
+                    etag,
+                }))
             }
             Err(e) => match aws_error(OP, e) {
                 e if e.class == ErrorClass::NotFound => Ok(None),
@@ -85,18 +109,36 @@ impl ObjectStore for SdkObject {
         }
     }
 
-    async fn put(&self, body: Vec<u8>) -> Result<(), AwsError> {
-        self.client()
+    async fn put(&self, body: Vec<u8>, condition: Option<&WriteIf>) -> Result<(), AwsError> {
+        let put = self
+            .client()
             .await?
             .put_object()
             .bucket(self.bucket.as_str())
             .key(&self.key)
             .content_type("application/json")
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| aws_error("s3:PutObject", e))?;
-        Ok(())
+            .body(body.into());
+        let put = match condition {
+            None => put,
+            Some(WriteIf::Absent) => put.if_none_match("*"),
+            Some(WriteIf::Unchanged(etag)) => put.if_match(etag),
+        };
+        match put.send().await.map_err(|e| aws_error("s3:PutObject", e)) {
+            Ok(_) => Ok(()),
+            // 412: another write got in first; 409: one is racing ours right now.
+            Err(e)
+                if matches!(
+                    e.code.as_deref(),
+                    Some("PreconditionFailed" | "ConditionalRequestConflict")
+                ) =>
+            {
+                Err(AwsError {
+                    class: ErrorClass::Conflict,
+                    ..e
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use autosub_aws::ledger_store::{LedgerTable, ObjectStore};
+use autosub_aws::error::ErrorClass;
+use autosub_aws::ledger_store::{LedgerTable, ObjectStore, StoredObject, WriteIf};
 use autosub_core::ledger::TargetLedger;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -40,6 +41,16 @@ pub enum LedgerError {
         location: String,
         /// What is wrong.
         detail: String,
+    },
+    /// Other writers replaced the document before each of our conditional writes.
+    #[error(
+        "ledger {location}: other processes replaced it before each of {attempts} writes; this pass's record is not saved, and the next pass recomputes it"
+    )]
+    Contended {
+        /// Where it is stored.
+        location: String,
+        /// Writes tried.
+        attempts: usize,
     },
     /// An AWS call failed.
     #[error("ledger {location}: {source}")]
@@ -106,10 +117,18 @@ struct DocumentStore<B> {
 /// Reads and replaces a whole ledger document.
 #[async_trait]
 trait DocumentBackend: Send + Sync {
-    async fn read(&self) -> Result<Option<Vec<u8>>, LedgerError>;
-    async fn write(&self, bytes: Vec<u8>) -> Result<(), LedgerError>;
+    /// The document and, where the backend has versions, the version read.
+    async fn read(&self) -> Result<Option<StoredObject>, LedgerError>;
+    /// Replaces the document if it is still the version `read` gave (`Ok(false)` when another
+    /// writer replaced it since); a backend without versions always writes.
+    async fn write(&self, bytes: Vec<u8>, read: Option<&StoredObject>)
+    -> Result<bool, LedgerError>;
     fn location(&self) -> String;
 }
+
+/// Read-modify-writes of a document that another writer keeps overtaking, before the save
+/// fails.
+const SAVE_ATTEMPTS: usize = 5;
 
 impl<B: DocumentBackend> DocumentStore<B> {
     fn new(backend: B) -> Self {
@@ -119,11 +138,11 @@ impl<B: DocumentBackend> DocumentStore<B> {
         }
     }
 
-    /// The stored document; an empty one when nothing is stored yet.
-    async fn read(&self) -> Result<Document, LedgerError> {
+    /// The stored document (an empty one when nothing is stored yet) and the version read.
+    async fn read(&self) -> Result<(Document, Option<StoredObject>), LedgerError> {
         match self.backend.read().await? {
-            Some(bytes) => parse(&self.backend.location(), &bytes),
-            None => Ok(Document::default()),
+            Some(stored) => Ok((parse(&self.backend.location(), &stored.body)?, Some(stored))),
+            None => Ok((Document::default(), None)),
         }
     }
 }
@@ -131,17 +150,27 @@ impl<B: DocumentBackend> DocumentStore<B> {
 #[async_trait]
 impl<B: DocumentBackend> LedgerStore for DocumentStore<B> {
     async fn load(&self, target: &Target) -> Result<TargetLedger, LedgerError> {
-        let mut doc = self.read().await?;
+        let (mut doc, _) = self.read().await?;
         Ok(doc.targets.remove(&target.to_string()).unwrap_or_default())
     }
 
     async fn save(&self, target: &Target, ledger: &TargetLedger) -> Result<(), LedgerError> {
         let _writing = self.writing.lock().await;
-        // Unreadable: writing would replace every other target's record with nothing.
-        let mut doc = self.read().await?;
-        doc.version = VERSION;
-        doc.targets.insert(target.to_string(), ledger.clone());
-        self.backend.write(render(&doc)).await
+        for _ in 0..SAVE_ATTEMPTS {
+            // Unreadable: writing would replace every other target's record with nothing.
+            let (mut doc, read) = self.read().await?;
+            doc.version = VERSION;
+            doc.targets.insert(target.to_string(), ledger.clone());
+            // Only over the version read: another process's save in between is merged anew.
+            if self.backend.write(render(&doc), read.as_ref()).await? {
+                return Ok(());
+            }
+            tracing::info!(ledger = %self.backend.location(), "another process saved the ledger first; merging again");
+        }
+        Err(LedgerError::Contended {
+            location: self.backend.location(),
+            attempts: SAVE_ATTEMPTS,
+        })
     }
 
     fn location(&self) -> String {
@@ -156,9 +185,9 @@ struct FileBackend {
 
 #[async_trait]
 impl DocumentBackend for FileBackend {
-    async fn read(&self) -> Result<Option<Vec<u8>>, LedgerError> {
+    async fn read(&self) -> Result<Option<StoredObject>, LedgerError> {
         match tokio::fs::read(&self.path).await {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(body) => Ok(Some(StoredObject { body, etag: None })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(LedgerError::File {
                 path: self.path.clone(),
@@ -167,7 +196,8 @@ impl DocumentBackend for FileBackend {
         }
     }
 
-    async fn write(&self, bytes: Vec<u8>) -> Result<(), LedgerError> {
+    /// Unconditional: a local file has one writer, the process whose lock serialises saves.
+    async fn write(&self, bytes: Vec<u8>, _: Option<&StoredObject>) -> Result<bool, LedgerError> {
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
             .await
@@ -178,7 +208,8 @@ impl DocumentBackend for FileBackend {
             .map_err(|source| LedgerError::File {
                 path: self.path.clone(),
                 source,
-            })
+            })?;
+        Ok(true)
     }
 
     fn location(&self) -> String {
@@ -214,21 +245,32 @@ struct S3Backend {
 
 #[async_trait]
 impl DocumentBackend for S3Backend {
-    async fn read(&self) -> Result<Option<Vec<u8>>, LedgerError> {
+    async fn read(&self) -> Result<Option<StoredObject>, LedgerError> {
         self.object.get().await.map_err(|source| LedgerError::Aws {
             location: self.uri.clone(),
             source,
         })
     }
 
-    async fn write(&self, bytes: Vec<u8>) -> Result<(), LedgerError> {
-        self.object
-            .put(bytes)
-            .await
-            .map_err(|source| LedgerError::Aws {
+    /// With S3's conditional PutObject: `If-Match` the ETag read, or `If-None-Match: *` when
+    /// there was nothing to read.
+    async fn write(
+        &self,
+        bytes: Vec<u8>,
+        read: Option<&StoredObject>,
+    ) -> Result<bool, LedgerError> {
+        let condition = match read {
+            None => Some(WriteIf::Absent),
+            Some(stored) => stored.etag.clone().map(WriteIf::Unchanged),
+        };
+        match self.object.put(bytes, condition.as_ref()).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.class == ErrorClass::Conflict => Ok(false),
+            Err(source) => Err(LedgerError::Aws {
                 location: self.uri.clone(),
                 source,
-            })
+            }),
+        }
     }
 
     fn location(&self) -> String {
