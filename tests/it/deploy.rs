@@ -41,6 +41,9 @@ struct Statement {
     conditions: BTreeMap<(String, String), BTreeSet<String>>,
 }
 
+/// A policy's statements by Sid.
+type Statements = BTreeMap<String, Statement>;
+
 /// What a statement's `Resource` is. Templates name resources by parameters and placeholders
 /// where iam-policy names them from a configuration, so ARNs are compared by their shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,7 +124,7 @@ fn resources_of(arns: &[String]) -> Resources {
 }
 
 /// `autosub iam-policy --all` for the example configuration, by Sid.
-fn generated() -> BTreeMap<String, Statement> {
+fn generated() -> Statements {
     iam_policy("config/autosub.example.toml", &["--all"], &[])
 }
 
@@ -129,7 +132,7 @@ fn generated() -> BTreeMap<String, Statement> {
 const FLEET_CONFIG: &str = "config/fleet.example.toml";
 
 /// `autosub iam-policy <args>` for `config` with the environment overrides `env`, by Sid.
-fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> BTreeMap<String, Statement> {
+fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> Statements {
     let out = Command::new(autosub_binary())
         .arg("--config")
         .arg(repo().join(config))
@@ -161,7 +164,7 @@ fn json_strings(v: &Value) -> Vec<String> {
     }
 }
 
-fn json_statements(policy: &Value) -> BTreeMap<String, Statement> {
+fn json_statements(policy: &Value) -> Statements {
     policy["Statement"]
         .as_array()
         .expect("a Statement list")
@@ -194,10 +197,7 @@ fn json_statements(policy: &Value) -> BTreeMap<String, Statement> {
 /// Where `found` (a template's statements) differs from `want` (iam-policy's): a Sid missing or
 /// extra, other actions, another resource shape (a supplied resource stands for any scoped
 /// one), other conditions.
-fn differences(
-    found: &BTreeMap<String, Statement>,
-    want: &BTreeMap<String, Statement>,
-) -> Vec<String> {
+fn differences(found: &Statements, want: &Statements) -> Vec<String> {
     let mut out = Vec::new();
     for sid in want.keys().filter(|sid| !found.contains_key(*sid)) {
         out.push(format!("{sid}: missing"));
@@ -354,9 +354,7 @@ fn cfn_statements(list: &Yaml) -> BTreeMap<String, (Option<String>, Statement)> 
     found
 }
 
-fn unconditional(
-    found: BTreeMap<String, (Option<String>, Statement)>,
-) -> BTreeMap<String, Statement> {
+fn unconditional(found: BTreeMap<String, (Option<String>, Statement)>) -> Statements {
     found.into_iter().map(|(sid, (_, s))| (sid, s)).collect()
 }
 
@@ -369,16 +367,11 @@ fn cfn_container(cfn: &Yaml) -> &Yaml {
     &containers[0]
 }
 
-fn assert_same_statements(template: &str, found: &BTreeMap<String, Statement>) {
+fn assert_same_statements(template: &str, found: &Statements) {
     assert_statements_are(template, found, &generated(), "autosub iam-policy --all");
 }
 
-fn assert_statements_are(
-    template: &str,
-    found: &BTreeMap<String, Statement>,
-    want: &BTreeMap<String, Statement>,
-    command: &str,
-) {
+fn assert_statements_are(template: &str, found: &Statements, want: &Statements, command: &str) {
     let drift = differences(found, want);
     assert!(
         drift.is_empty(),
@@ -392,43 +385,45 @@ fn assert_statements_are(
 fn a_template_statement_that_drifts_from_iam_policy_is_reported() {
     let want = generated();
     assert!(differences(&want, &want).is_empty());
-    let drifted = |change: &dyn Fn(&mut BTreeMap<String, Statement>)| {
+    /// A change that makes a template drift.
+    type Drift = fn(&mut Statements);
+    let drifted = |change: Drift| {
         let mut found = want.clone();
         change(&mut found);
         differences(&found, &want)
     };
-    let statement = |found: &mut BTreeMap<String, Statement>, sid: &str| -> Statement {
+    fn statement(found: &Statements, sid: &str) -> Statement {
         found.get(sid).cloned().unwrap_or_else(|| panic!("{sid}"))
-    };
-    let cases: [(&str, &dyn Fn(&mut BTreeMap<String, Statement>)); 6] = [
-        ("a condition dropped", &|f| {
+    }
+    let cases: [(&str, Drift); 6] = [
+        ("a condition dropped", |f| {
             let mut s = statement(f, "ManageForwarderPermissions");
             s.conditions.clear();
             f.insert("ManageForwarderPermissions".into(), s);
         }),
-        ("a condition value added", &|f| {
+        ("a condition value added", |f| {
             let mut s = statement(f, "ManageForwarderPermissions");
             for values in s.conditions.values_mut() {
                 values.insert("sns.amazonaws.com".into());
             }
             f.insert("ManageForwarderPermissions".into(), s);
         }),
-        ("an account widened to any", &|f| {
+        ("an account widened to any", |f| {
             let mut s = statement(f, "ManageSubscriptionFilters");
             s.resources = resources_of(&["arn:aws:logs:*:*:log-group:*".to_owned()]);
             f.insert("ManageSubscriptionFilters".into(), s);
         }),
-        ("a scoped resource widened to *", &|f| {
+        ("a scoped resource widened to *", |f| {
             let mut s = statement(f, "ReadForwarderPolicies");
             s.resources = Resources::Any;
             f.insert("ReadForwarderPolicies".into(), s);
         }),
-        ("an action added", &|f| {
+        ("an action added", |f| {
             let mut s = statement(f, "ReadSubscriptionFilters");
             s.actions.insert("logs:*".into());
             f.insert("ReadSubscriptionFilters".into(), s);
         }),
-        ("a statement dropped", &|f| {
+        ("a statement dropped", |f| {
             f.remove("DiscoverLambda");
         }),
     ];
@@ -721,7 +716,7 @@ fn the_central_policy_is_the_generated_central_policy() {
     let ledger_sids = ["KeepLedgerInDynamoDb", "KeepLedgerInS3", "FindLedgerInS3"];
     let central = |env: &[(&str, &str)]| {
         let mut want = iam_policy(FLEET_CONFIG, &["--role", "central", "--all"], env);
-        let ledger: BTreeMap<String, Statement> = ledger_sids
+        let ledger: Statements = ledger_sids
             .iter()
             .filter_map(|sid| want.remove_entry(*sid))
             .collect();
