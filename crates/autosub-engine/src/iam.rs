@@ -28,21 +28,19 @@ const S3_NOTIFICATION_ACTIONS: &[&str] = &[
     "s3:PutBucketNotification",
 ];
 
-/// Actions of the subscription filter backend.
+/// Actions of the subscription filter backend. DescribeAccountPolicies is read in either mode:
+/// an account-level policy to the forwarder already delivers the log groups it selects.
 const SUBSCRIPTION_FILTER_ACTIONS: &[&str] = &[
     "logs:DeleteSubscriptionFilter",
+    "logs:DescribeAccountPolicies",
     "logs:DescribeLogGroups",
     "logs:DescribeSubscriptionFilters",
     "logs:PutSubscriptionFilter",
 ];
 
-/// Actions of the account-level subscription filter policy (`[account_policy]`); CloudWatch
+/// Writes of the account-level subscription filter policy (`[account_policy]`); CloudWatch
 /// Logs also checks `logs:PutSubscriptionFilter` when such a policy is put.
-const ACCOUNT_POLICY_ACTIONS: &[&str] = &[
-    "logs:DeleteAccountPolicy",
-    "logs:DescribeAccountPolicies",
-    "logs:PutAccountPolicy",
-];
+const ACCOUNT_POLICY_ACTIONS: &[&str] = &["logs:DeleteAccountPolicy", "logs:PutAccountPolicy"];
 
 /// Reads of the invoke permission backend, on the forwarders only. GetFunctionConfiguration
 /// tells "no policy" from "no function" when GetPolicy answers not-found.
@@ -494,6 +492,11 @@ mod tests {
     fn the_account_policy_is_granted_only_in_account_policy_mode() {
         let off = policy(&config(""), true);
         assert!(!sids(&off).contains(&"ManageAccountPolicy".to_owned()));
+        assert!(
+            actions(&off, "ReadSubscriptionFilters")
+                .contains(&"logs:DescribeAccountPolicies".to_owned()),
+            "account policies are read in either mode"
+        );
         let on = policy(&config("[account_policy]\nenabled = true\n"), false);
         assert_eq!(actions(&on, "ManageAccountPolicy"), ACCOUNT_POLICY_ACTIONS);
     }
