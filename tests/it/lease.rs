@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autosub_aws::lease_store::{Acquired, Holder, LeaseTable, Renewed};
+use autosub_aws::ledger_store::ItemChange;
 use autosub_core::Region;
 use autosub_core::ledger::{LedgerEntry, LedgerItem, Origin, SweepCursors, Verified};
 use autosub_engine::lease::{Hold, Leases};
@@ -312,7 +313,18 @@ async fn leases_share_the_ledger_table_without_touching_its_entries() {
             }),
         ),
     ];
-    ledger.write(NAME, &items, &[]).await.unwrap();
+    let writes: Vec<ItemChange> = items
+        .iter()
+        .map(|(key, item)| ItemChange {
+            key: key.clone(),
+            before: None,
+            after: Some(item.clone()),
+        })
+        .collect();
+    assert_eq!(
+        ledger.write(NAME, &writes).await.unwrap(),
+        Vec::<String>::new()
+    );
     granted(
         &table(&moto)
             .acquire(NAME, "a", NOW, DURATION, LONGEST)

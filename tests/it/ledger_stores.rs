@@ -1,5 +1,6 @@
 //! The durable ledger stores against moto: a save never writes over another process's save
-//! that landed between its read and its write (S3's conditional PutObject).
+//! that landed between its read and its write (S3's conditional PutObject, DynamoDB's
+//! condition expressions).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,4 +149,53 @@ async fn the_first_s3_ledger_save_never_replaces_a_document_created_meanwhile() 
         store.load(&target("111111111111")).await.unwrap(),
         ledger_at(3)
     );
+}
+
+fn with_stale(stale_passes: u32) -> TargetLedger {
+    let entry = autosub_core::ledger::LedgerEntry {
+        kind: "subscription-filter".into(),
+        location: "log-group:/a".into(),
+        origin: autosub_core::ledger::Origin::Created,
+        stale_passes,
+        last_seen: Some(1),
+    };
+    TargetLedger {
+        triggers: [("subscription-filter log-group:/a autosub".to_owned(), entry)].into(),
+        ..TargetLedger::default()
+    }
+}
+
+#[tokio::test]
+async fn a_dynamodb_ledger_never_pushes_a_stale_count_over_another_replica_s_write() {
+    let moto = Moto::start().await;
+    crate::lease::create_table_named(&moto.server, "autosub-ledger").await;
+    let store = || {
+        ledger::dynamodb(
+            moto.factory.ledger_table(&moto.region, "autosub-ledger"),
+            "dynamodb://autosub-ledger".into(),
+        )
+    };
+    let (a, b) = (store(), store());
+    let us = target("111111111111");
+    a.load(&us).await.unwrap();
+    a.save(&us, &with_stale(3)).await.unwrap();
+
+    // Both replicas read 3. A sees the trigger again and resets it to 0; B, from its stale
+    // read, would count it stale once more (4): its write is refused, A's 0 stands.
+    assert_eq!(b.load(&us).await.unwrap(), with_stale(3));
+    assert_eq!(a.load(&us).await.unwrap(), with_stale(3));
+    a.save(&us, &with_stale(0)).await.unwrap();
+    b.save(&us, &with_stale(4)).await.unwrap();
+    assert_eq!(store().load(&us).await.unwrap(), with_stale(0));
+
+    // A deletes the record; B, still on its read, cannot bring it back.
+    b.load(&us).await.unwrap();
+    a.save(&us, &TargetLedger::default()).await.unwrap();
+    b.save(&us, &with_stale(1)).await.unwrap();
+    assert_eq!(store().load(&us).await.unwrap(), TargetLedger::default());
+
+    // After a fresh load, B's next save goes through.
+    b.load(&us).await.unwrap();
+    b.save(&us, &with_stale(1)).await.unwrap();
+    assert_eq!(store().load(&us).await.unwrap(), with_stale(1));
 }

@@ -2,13 +2,13 @@
 //! trigger, verified location and pass record (`pk` = the target, `sk` = the item's key, see
 //! `autosub_core::ledger::LedgerItem`).
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use autosub_core::BucketName;
 use autosub_core::ledger::{LedgerEntry, LedgerItem, Origin, SweepCursors, Verified};
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{StreamExt, stream};
 
 use crate::apis::S3Api;
 use crate::error::{AwsError, ErrorClass};
@@ -50,15 +50,41 @@ pub trait ObjectStore: Send + Sync {
 pub trait LedgerTable: Send + Sync {
     /// Every item of `partition` (Query, all pages).
     async fn entries(&self, partition: &str) -> Result<BTreeMap<String, LedgerItem>, AwsError>;
-    /// Puts `puts` and deletes `deletes` in `partition` (BatchWriteItem, 25 a batch, unprocessed
-    /// items retried).
-    async fn write(
-        &self,
-        partition: &str,
-        puts: &[(String, LedgerItem)],
-        deletes: &[String],
-    ) -> Result<(), AwsError>;
+    /// Writes each change of `partition` only if its item is still as `before` says (absent
+    /// when `None`): a conditional PutItem or DeleteItem each. An item another writer changed
+    /// since is left as that writer left it; the keys of those are returned.
+    async fn write(&self, partition: &str, changes: &[ItemChange])
+    -> Result<Vec<String>, AwsError>;
 }
+
+/// One item to put (`after`) or delete (`after: None`), and what it held when read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemChange {
+    /// The sort key.
+    pub key: String,
+    /// The item as read; `None` when it did not exist.
+    pub before: Option<LedgerItem>,
+    /// The item to write; `None` deletes it.
+    pub after: Option<LedgerItem>,
+}
+
+/// Every attribute a ledger item can hold besides its keys, for conditions on absent ones.
+const ITEM_ATTRIBUTES: [&str; 11] = [
+    "kind",
+    "location",
+    "origin",
+    "stale_passes",
+    "last_seen",
+    "want",
+    "seen_at",
+    "last_pass_at",
+    "sweep_log_groups",
+    "sweep_buckets",
+    "sk",
+];
+
+/// Conditional writes in flight at once.
+const WRITE_CONCURRENCY: usize = 8;
 
 /// One S3 object through the SDK, in the bucket's own region.
 pub(crate) struct SdkObject {
@@ -148,9 +174,6 @@ pub(crate) struct SdkLedgerTable {
     pub(crate) table: String,
 }
 
-/// Attempts at writing a batch whose items DynamoDB left unprocessed (it does so under load).
-const BATCH_ATTEMPTS: u32 = 5;
-
 #[async_trait]
 impl LedgerTable for SdkLedgerTable {
     async fn entries(&self, partition: &str) -> Result<BTreeMap<String, LedgerItem>, AwsError> {
@@ -185,78 +208,105 @@ impl LedgerTable for SdkLedgerTable {
     async fn write(
         &self,
         partition: &str,
-        puts: &[(String, LedgerItem)],
-        deletes: &[String],
-    ) -> Result<(), AwsError> {
-        let requests: Vec<WriteRequest> = puts
+        changes: &[ItemChange],
+    ) -> Result<Vec<String>, AwsError> {
+        let writes: Vec<_> = changes
             .iter()
-            .map(|(key, entry)| {
-                let put = PutRequest::builder()
-                    .set_item(Some(to_item(partition, key, entry)))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build());
-                put.map_err(|e| invalid(&e))
-            })
-            .chain(deletes.iter().map(|key| {
-                DeleteRequest::builder()
-                    .key("pk", AttributeValue::S(partition.to_owned()))
-                    .key("sk", AttributeValue::S(key.clone()))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(|e| invalid(&e))
-            }))
-            .collect::<Result<_, _>>()?;
-        for batch in requests.chunks(25) {
-            let mut pending = batch.to_vec();
-            for attempt in 1..=BATCH_ATTEMPTS {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("dynamodb:BatchWriteItem", e))?;
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|u| u.get(&self.table))
-                    .cloned()
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                if attempt == BATCH_ATTEMPTS {
-                    return Err(AwsError {
-                        class: ErrorClass::Throttled,
-                        operation: "dynamodb:BatchWriteItem",
-                        code: None,
-                        message: format!(
-                            "{} ledger items of table {} stayed unprocessed after {BATCH_ATTEMPTS} attempts",
-                            pending.len(),
-                            self.table
-                        ),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
+            .map(|change| self.write_one(partition, change))
+            .collect();
+        let results: Vec<Result<Option<String>, AwsError>> = stream::iter(writes)
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut overtaken = Vec::new();
+        for result in results {
+            overtaken.extend(result?);
         }
-        Ok(())
+        overtaken.sort();
+        Ok(overtaken)
     }
 }
 
-fn invalid(e: &impl std::fmt::Display) -> AwsError {
-    AwsError {
-        class: ErrorClass::Fatal,
-        operation: "dynamodb:BatchWriteItem",
-        code: None,
-        message: format!("cannot build a ledger write: {e}"),
+impl SdkLedgerTable {
+    /// One conditional write; `Some(key)` when another writer changed the item first.
+    async fn write_one(
+        &self,
+        partition: &str,
+        change: &ItemChange,
+    ) -> Result<Option<String>, AwsError> {
+        let (condition, names, values) = unchanged(partition, &change.key, change.before.as_ref());
+        let sent = match &change.after {
+            Some(item) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(to_item(partition, &change.key, item)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("dynamodb:PutItem", e)),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", AttributeValue::S(partition.to_owned()))
+                .key("sk", AttributeValue::S(change.key.clone()))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error("dynamodb:DeleteItem", e)),
+        };
+        match sent {
+            Ok(()) => Ok(None),
+            Err(e) if e.code.as_deref() == Some("ConditionalCheckFailedException") => {
+                Ok(Some(change.key.clone()))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
-fn to_item(
+/// The condition that the item at `key` still holds `before`: every attribute equal, every
+/// other attribute absent; or, for `None`, that there is no item.
+fn unchanged(
     partition: &str,
     key: &str,
-    item: &LedgerItem,
-) -> std::collections::HashMap<String, AttributeValue> {
+    before: Option<&LedgerItem>,
+) -> (
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let Some(before) = before else {
+        names.insert("#sk".to_owned(), "sk".to_owned());
+        return ("attribute_not_exists(#sk)".to_owned(), names, values);
+    };
+    let held = to_item(partition, key, before);
+    let mut terms = Vec::new();
+    for (i, attribute) in ITEM_ATTRIBUTES.iter().enumerate() {
+        let name = format!("#a{i}");
+        names.insert(name.clone(), (*attribute).to_owned());
+        match held.get(*attribute) {
+            Some(value) => {
+                let placeholder = format!(":v{i}");
+                terms.push(format!("{name} = {placeholder}"));
+                values.insert(placeholder, value.clone());
+            }
+            None => terms.push(format!("attribute_not_exists({name})")),
+        }
+    }
+    (terms.join(" AND "), names, values)
+}
+
+fn to_item(partition: &str, key: &str, item: &LedgerItem) -> HashMap<String, AttributeValue> {
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let n = |v: u64| AttributeValue::N(v.to_string());
     let mut attributes = vec![("pk", s(partition)), ("sk", s(key))];
@@ -297,9 +347,7 @@ fn to_item(
         .collect()
 }
 
-fn from_item(
-    item: &std::collections::HashMap<String, AttributeValue>,
-) -> Option<(String, LedgerItem)> {
+fn from_item(item: &HashMap<String, AttributeValue>) -> Option<(String, LedgerItem)> {
     let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let n = |name: &str| -> Option<u64> { item.get(name)?.as_n().ok()?.parse().ok() };
     let key = s("sk")?;

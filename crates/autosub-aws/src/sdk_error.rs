@@ -24,8 +24,9 @@ where
             let code = e.code().map(str::to_owned);
             let message = match (e.message(), &code, status) {
                 (Some(message), _, _) => message.to_owned(),
-                // HEAD replies have a code from their status but no body.
-                (None, Some(_), Some(status)) => format!("http status {status}"),
+                // HEAD replies have a code from their status but no body; a proxy or an
+                // emulator may answer a bare HTTP error page.
+                (None, _, Some(status)) => format!("http status {status}"),
                 (None, _, _) => DisplayErrorContext(&err).to_string(),
             };
             (ErrorClass::of_reply(code.as_deref(), status), code, message)

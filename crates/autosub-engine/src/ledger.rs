@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use autosub_aws::error::ErrorClass;
-use autosub_aws::ledger_store::{LedgerTable, ObjectStore, StoredObject, WriteIf};
+use autosub_aws::ledger_store::{ItemChange, LedgerTable, ObjectStore, StoredObject, WriteIf};
 use autosub_core::ledger::TargetLedger;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -312,23 +312,31 @@ impl LedgerStore for TableStore {
             .map(TargetLedger::items)
             .unwrap_or_default();
         let after = ledger.items();
-        let puts: Vec<_> = after
-            .iter()
-            .filter(|(k, item)| before.get(*k) != Some(*item))
-            .map(|(k, item)| (k.clone(), item.clone()))
+        let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        let changes: Vec<ItemChange> = keys
+            .into_iter()
+            .filter(|k| before.get(*k) != after.get(*k))
+            .map(|k| ItemChange {
+                key: k.clone(),
+                before: before.get(k).cloned(),
+                after: after.get(k).cloned(),
+            })
             .collect();
-        let deletes: Vec<String> = before
-            .keys()
-            .filter(|k| !after.contains_key(*k))
-            .cloned()
-            .collect();
-        self.table
-            .write(&partition, &puts, &deletes)
+        let overtaken = self
+            .table
+            .write(&partition, &changes)
             .await
             .map_err(|source| LedgerError::Aws {
                 location: self.uri.clone(),
                 source,
             })?;
+        if !overtaken.is_empty() {
+            // Another replica wrote those since our load: its records stand, and what this
+            // table holds is no longer what we know; the next load reads it afresh.
+            tracing::warn!(ledger = %self.uri, target = %partition, items = ?overtaken, "ledger items changed by another writer since they were read were left as that writer left them");
+            known.remove(&partition);
+            return Ok(());
+        }
         known.insert(partition, ledger.clone());
         Ok(())
     }
