@@ -754,3 +754,27 @@ async fn under_throttling_and_server_errors_the_estate_converges_and_keeps_every
         "{xml}"
     );
 }
+
+/// The caller's identity under heavy throttling: waited out with the other calls' retries,
+/// never a failed run (it used to fail the whole run on the first throttle).
+#[tokio::test(start_paused = true)]
+async fn a_throttled_get_caller_identity_is_waited_out() {
+    let fake = FakeAws::new(FakeConfig {
+        latency: std::time::Duration::ZERO,
+        throttle_rate: 0.5,
+        ..FakeConfig::default()
+    });
+    let factory = factory(&fake);
+    for _ in 0..20 {
+        let account = factory
+            .caller_account()
+            .await
+            .expect("throttling only slows it");
+        assert_eq!(account.as_str(), ACCOUNT);
+    }
+    assert!(
+        fake.total_throttles() >= 10,
+        "{} throttles",
+        fake.total_throttles()
+    );
+}
