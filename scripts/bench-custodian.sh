@@ -156,6 +156,8 @@ cat >"${CONFIG}" <<EOF
 [aws]
 regions = ["us-east-1"]
 endpoint_url = "${ENDPOINT}"
+# moto answers DescribeAccountPolicies with a 500: one attempt, not ten with backoff.
+max_attempts = 1
 
 [forwarders]
 us-east-1 = "${FORWARDER}"
