@@ -534,12 +534,7 @@ mod tests {
             );
             assert_eq!(d.account_policy, None, "{name}");
             assert_eq!(d.log_groups.len(), 1);
-            assert_eq!(d.skips[0].reason, SkipReason::AccountPolicyTaken);
-            assert!(
-                d.skips[0].detail.contains("arn:aws:kinesis"),
-                "{}",
-                d.skips[0].detail
-            );
+            assert_first_skip(&d, SkipReason::AccountPolicyTaken, "arn:aws:kinesis");
         }
     }
 
@@ -570,6 +565,12 @@ mod tests {
         assert_eq!(d.account_policy.unwrap().covered.len(), 1);
     }
 
+    /// Asserts the first skip has `reason` and its detail names `needle`.
+    fn assert_first_skip(d: &Desired, reason: SkipReason, needle: &str) {
+        assert_eq!(d.skips[0].reason, reason, "{:?}", d.skips);
+        assert!(d.skips[0].detail.contains(needle), "{}", d.skips[0].detail);
+    }
+
     fn policy(name: &str, destination: &str, excluded: &[&str]) -> AccountPolicy {
         AccountPolicy {
             name: name.into(),
@@ -594,7 +595,7 @@ mod tests {
             &TargetLedger::default(),
             &guarded,
         );
-        let ap = d.account_policy.unwrap();
+        let ap = d.account_policy.clone().unwrap();
         assert_eq!((ap.ours, ap.delivering), (None, datadog));
         assert_eq!(
             ap.covered.keys().collect::<Vec<_>>(),
@@ -605,12 +606,7 @@ mod tests {
             [&LogGroupName::new("/b")]
         );
         assert_eq!(d.skips.len(), 1);
-        assert_eq!(d.skips[0].reason, SkipReason::LoopGuard);
-        assert!(
-            d.skips[0].detail.contains("/aws/lambda/fwd"),
-            "{}",
-            d.skips[0].detail
-        );
+        assert_first_skip(&d, SkipReason::LoopGuard, "/aws/lambda/fwd");
     }
 
     #[test]
@@ -667,7 +663,6 @@ mod tests {
         );
         assert_eq!(d.log_groups.len(), 1);
         assert_eq!(d.skips[0].subject, ACCOUNT_POLICIES);
-        assert_eq!(d.skips[0].reason, SkipReason::Unreadable);
-        assert!(d.skips[0].detail.contains("logs:DescribeAccountPolicies"));
+        assert_first_skip(&d, SkipReason::Unreadable, "logs:DescribeAccountPolicies");
     }
 }
