@@ -721,6 +721,121 @@ async fn permission_update_replaces_the_statement_and_delete_when_gone_is_applie
     );
 }
 
+/// Lambda that checks, at each RemovePermission, that another statement still lets
+/// `principal` invoke for `source_arn`: the grant never lapses.
+struct GrantMustHold {
+    inner: Arc<dyn LambdaApi>,
+    principal: &'static str,
+    account: String,
+    source_arn: String,
+    removes: std::sync::Mutex<Vec<(String, bool)>>,
+}
+
+#[async_trait]
+impl LambdaApi for GrantMustHold {
+    async fn functions(&self) -> Result<Vec<FunctionInfo>, AwsError> {
+        self.inner.functions().await
+    }
+
+    async fn tags(&self, function: &FunctionArn) -> Result<Tags, AwsError> {
+        self.inner.tags(function).await
+    }
+
+    async fn policy(&self, function: &FunctionArn) -> Result<Option<String>, AwsError> {
+        self.inner.policy(function).await
+    }
+
+    async fn add_permission(
+        &self,
+        function: &FunctionArn,
+        permission: &InvokePermission,
+    ) -> Result<(), AwsError> {
+        self.inner.add_permission(function, permission).await
+    }
+
+    async fn remove_permission(
+        &self,
+        function: &FunctionArn,
+        statement_id: &str,
+    ) -> Result<(), AwsError> {
+        let json = self.inner.policy(function).await?.unwrap_or_default();
+        let held = parse_policy(&json)
+            .expect("moto policy parses")
+            .iter()
+            .any(|s| {
+                s.sid != statement_id && s.allows(self.principal, &self.account, &self.source_arn)
+            });
+        self.removes
+            .lock()
+            .unwrap()
+            .push((statement_id.to_owned(), held));
+        self.inner.remove_permission(function, statement_id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_update_adds_the_replacement_before_removing_the_old_statement() {
+    let moto = Moto::start().await;
+    let forwarder = moto.function("it-fwd").await;
+    let policy = policy(&moto);
+    let wanted =
+        InvokePermission::account_wide("autosub-", Invoker::Logs, &moto.account, &moto.region);
+    let narrow = InvokePermission {
+        source_arn: Some("arn:aws:logs:us-east-1:123456789012:log-group:/only/this:*".to_owned()),
+        ..wanted.clone()
+    };
+    let only_this = LogGroupName::new("/only/this").arn(&moto.account, &moto.region);
+    let app_group = LogGroupName::new("/aws/lambda/app").arn(&moto.account, &moto.region);
+    let lambda = Arc::new(GrantMustHold {
+        inner: Arc::clone(&moto.apis.lambda),
+        principal: "logs.amazonaws.com",
+        account: moto.account.to_string(),
+        source_arn: only_this,
+        removes: std::sync::Mutex::new(Vec::new()),
+    });
+    let apis = TargetApis {
+        lambda: lambda.clone(),
+        ..moto.apis.clone()
+    };
+    let change_of = |action: Action, permission: &InvokePermission| {
+        plan_of(vec![change(
+            action,
+            Trigger::InvokePermission {
+                forwarder: forwarder.clone(),
+                permission: permission.clone(),
+            },
+        )])
+    };
+    let create = change_of(Action::Create, &narrow);
+    assert_eq!(
+        only(apply(&apis, &create, &policy, &CancellationToken::new()).await),
+        Outcome::Applied
+    );
+
+    // The plan's update: the replacement under our other id, replacing the narrow one.
+    let alternate = wanted.alternate_id();
+    let update = change_of(
+        Action::Update,
+        &wanted.replacing(&alternate, &wanted.statement_id),
+    );
+    assert_eq!(
+        only(apply(&apis, &update, &policy, &CancellationToken::new()).await),
+        Outcome::Applied
+    );
+    assert_eq!(
+        *lambda.removes.lock().unwrap(),
+        [(wanted.statement_id.clone(), true)],
+        "the old statement was removed only once the new one granted the same"
+    );
+    assert_eq!(
+        statements_with_sid(&apis, &forwarder, &wanted.statement_id).await,
+        vec![]
+    );
+    let new = statements_with_sid(&apis, &forwarder, &alternate).await;
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert!(new[0].allows("logs.amazonaws.com", moto.account.as_str(), &app_group));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_changes_on_one_bucket_are_one_write_that_moves_our_entry() {
     let moto = Moto::start().await;

@@ -52,6 +52,10 @@ pub struct InvokePermission {
     pub source_account: AccountId,
     /// `aws:SourceArn` (`ArnLike`), when the invoker has a useful account-wide ARN pattern.
     pub source_arn: Option<String>,
+    /// On an update, our statement this one replaces: the new one is added under the other of
+    /// our two ids before the old one is removed, so the grant never lapses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 impl InvokePermission {
@@ -75,6 +79,33 @@ impl InvokePermission {
             invoker,
             source_account: account.clone(),
             source_arn,
+            replaces: None,
+        }
+    }
+
+    /// The other of our two statement ids for this grant: an update adds the replacement under
+    /// it, then removes the old one (statement ids are unique within a policy).
+    pub fn alternate_id(&self) -> String {
+        format!("{}{ALTERNATE_SUFFIX}", self.statement_id)
+    }
+
+    /// This statement under `statement_id`, replacing `replaces`.
+    pub fn replacing(&self, statement_id: &str, replaces: &str) -> Self {
+        Self {
+            statement_id: statement_id.to_owned(),
+            replaces: Some(replaces.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// This statement under `statement_id`.
+    pub fn with_id(&self, statement_id: &str) -> Self {
+        Self {
+            statement_id: statement_id.to_owned(),
+            ..self.clone()
         }
     }
 }
+
+/// What the alternate statement id adds to the canonical one.
+const ALTERNATE_SUFFIX: &str = "-b";

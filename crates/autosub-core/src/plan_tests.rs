@@ -144,6 +144,14 @@ fn our_statement(invoker: Invoker, region: &str) -> PolicyStatement {
     statement_of(&our_permission(invoker, region))
 }
 
+/// `statement` under the id `sid`.
+fn with_sid(statement: &PolicyStatement, sid: &str) -> PolicyStatement {
+    PolicyStatement {
+        sid: sid.to_owned(),
+        ..statement.clone()
+    }
+}
+
 /// The logs statement of the Datadog forwarder template (SourceArn `…:log-group:*:*`).
 fn template_logs(region: &str) -> PolicyStatement {
     PolicyStatement {
@@ -1063,7 +1071,42 @@ fn invoke_permissions() {
                 .statements(HOME, vec![wrong_account.clone()])
                 .function("api")
                 .log_group(&group("api"), vec![ours(home)]),
-            vec![&format!("update {logs_sid} -> logs.amazonaws.com")],
+            vec![&format!(
+                "update fwd@{HOME} (autosub-logs-{ACCOUNT}-b, replacing autosub-logs-{ACCOUNT}) -> logs.amazonaws.com"
+            )],
+        ),
+        (
+            "our statement under its other id, scoped wrongly, is replaced under the first id",
+            Estate::new()
+                .statements(
+                    HOME,
+                    vec![with_sid(
+                        &wrong_account,
+                        &format!("autosub-logs-{ACCOUNT}-b"),
+                    )],
+                )
+                .function("api")
+                .log_group(&group("api"), vec![ours(home)]),
+            vec![&format!(
+                "update fwd@{HOME} (autosub-logs-{ACCOUNT}, replacing autosub-logs-{ACCOUNT}-b) -> logs.amazonaws.com"
+            )],
+        ),
+        (
+            "an update stopped between its add and its remove: the old statement goes",
+            Estate::new()
+                .statements(
+                    HOME,
+                    vec![
+                        wrong_account.clone(),
+                        with_sid(
+                            &our_statement(Invoker::Logs, HOME),
+                            &format!("autosub-logs-{ACCOUNT}-b"),
+                        ),
+                    ],
+                )
+                .function("api")
+                .log_group(&group("api"), vec![ours(home)]),
+            vec![&format!("delete {logs_sid} -> logs.amazonaws.com")],
         ),
         (
             "our statement nothing uses any more is deleted after the triggers",
@@ -1340,12 +1383,24 @@ fn apply(observed: &Observed, plan: &Plan, policy: &PlanPolicy) -> Observed {
                 else {
                     panic!("change on a policy that was not read: {change:?}");
                 };
-                let before = statements.len();
-                statements.retain(|s| s.sid != permission.statement_id);
-                let existed = statements.len() < before;
+                let mut remove = |sid: &str| {
+                    let before = statements.len();
+                    statements.retain(|s| s.sid != sid);
+                    statements.len() < before
+                };
+                // An update with `replaces` adds under the other id (which must be free), then
+                // removes the old one.
+                let (old_was_there, id_was_ready) = match &permission.replaces {
+                    Some(old) => (remove(old), !remove(&permission.statement_id)),
+                    None => {
+                        let existed = remove(&permission.statement_id);
+                        (existed, existed)
+                    }
+                };
+                let not_create = change.action != Action::Create;
                 assert_eq!(
-                    existed,
-                    change.action != Action::Create,
+                    (old_was_there, id_was_ready),
+                    (not_create, not_create),
                     "{change:?} against {statements:?}"
                 );
                 if change.action != Action::Delete {

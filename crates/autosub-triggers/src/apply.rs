@@ -367,37 +367,47 @@ async fn apply_permission(
     forwarder: &autosub_core::FunctionArn,
     permission: &InvokePermission,
 ) -> Outcome {
-    let remove = || async {
-        match apis
-            .lambda
-            .remove_permission(forwarder, &permission.statement_id)
-            .await
-        {
-            Err(e) if e.class != ErrorClass::NotFound => Err(e),
-            _ => Ok(()),
+    let remove = |statement_id: &str| {
+        let statement_id = statement_id.to_owned();
+        async move {
+            match apis
+                .lambda
+                .remove_permission(forwarder, &statement_id)
+                .await
+            {
+                Err(e) if e.class != ErrorClass::NotFound => Err(e),
+                _ => Ok(()),
+            }
         }
     };
     let add = || async {
         match apis.lambda.add_permission(forwarder, permission).await {
-            // Taken by a concurrent run adding the same statement.
+            // Taken by a concurrent run adding the same statement, or by this update's own
+            // earlier attempt (retried after Lambda refused the remove mid-deployment).
             Err(e)
                 if e.class == ErrorClass::Conflict
                     && !update_in_progress(&e)
-                    && action == Action::Create =>
+                    && (action == Action::Create || permission.replaces.is_some()) =>
             {
                 Ok(())
             }
             other => other,
         }
     };
+    let own = permission.statement_id.as_str();
     let once = || async {
-        match action {
-            Action::Create => add().await,
-            Action::Update => match remove().await {
+        match (action, permission.replaces.as_deref()) {
+            (Action::Create, _) => add().await,
+            // The replacement goes in under our other id first: the grant never lapses.
+            (Action::Update, Some(old)) => match add().await {
+                Ok(()) => remove(old).await,
+                Err(e) => Err(e),
+            },
+            (Action::Update, None) => match remove(own).await {
                 Ok(()) => add().await,
                 Err(e) => Err(e),
             },
-            Action::Delete => remove().await,
+            (Action::Delete, _) => remove(own).await,
         }
     };
     // Lambda refuses policy changes while the function is being updated (a deployment):
