@@ -14,6 +14,7 @@ mod discover_elbv2;
 mod discover_redshift;
 mod discover_step_functions;
 mod discover_wafv2;
+mod docs;
 mod e2e;
 mod fleet;
 mod layering;
