@@ -21,6 +21,8 @@ if [[ -z "${MOTO_SERVER:-}" ]] && ! command -v moto_server >/dev/null 2>&1; then
     }
 fi
 
-# The end-to-end tests run the built binary.
-cargo build --locked -p autosub --bin autosub
+# The end-to-end tests run the built binary. Built with the tests, in one invocation, it shares
+# their dependency builds: alone, `-p autosub` would resolve tokio without the tests'
+# `test-util` feature and compile tokio and every AWS SDK crate a second time.
+cargo build --locked --workspace --bins --tests
 cargo test --workspace --locked

@@ -10,14 +10,15 @@ use autosub_testkit::{Clients, DemoEstate, MotoServer, seed_demo_estate};
 use serde_json::Value;
 
 /// The `autosub` binary, built once per test run by the same cargo that runs the tests, so it is
-/// never stale.
+/// never stale. Built as `scripts/test.sh` builds it (with the workspace's tests, so with their
+/// features): a no-op after that script's build, and never a second build of the SDK crates.
 pub(crate) fn autosub_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut build = Command::new(env!("CARGO"));
         build
-            .args(["build", "--quiet", "-p", "autosub", "--bin", "autosub"])
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
             .current_dir(&workspace);
         // Cargo gives this test process the variables of the package under test. Some build
         // scripts (ring's) fingerprint CARGO_MANIFEST_DIR, so passing them on would make this
@@ -31,7 +32,7 @@ pub(crate) fn autosub_binary() -> &'static Path {
         let status = build
             .status()
             .expect("run cargo build for the autosub binary");
-        assert!(status.success(), "cargo build -p autosub failed");
+        assert!(status.success(), "cargo build of the autosub binary failed");
         // This test binary lives in <target>/<profile>/deps; the CLI in <target>/<profile>.
         let exe = std::env::current_exe().expect("the test binary's path");
         let profile_dir = exe
