@@ -16,6 +16,7 @@ mod discover_step_functions;
 mod discover_wafv2;
 mod docs;
 mod e2e;
+mod faults;
 mod fleet;
 mod layering;
 mod lease;
