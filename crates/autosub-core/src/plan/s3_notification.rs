@@ -1,0 +1,359 @@
+//! S3 bucket notifications: who owns an entry, the entry we write, the bucket's planning, and
+//! the rewrite apply makes of a configuration read right before its write (every entry not
+//! ours kept as read, in its place).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Action, Change, PlanPolicy, Planner, SkipReason, Trigger, sources_reason};
+use crate::desired::DesiredBucket;
+use crate::ids::{BucketName, FunctionArn, Partition, Region};
+use crate::ledger::{TargetLedger, bucket_unit, want_bucket_prefix};
+use crate::notification::{
+    DestinationKind, FilterRule, NotificationConfig, NotificationEntry, OBJECT_CREATED_ALL, is_ours,
+};
+use crate::observed::{BucketState, Observed, Ownership};
+use crate::permission::Invoker;
+
+/// Who owns a notification entry of `bucket`: ours by id prefix *and* destination (a forwarder,
+/// or one the ledger recorded autosub creating it for), adopted when it invokes a forwarder under
+/// another id, foreign otherwise (an entry with our prefix invoking anything else too).
+pub fn classify_entry(
+    entry: &NotificationEntry,
+    bucket: &BucketName,
+    policy: &PlanPolicy,
+    (forwarders, former): (&BTreeSet<FunctionArn>, &BTreeSet<FunctionArn>),
+    ledger: &TargetLedger,
+) -> Ownership {
+    if entry.kind != DestinationKind::Lambda {
+        return Ownership::Foreign;
+    }
+    let to_forwarder = forwarders.iter().any(|f| f.is(&entry.arn));
+    let to_former = former.iter().any(|f| f.is(&entry.arn));
+    let id = entry.id.as_deref().unwrap_or_default();
+    let created = || {
+        ledger.created(&Trigger::S3Notification {
+            bucket: bucket.clone(),
+            region: Region::default(),
+            id: id.to_owned(),
+            prefix: String::new(),
+            destination: String::new(),
+        })
+    };
+    if id.starts_with(&policy.notification_id_prefix) && (to_forwarder || to_former || created()) {
+        Ownership::Ours
+    } else if to_forwarder {
+        Ownership::Adopted
+    } else {
+        Ownership::Foreign
+    }
+}
+
+/// The notification entry we own for `prefix` on a bucket routed to `forwarder`.
+pub fn our_entry(policy: &PlanPolicy, prefix: &str, forwarder: &str) -> NotificationEntry {
+    let filter_rules = if prefix.is_empty() {
+        Vec::new()
+    } else {
+        vec![FilterRule {
+            name: "prefix".into(),
+            value: prefix.into(),
+        }]
+    };
+    NotificationEntry {
+        id: Some(format!("{}{prefix}", policy.notification_id_prefix)),
+        kind: DestinationKind::Lambda,
+        arn: forwarder.to_owned(),
+        events: vec![OBJECT_CREATED_ALL.to_owned()],
+        filter_rules,
+    }
+}
+
+impl Planner<'_> {
+    pub(super) fn buckets(&mut self, observed: &Observed) {
+        let names: BTreeSet<&BucketName> = self
+            .desired
+            .buckets
+            .keys()
+            .chain(observed.buckets.keys())
+            .collect();
+        for bucket in names {
+            let wanted = self.desired.buckets.get(bucket);
+            if let Some(want) = wanted
+                && observed.coverage.trusted_buckets.contains(bucket)
+            {
+                // Every prefix verified within the audit window and not due.
+                for prefix in want.prefixes.keys() {
+                    self.keep_verified(bucket_unit(bucket.as_str(), prefix));
+                }
+                let bucket_arn = bucket.arn(Partition::of(&want.region));
+                self.use_ours(&want.forwarder.to_string(), Invoker::S3, bucket_arn);
+                continue;
+            }
+            if matches!(
+                observed.buckets.get(bucket),
+                None | Some(BucketState::Unreadable { .. })
+            ) {
+                self.unread
+                    .entry(Invoker::S3)
+                    .or_insert(format!("s3://{bucket}"));
+            }
+            let (region, config) = match (observed.buckets.get(bucket), wanted) {
+                (Some(BucketState::Found { region, config }), _) => (region, config),
+                (Some(BucketState::Missing), Some(want)) => {
+                    for prefix in want.prefixes.keys() {
+                        self.skip(
+                            format!("s3://{bucket}/{prefix}"),
+                            SkipReason::BucketMissing,
+                            "the bucket logs are sent to does not exist".into(),
+                        );
+                    }
+                    continue;
+                }
+                (Some(BucketState::Unreadable { detail }), Some(want)) => {
+                    for prefix in want.prefixes.keys() {
+                        self.skip(
+                            format!("s3://{bucket}/{prefix}"),
+                            SkipReason::Unreadable,
+                            detail.clone(),
+                        );
+                    }
+                    continue;
+                }
+                (None, Some(want)) => {
+                    for prefix in want.prefixes.keys() {
+                        self.skip(
+                            format!("s3://{bucket}/{prefix}"),
+                            SkipReason::Unreadable,
+                            "the bucket was not observed".into(),
+                        );
+                    }
+                    continue;
+                }
+                (_, None) => match observed.buckets.get(bucket) {
+                    Some(BucketState::Found { region, config }) => (region, config),
+                    _ => continue,
+                },
+            };
+            self.bucket(bucket, region, &config.entries, wanted);
+        }
+    }
+
+    fn bucket(
+        &mut self,
+        bucket: &BucketName,
+        region: &Region,
+        entries: &[NotificationEntry],
+        wanted: Option<&DesiredBucket>,
+    ) {
+        let bucket_arn = bucket.arn(Partition::of(region));
+        let mut ours: BTreeMap<&str, &NotificationEntry> = BTreeMap::new();
+        let mut others: Vec<&NotificationEntry> = Vec::new();
+        let mut adopted: Vec<&NotificationEntry> = Vec::new();
+        for entry in entries {
+            match classify_entry(
+                entry,
+                bucket,
+                self.policy,
+                (&self.desired.forwarders, &self.former),
+                self.previous,
+            ) {
+                Ownership::Ours => {
+                    ours.insert(entry.id.as_deref().unwrap_or_default(), entry);
+                }
+                Ownership::Adopted => {
+                    if let Ok(f) = FunctionArn::parse(&entry.arn) {
+                        self.uses.adopted.insert((f, Invoker::S3));
+                    }
+                    adopted.push(entry);
+                    others.push(entry);
+                }
+                Ownership::Foreign => others.push(entry),
+            }
+        }
+        let entry_trigger = |entry: &NotificationEntry| Trigger::S3Notification {
+            bucket: bucket.clone(),
+            region: region.clone(),
+            id: entry.id.clone().unwrap_or_default(),
+            prefix: entry.prefix().to_owned(),
+            destination: entry.arn.clone(),
+        };
+        for entry in ours.values() {
+            self.track(&entry_trigger(entry), 0);
+        }
+
+        // What we want, after adopted entries that already cover a prefix are taken out.
+        let mut want: BTreeMap<String, (NotificationEntry, &BTreeSet<String>)> = BTreeMap::new();
+        if let Some(w) = wanted {
+            for (prefix, sources) in &w.prefixes {
+                let covered = adopted.iter().any(|a| {
+                    w.forwarder.is(&a.arn)
+                        && a.events.iter().any(|e| e == OBJECT_CREATED_ALL)
+                        && prefix.starts_with(a.prefix())
+                        && a.suffix().is_empty()
+                });
+                if covered {
+                    self.verify(
+                        bucket_unit(bucket.as_str(), prefix),
+                        want_bucket_prefix(&w.forwarder.to_string()),
+                    );
+                } else {
+                    let entry = our_entry(self.policy, prefix, &w.forwarder.to_string());
+                    want.insert(entry.id.clone().unwrap_or_default(), (entry, sources));
+                }
+            }
+        }
+
+        // Ours that are no longer wanted: deletes, unless held or blocked.
+        let held = self.desired.held_buckets.contains(bucket);
+        let mut kept: Vec<&NotificationEntry> = others.clone();
+        for (id, entry) in &ours {
+            if want.contains_key(*id) {
+                continue;
+            }
+            let use_ = FunctionArn::parse(&entry.arn)
+                .ok()
+                .map(|f| (f, Invoker::S3, bucket_arn.clone()));
+            if held {
+                let trigger = entry_trigger(entry);
+                self.track(&trigger, self.previous.stale_passes(&trigger));
+                if let Some(u) = use_ {
+                    self.uses.ours.entry((u.0, u.1)).or_default().insert(u.2);
+                }
+                kept.push(entry);
+                continue;
+            }
+            let reason = match wanted {
+                Some(_) if adopted.iter().any(|a| entry.overlaps(a)) => {
+                    "an adopted entry already sends these objects to the forwarder".to_owned()
+                }
+                Some(_) => {
+                    "the bucket's log prefixes changed; this prefix is no longer in the minimal set"
+                        .to_owned()
+                }
+                None => self.why_undesired(&format!("s3://{bucket}/{}", entry.prefix())),
+            };
+            let change = Change {
+                action: Action::Delete,
+                trigger: entry_trigger(entry),
+                reason,
+                after: None,
+            };
+            if !self.delete(bucket.as_str(), change, use_) {
+                kept.push(entry);
+            }
+        }
+
+        for (id, (entry, sources)) in &want {
+            let subject = format!("s3://{bucket}/{}", entry.prefix());
+            match ours.get(id.as_str()) {
+                Some(existing) if same_rule(existing, entry) => {
+                    self.verify(
+                        bucket_unit(bucket.as_str(), entry.prefix()),
+                        want_bucket_prefix(&entry.arn),
+                    );
+                    self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(taken) = others.iter().find(|o| o.id == entry.id) {
+                self.skip(subject, SkipReason::NameTaken, format!(
+                    "the {} holds our entry id {:?} and is not autosub's; it is left alone. Remove it, or give autosub another ownership.notification_id_prefix",
+                    taken.describe(), id));
+                continue;
+            }
+            // Any kept entry counts: rewrite_notifications would refuse the write all the same.
+            if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry)) {
+                self.skip(subject, SkipReason::S3Overlap, format!(
+                    "our rule would overlap the {} for the same events; S3 rejects overlapping rules (\"ambiguously defined\"). Narrow or remove that rule, or exclude the bucket",
+                    conflict.describe()));
+                if let Some(existing) = ours.get(id.as_str()) {
+                    self.use_ours(&existing.arn, Invoker::S3, bucket_arn.clone());
+                }
+                continue;
+            }
+            let (action, reason) = match ours.get(id.as_str()) {
+                Some(existing) => (
+                    Action::Update,
+                    format!(
+                        "our entry invokes {} on events {:?}; want the forwarder on {OBJECT_CREATED_ALL}",
+                        existing.arn, existing.events
+                    ),
+                ),
+                None => (
+                    Action::Create,
+                    sources_reason(sources, "write under this prefix"),
+                ),
+            };
+            self.changes.push(Change {
+                action,
+                trigger: entry_trigger(entry),
+                reason,
+                after: None,
+            });
+            self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
+        }
+    }
+}
+
+fn same_rule(a: &NotificationEntry, b: &NotificationEntry) -> bool {
+    a.kind == b.kind
+        && FunctionArn::parse(&a.arn).ok() == FunctionArn::parse(&b.arn).ok()
+        && a.events.len() == b.events.len()
+        && a.events.iter().zip(&b.events).all(|(x, y)| x == y)
+        && a.prefix() == b.prefix()
+        && a.suffix() == b.suffix()
+}
+
+/// Applies the S3 changes of one bucket to the configuration read right before the write: drops
+/// our entries being updated or deleted, adds ours being created or updated, and keeps every
+/// other entry exactly as read and in its place. A change whose rule would overlap a remaining
+/// entry is left out, with that entry's description.
+pub fn rewrite_notifications(
+    current: &NotificationConfig,
+    changes: &[&Change],
+    policy: &PlanPolicy,
+) -> (NotificationConfig, Vec<Option<String>>) {
+    let replaced: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| match &c.trigger {
+            Trigger::S3Notification { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut next = NotificationConfig {
+        entries: current
+            .entries
+            .iter()
+            .filter(|e| {
+                !(is_ours(e, &policy.notification_id_prefix)
+                    && replaced.contains(e.id.as_deref().unwrap_or_default()))
+            })
+            .cloned()
+            .collect(),
+        event_bridge: current.event_bridge,
+    };
+    let conflicts = changes
+        .iter()
+        .map(|change| match (&change.action, &change.trigger) {
+            (
+                Action::Create | Action::Update,
+                Trigger::S3Notification {
+                    prefix,
+                    destination,
+                    ..
+                },
+            ) => {
+                let entry = our_entry(policy, prefix, destination);
+                match next.entries.iter().find(|e| e.overlaps(&entry)) {
+                    Some(conflict) => Some(conflict.describe()),
+                    None => {
+                        next.entries.push(entry);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    (next, conflicts)
+}
