@@ -9,7 +9,7 @@ use autosub_aws::source_apis::Tags;
 use autosub_aws::{AwsError, ErrorClass, FunctionInfo, LambdaApi, TargetApis};
 
 use autosub_core::observed::parse_policy;
-use autosub_core::plan::{Action, Change, Plan, PlanPolicy, SkipReason, Trigger};
+use autosub_core::plan::{Action, Change, ChangeReason, Plan, PlanPolicy, SkipReason, Trigger};
 use autosub_core::{
     BucketName, BucketState, FunctionArn, InvokePermission, Invoker, LogGroupClass, LogGroupName,
     LogGroupState, PolicyState, Region, SubscriptionFilter,
@@ -49,7 +49,7 @@ fn change(action: Action, trigger: Trigger) -> Change {
     Change {
         action,
         trigger,
-        reason: "hand-built for the test".to_owned(),
+        reason: ChangeReason::NoSource,
         after: None,
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_config::Config;
 use autosub_core::account_policy::{AccountPolicy, AccountSelection};
-use autosub_core::plan::{Action, Change, Plan, PlanPolicy, SkipReason, Trigger};
+use autosub_core::plan::{Action, Change, ChangeReason, Plan, PlanPolicy, SkipReason, Trigger};
 use autosub_core::{AccountId, LogGroupName, Region};
 use autosub_engine::doctor::{DoctorCx, Net, Status, SystemResolver, TcpDialer, account_checks};
 use autosub_engine::iam;
@@ -126,7 +126,7 @@ fn s3_permission_create() -> (autosub_core::InvokePermission, Change) {
             forwarder: autosub_core::FunctionArn::parse(FORWARDER).unwrap(),
             permission: permission.clone(),
         },
-        reason: "test".into(),
+        reason: ChangeReason::NoSource,
         after: None,
     };
     (permission, create)
@@ -301,7 +301,10 @@ async fn in_per_group_mode_a_policy_to_the_forwarder_replaces_our_filters_and_on
         .iter()
         .find(|c| c.action == Action::Delete);
     assert!(
-        deleted.is_some_and(|c| c.reason.contains("account policy \"datadog\" delivers")),
+        deleted.is_some_and(|c| c
+            .reason
+            .to_string()
+            .contains("account policy \"datadog\" delivers")),
         "{deleted:?}"
     );
     let looping = report.passes[0]
@@ -372,7 +375,7 @@ async fn a_filter_delete_waits_for_the_account_policy_that_replaces_it() {
             Change {
                 action: Action::Create,
                 trigger: Trigger::AccountPolicy { policy },
-                reason: "test".into(),
+                reason: ChangeReason::NoSource,
                 after: None,
             },
             Change {
@@ -383,7 +386,7 @@ async fn a_filter_delete_waits_for_the_account_policy_that_replaces_it() {
                     pattern: String::new(),
                     destination: FORWARDER.into(),
                 },
-                reason: "test".into(),
+                reason: ChangeReason::NoSource,
                 after: Some("account-policy:autosub".into()),
             },
         ],
@@ -540,7 +543,7 @@ fn bucket_plan(bucket: &str) -> Plan {
                     prefix: "logs/".into(),
                     destination: FORWARDER.into(),
                 },
-                reason: "test".into(),
+                reason: ChangeReason::NoSource,
                 after: None,
             },
         ],

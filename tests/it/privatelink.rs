@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use autosub_aws::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use autosub_config::Config;
 use autosub_core::datadog::{DatadogService, Site};
-use autosub_core::plan::{Action, Change, Plan, Trigger};
+use autosub_core::plan::{Action, Change, ChangeReason, Plan, Trigger};
 use autosub_core::{Discovery, InvokePermission, Invoker, LogGroupName, Region, SecretArn};
 use autosub_engine::doctor::{
     Check, Dialer, DoctorCx, Net, Resolver, Status, TcpDialer, account_checks, endpoint_checks,
@@ -607,7 +607,7 @@ fn report(account: &str, region: &str, changes: usize) -> PassReport {
             pattern: String::new(),
             destination: FORWARDER_ARN.into(),
         },
-        reason: "the log group of a function".into(),
+        reason: ChangeReason::NoSource,
         after: None,
     };
     PassReport {

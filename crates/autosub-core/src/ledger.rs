@@ -314,6 +314,7 @@ pub fn location_of_account_policy(name: &str) -> String {
 mod tests {
     use super::*;
     use crate::ids::LogGroupName;
+    use crate::plan::ChangeReason;
 
     fn filter(group: &str) -> Trigger {
         Trigger::SubscriptionFilter {
@@ -328,7 +329,7 @@ mod tests {
         Change {
             action,
             trigger,
-            reason: String::new(),
+            reason: ChangeReason::NoSource,
             after: None,
         }
     }

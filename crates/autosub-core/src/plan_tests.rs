@@ -19,7 +19,7 @@ use crate::observed::{
 };
 use crate::permission::{InvokePermission, Invoker};
 use crate::plan::rewrite_notifications;
-use crate::plan::{Action, Change, Plan, PlanPolicy, SkipReason, Trigger, plan};
+use crate::plan::{Action, Change, ChangeReason, Plan, PlanPolicy, SkipReason, Trigger, plan};
 use crate::render;
 use crate::source::{Discovery, Gap, Location, LogSource, Service};
 
@@ -343,7 +343,7 @@ impl Estate {
         let change = Change {
             action: Action::Create,
             trigger,
-            reason: String::new(),
+            reason: ChangeReason::NoSource,
             after: None,
         };
         self.observed.ledger.record_applied(&change, 1);
@@ -1820,7 +1820,7 @@ fn arb_s3_change() -> impl Strategy<Value = Change> {
                 prefix: PREFIXES[prefix].into(),
                 destination: lambda_targets()[target].clone(),
             },
-            reason: String::new(),
+            reason: ChangeReason::NoSource,
             after: None,
         })
 }
@@ -2129,7 +2129,7 @@ fn switching_to_the_account_policy_puts_it_before_deleting_the_filters_it_replac
     for delete in &plan.changes[1..] {
         assert_eq!(delete.after.as_deref(), Some("account-policy:autosub"));
         assert!(
-            delete.reason.contains("every event twice"),
+            delete.reason.to_string().contains("every event twice"),
             "{}",
             delete.reason
         );
@@ -2159,6 +2159,7 @@ fn our_policy_is_updated_when_the_exclusions_or_the_forwarder_change() {
     assert!(
         update
             .reason
+            .to_string()
             .contains("1 log group(s) to exclude, 1 no longer excluded"),
         "{}",
         update.reason

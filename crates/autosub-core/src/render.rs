@@ -27,7 +27,7 @@ pub fn plan_text(title: &str, plan: &Plan) -> String {
                     c.trigger.kind().to_owned(),
                     c.trigger.resource(),
                     c.trigger.target(),
-                    c.reason.clone(),
+                    c.reason.to_string(),
                 ]
             })
             .collect();

@@ -2,13 +2,25 @@
 //! once the region leaves account-policy mode; another's never touched. What the policy is and
 //! which log groups it takes over from per-group filters is [`crate::account_policy`].
 
-use super::{Action, Change, Planner, Trigger};
+use super::{Action, Change, ChangeReason, Planner, PolicyDifference, SkipReason, Trigger};
 use crate::account_policy::{self, AccountPolicies, AccountPolicy, AccountSelection};
-use crate::ids::{FunctionArn, LogGroupName};
+use crate::ids::{AccountId, FunctionArn, LogGroupName};
 use crate::ledger::location_of_account_policy;
 use crate::observed::Observed;
 use crate::permission::Invoker;
-use crate::plan::SkipReason;
+
+/// `policy` as a trigger.
+fn policy_trigger(policy: &AccountPolicy) -> Trigger {
+    Trigger::AccountPolicy {
+        policy: policy.clone(),
+    }
+}
+
+/// The ARN of every log group of the account in the region of `forwarder`, which the logs
+/// statement must allow for an account policy delivering there.
+fn all_groups_arn(account: &AccountId, forwarder: &FunctionArn) -> String {
+    LogGroupName::new("*").arn(account, forwarder.region())
+}
 
 impl Planner<'_> {
     /// The region's account policy: ours kept as desired, created, updated, or deleted once the
@@ -43,54 +55,20 @@ impl Planner<'_> {
                 self.previous,
             )
         });
-        let trigger = |policy: &AccountPolicy| Trigger::AccountPolicy {
-            policy: policy.clone(),
-        };
         if let Some(found) = found {
-            self.track(&trigger(found), 0);
+            self.track(&policy_trigger(found), 0);
         }
-        let all_groups = LogGroupName::new("*");
         match (wanted, found) {
-            (Some(wanted), found) => {
-                if let Ok(forwarder) = FunctionArn::parse(&wanted.destination_arn) {
-                    let arn = all_groups.arn(&self.policy.account, forwarder.region());
-                    self.use_ours(&wanted.destination_arn, Invoker::Logs, arn);
-                }
-                let (action, reason) = match found {
-                    Some(found) if found == wanted => return,
-                    Some(found) => (Action::Update, policy_difference(found, wanted)),
-                    None => {
-                        let covered = self
-                            .desired
-                            .account_policy
-                            .as_ref()
-                            .map_or(0, |d| d.covered.len());
-                        (
-                            Action::Create,
-                            format!(
-                                "delivers the {covered} discovered log group(s) and every log group created later, {} excluded, with no filter slot taken",
-                                wanted.excluded_count()
-                            ),
-                        )
-                    }
-                };
-                self.policy_change = Some(location_of_account_policy(&wanted.name));
-                self.changes.push(Change {
-                    action,
-                    trigger: trigger(wanted),
-                    reason,
-                    after: None,
-                });
-            }
+            (Some(wanted), found) => self.wanted_account_policy(wanted, found),
             (None, Some(found)) if self.desired.account_policy.is_none() => {
                 let change = Change {
                     action: Action::Delete,
-                    trigger: trigger(found),
-                    reason: "account_policy is not enabled for this region; its log groups get per-group filters".into(),
+                    trigger: policy_trigger(found),
+                    reason: ChangeReason::AccountPolicyDisabled,
                     after: None,
                 };
                 let use_ = FunctionArn::parse(&found.destination_arn).ok().map(|f| {
-                    let arn = all_groups.arn(&self.policy.account, f.region());
+                    let arn = all_groups_arn(&self.policy.account, &f);
                     (f, Invoker::Logs, arn)
                 });
                 let _queued = self.delete(&location_of_account_policy(&found.name), change, use_);
@@ -99,35 +77,63 @@ impl Planner<'_> {
             (None, _) => {}
         }
     }
+
+    /// Our policy as `wanted`: kept when `found` is it, else created or updated; the filter
+    /// deletes it makes redundant wait for that change.
+    fn wanted_account_policy(&mut self, wanted: &AccountPolicy, found: Option<&AccountPolicy>) {
+        if let Ok(forwarder) = FunctionArn::parse(&wanted.destination_arn) {
+            let arn = all_groups_arn(&self.policy.account, &forwarder);
+            self.use_ours(&wanted.destination_arn, Invoker::Logs, arn);
+        }
+        let (action, reason) = match found {
+            Some(found) if found == wanted => return,
+            Some(found) => (
+                Action::Update,
+                ChangeReason::AccountPolicyDiffers(difference(found, wanted)),
+            ),
+            None => {
+                let covered = self
+                    .desired
+                    .account_policy
+                    .as_ref()
+                    .map_or(0, |d| d.covered.len());
+                (
+                    Action::Create,
+                    ChangeReason::AccountPolicyNew {
+                        covered,
+                        excluded: wanted.excluded_count(),
+                    },
+                )
+            }
+        };
+        self.policy_change = Some(location_of_account_policy(&wanted.name));
+        self.changes.push(Change {
+            action,
+            trigger: policy_trigger(wanted),
+            reason,
+            after: None,
+        });
+    }
 }
 
-/// What an update of our account policy changes, in words.
-fn policy_difference(found: &AccountPolicy, wanted: &AccountPolicy) -> String {
-    let mut parts = Vec::new();
-    if found.destination_arn != wanted.destination_arn {
-        parts.push(format!(
-            "it delivers to {}; the forwarder is {}",
-            found.destination_arn, wanted.destination_arn
-        ));
-    }
-    if found.pattern != wanted.pattern {
-        parts.push(format!(
-            "its pattern is {:?}; the configured pattern is {:?}",
-            found.pattern, wanted.pattern
-        ));
-    }
+/// What an update of our account policy `found` to `wanted` changes.
+fn difference(found: &AccountPolicy, wanted: &AccountPolicy) -> PolicyDifference {
+    let differs = |a: &String, b: &String| (a != b).then(|| (a.clone(), b.clone()));
+    let mut difference = PolicyDifference {
+        destination: differs(&found.destination_arn, &wanted.destination_arn),
+        pattern: differs(&found.pattern, &wanted.pattern),
+        ..PolicyDifference::default()
+    };
     match (&found.selection, &wanted.selection) {
         (AccountSelection::AllBut(had), AccountSelection::AllBut(want)) if had != want => {
             let added = want.difference(had).count();
             let removed = had.difference(want).count();
-            parts.push(format!(
-                "its exclusions change: {added} log group(s) to exclude, {removed} no longer excluded"
-            ));
+            difference.exclusions = Some((added, removed));
         }
         (AccountSelection::Unrecognised(raw), _) => {
-            parts.push(format!("its selection criteria {raw:?} are not autosub's"));
+            difference.unrecognised_selection = Some(raw.clone());
         }
         _ => {}
     }
-    format!("our account policy differs: {}", parts.join("; "))
+    difference
 }

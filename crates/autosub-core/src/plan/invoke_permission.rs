@@ -3,13 +3,26 @@
 //! without a lapse, and removed only by a full audit of the forwarder's own region once nothing
 //! of ours uses it.
 
-use super::{Action, Change, Planner, SkipReason, Trigger};
+use super::{Action, Change, ChangeReason, PermissionGap, Planner, SkipReason, Trigger};
 use crate::ids::FunctionArn;
 use crate::ledger;
 use crate::observed::{Observed, PolicyState, PolicyStatement};
 use crate::permission::{InvokePermission, Invoker};
 
+/// Our statements found under either of our two ids (an update alternates between them).
+type Mine<'o> = [(&'o PolicyStatement, &'o InvokePermission)];
+
+/// `permission` on `forwarder`, as a trigger.
+fn permission_trigger(forwarder: &FunctionArn, permission: &InvokePermission) -> Trigger {
+    Trigger::InvokePermission {
+        forwarder: forwarder.clone(),
+        permission: permission.clone(),
+    }
+}
+
 impl Planner<'_> {
+    /// Every forwarder's statements for each invoker, after every trigger was planned (what
+    /// they will need is known then).
     pub(super) fn permissions(&mut self, observed: &Observed) {
         // Deletes that will go ahead no longer need their permission; capped ones still do.
         let mut order: Vec<usize> = (0..self.deletes.len()).collect();
@@ -21,155 +34,195 @@ impl Planner<'_> {
                 self.uses.ours.entry((f, invoker)).or_default().insert(arn);
             }
         }
-
         for (forwarder, state) in &observed.policies {
             for invoker in [Invoker::Logs, Invoker::S3] {
-                let key = (forwarder.clone(), invoker);
-                let needed = self.uses.ours.get(&key);
-                let ours = InvokePermission::account_wide(
-                    &self.policy.statement_id_prefix,
-                    invoker,
-                    &self.policy.account,
-                    forwarder.region(),
+                self.permission(forwarder, invoker, state, observed.coverage.full);
+            }
+        }
+    }
+
+    /// Our statement for `invoker` on `forwarder`: added or replaced when our triggers need a
+    /// grant no statement gives, deleted when nothing uses it any more (`full_audit` only), and
+    /// the duplicate an interrupted update left deleted.
+    fn permission(
+        &mut self,
+        forwarder: &FunctionArn,
+        invoker: Invoker,
+        state: &PolicyState,
+        full_audit: bool,
+    ) {
+        let key = (forwarder.clone(), invoker);
+        let ours = InvokePermission::account_wide(
+            &self.policy.statement_id_prefix,
+            invoker,
+            &self.policy.account,
+            forwarder.region(),
+        );
+        let alternate = ours.with_id(&ours.alternate_id());
+        let statements = match state {
+            PolicyState::Found { statements } => statements,
+            PolicyState::Unreadable { detail } => {
+                let needed = self.uses.ours.contains_key(&key);
+                self.unreadable_policy(forwarder, [&ours, &alternate], needed, detail);
+                return;
+            }
+        };
+        let mine: Vec<(&PolicyStatement, &InvokePermission)> = statements
+            .iter()
+            .filter_map(|s| {
+                [&ours, &alternate]
+                    .into_iter()
+                    .find(|p| p.statement_id == s.sid)
+                    .map(|p| (s, p))
+            })
+            .collect();
+        // Each forwarder's statements belong to the pass of its own region.
+        let home = forwarder.region() == &self.desired.home_region;
+        if home {
+            for (_, permission) in &mine {
+                self.ledger.track(
+                    &permission_trigger(forwarder, permission),
+                    0,
+                    self.at,
+                    self.previous,
                 );
-                let trigger_of = |permission: &InvokePermission| Trigger::InvokePermission {
-                    forwarder: forwarder.clone(),
-                    permission: permission.clone(),
-                };
-                let alternate = ours.with_id(&ours.alternate_id());
-                let subject = trigger_of(&ours).resource();
-                let statements = match state {
-                    PolicyState::Found { statements } => statements,
-                    PolicyState::Unreadable { detail } => {
-                        let ours_there = [&ours, &alternate].into_iter().any(|p| {
-                            self.previous
-                                .triggers
-                                .contains_key(&ledger::key(&trigger_of(p)))
-                        });
-                        if needed.is_some() || ours_there {
-                            self.skip(
-                                subject,
-                                SkipReason::Unreadable,
-                                format!(
-                                    "the forwarder's resource policy could not be read: {detail}"
-                                ),
-                            );
-                        }
-                        continue;
-                    }
-                };
-                // Ours under either of its two ids (an update alternates between them).
-                let mine: Vec<(&PolicyStatement, &InvokePermission)> = statements
-                    .iter()
-                    .filter_map(|s| {
-                        [&ours, &alternate]
-                            .into_iter()
-                            .find(|p| p.statement_id == s.sid)
-                            .map(|p| (s, p))
-                    })
-                    .collect();
-                // Each forwarder's statements belong to the pass of its own region.
-                let home = forwarder.region() == &self.desired.home_region;
-                if home {
-                    for (_, permission) in &mine {
-                        self.ledger
-                            .track(&trigger_of(permission), 0, self.at, self.previous);
-                    }
-                }
-                let principal = invoker.principal();
-                let account = self.policy.account.as_str().to_owned();
-                match needed {
-                    Some(arns) => {
-                        let grants = |s: &PolicyStatement| {
-                            arns.iter().all(|arn| s.allows(principal, &account, arn))
-                        };
-                        let covered = arns.iter().all(|arn| {
-                            statements
-                                .iter()
-                                .any(|s| s.allows(principal, &account, arn))
-                        });
-                        if covered {
-                            // Both ids held: an update stopped between its add and its
-                            // remove. The one that does not grant (or the alternate) goes.
-                            if let [a, b] = mine.as_slice()
-                                && home
-                            {
-                                let (kept, extra) = if grants(a.0) { (a, b) } else { (b, a) };
-                                if grants(kept.0) {
-                                    let change = Change {
-                                        action: Action::Delete,
-                                        trigger: trigger_of(extra.1),
-                                        reason: format!(
-                                            "statement {} grants the same; an earlier update stopped before removing this one",
-                                            kept.0.sid
-                                        ),
-                                        after: None,
-                                    };
-                                    self.gate_permission_delete(forwarder, change, None);
-                                }
-                            }
-                            continue;
-                        }
-                        let (action, permission, why) = match mine.as_slice() {
-                            [] => (
-                                Action::Create,
-                                ours.clone(),
-                                "no statement of the forwarder's policy allows it",
-                            ),
-                            [(old, _)] => {
-                                let free = if old.sid == ours.statement_id {
-                                    &alternate.statement_id
-                                } else {
-                                    &ours.statement_id
-                                };
-                                (
-                                    Action::Update,
-                                    ours.replacing(free, &old.sid),
-                                    "our statement no longer covers them; its replacement is added before it is removed, so the grant never lapses",
-                                )
-                            }
-                            // Both ids held and neither grants: replaced in place; the other
-                            // goes once one grants.
-                            [(old, _), ..] => (
-                                Action::Update,
-                                ours.with_id(&old.sid),
-                                "our statement no longer covers them",
-                            ),
-                        };
-                        self.changes.push(Change {
-                            action,
-                            trigger: trigger_of(&permission),
-                            reason: format!("{} {} trigger(s) need {} to invoke the forwarder from account {}; {why}", arns.len(), invoker.as_str(), principal, self.policy.account),
+            }
+        }
+        let principal = invoker.principal();
+        let account = self.policy.account.as_str().to_owned();
+        match self.uses.ours.get(&key) {
+            Some(arns) => {
+                let grants =
+                    |s: &PolicyStatement| arns.iter().all(|arn| s.allows(principal, &account, arn));
+                let covered = arns.iter().all(|arn| {
+                    statements
+                        .iter()
+                        .any(|s| s.allows(principal, &account, arn))
+                });
+                if !covered {
+                    let triggers = arns.len();
+                    self.statement_needed(forwarder, (&ours, &alternate), &mine, triggers);
+                } else if let [a, b] = mine.as_slice()
+                    && home
+                {
+                    // Both ids held: an update stopped between its add and its remove. The one
+                    // that does not grant (or the alternate) goes.
+                    let (kept, extra) = if grants(a.0) { (a, b) } else { (b, a) };
+                    if grants(kept.0) {
+                        let change = Change {
+                            action: Action::Delete,
+                            trigger: permission_trigger(forwarder, extra.1),
+                            reason: ChangeReason::DuplicateStatement {
+                                kept: kept.0.sid.clone(),
+                            },
                             after: None,
-                        });
+                        };
+                        self.gate_permission_delete(forwarder, change, None);
                     }
-                    // S3 and Logs invoke only same-region functions, and this pass sweeps its
-                    // whole region: it alone knows that nothing uses the statement any more.
-                    None if !mine.is_empty() && !self.uses.adopted.contains(&key) && home => {
-                        for (_, permission) in &mine {
-                            let change = Change {
-                                action: Action::Delete,
-                                trigger: trigger_of(permission),
-                                reason: format!(
-                                    "no trigger invokes the forwarder through {principal} any more"
-                                ),
-                                after: None,
-                            };
-                            let unread = self.unread.get(&invoker).map(|what| {
-                                (
-                                    SkipReason::Unreadable,
-                                    format!("{what} could not be read; a trigger there may still use the statement"),
-                                )
-                            }).or_else(|| (!observed.coverage.full).then(|| (
-                                SkipReason::PartialSweep,
-                                "this pass read only part of the region (an incremental audit); a trigger of ours the ledger lost may still use the statement. A full audit (reconcile --full-audit, or the first pass after the ledger is lost) removes it".to_owned(),
-                            )));
-                            self.gate_permission_delete(forwarder, change, unread);
-                        }
-                    }
-                    None => {}
                 }
             }
+            // S3 and Logs invoke only same-region functions, and this pass sweeps its whole
+            // region: it alone knows that nothing uses the statement any more.
+            None if !mine.is_empty() && !self.uses.adopted.contains(&key) && home => {
+                self.statements_unused(forwarder, invoker, &mine, full_audit);
+            }
+            None => {}
+        }
+    }
+
+    /// A forwarder whose policy could not be read: nothing changes there, and a skip says so
+    /// when our triggers need the statement (`needed`) or the ledger holds one of `ours`.
+    fn unreadable_policy(
+        &mut self,
+        forwarder: &FunctionArn,
+        ours: [&InvokePermission; 2],
+        needed: bool,
+        detail: &str,
+    ) {
+        let ours_there = ours.into_iter().any(|p| {
+            self.previous
+                .triggers
+                .contains_key(&ledger::key(&permission_trigger(forwarder, p)))
+        });
+        if needed || ours_there {
+            self.skip(
+                permission_trigger(forwarder, ours[0]).resource(),
+                SkipReason::Unreadable,
+                format!("the forwarder's resource policy could not be read: {detail}"),
+            );
+        }
+    }
+
+    /// Our statement (`ours`, or its `alternate` id) where no statement grants what `triggers`
+    /// of ours need: added; or, ours being there, its replacement added under our other id
+    /// before it is removed; both ids held and neither granting, one rewritten in place (the
+    /// other goes once one grants).
+    fn statement_needed(
+        &mut self,
+        forwarder: &FunctionArn,
+        (ours, alternate): (&InvokePermission, &InvokePermission),
+        mine: &Mine<'_>,
+        triggers: usize,
+    ) {
+        let (action, permission, gap) = match mine {
+            [] => (Action::Create, ours.clone(), PermissionGap::NoStatement),
+            [(old, _)] => {
+                let free = if old.sid == ours.statement_id {
+                    &alternate.statement_id
+                } else {
+                    &ours.statement_id
+                };
+                (
+                    Action::Update,
+                    ours.replacing(free, &old.sid),
+                    PermissionGap::Replaced,
+                )
+            }
+            [(old, _), ..] => (
+                Action::Update,
+                ours.with_id(&old.sid),
+                PermissionGap::Rewritten,
+            ),
+        };
+        self.changes.push(Change {
+            action,
+            trigger: permission_trigger(forwarder, &permission),
+            reason: ChangeReason::PermissionNeeded {
+                triggers,
+                invoker: ours.invoker,
+                account: self.policy.account.clone(),
+                gap,
+            },
+            after: None,
+        });
+    }
+
+    /// Our statements for `invoker` that no trigger uses any more: deleted, unless something
+    /// this pass could not read, or did not read (not a `full_audit`), may still use them.
+    fn statements_unused(
+        &mut self,
+        forwarder: &FunctionArn,
+        invoker: Invoker,
+        mine: &Mine<'_>,
+        full_audit: bool,
+    ) {
+        for (_, permission) in mine {
+            let change = Change {
+                action: Action::Delete,
+                trigger: permission_trigger(forwarder, permission),
+                reason: ChangeReason::PermissionUnused { invoker },
+                after: None,
+            };
+            let unread = self.unread.get(&invoker).map(|what| {
+                (
+                    SkipReason::Unreadable,
+                    format!("{what} could not be read; a trigger there may still use the statement"),
+                )
+            }).or_else(|| (!full_audit).then(|| (
+                SkipReason::PartialSweep,
+                "this pass read only part of the region (an incremental audit); a trigger of ours the ledger lost may still use the statement. A full audit (reconcile --full-audit, or the first pass after the ledger is lost) removes it".to_owned(),
+            )));
+            self.gate_permission_delete(forwarder, change, unread);
         }
     }
 

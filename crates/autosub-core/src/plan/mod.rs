@@ -11,6 +11,7 @@
 
 mod account_policy;
 mod invoke_permission;
+mod reason;
 mod s3_notification;
 mod subscription_filter;
 
@@ -27,6 +28,7 @@ use crate::observed::{BucketState, LogGroupState, Observed, PolicyState};
 use crate::pattern::wildcard_match;
 use crate::permission::{InvokePermission, Invoker};
 
+pub use reason::{ChangeReason, PermissionGap, Place, PolicyDifference};
 pub use s3_notification::{classify_entry, our_entry, rewrite_notifications};
 pub use subscription_filter::classify_filter;
 
@@ -162,15 +164,15 @@ impl Trigger {
     }
 }
 
-/// One change to make.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// One change to make. Serialised only: its reason is written as the sentence it renders to.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Change {
     /// Create, update or delete.
     pub action: Action,
     /// What it acts on.
     pub trigger: Trigger,
-    /// Why, in a sentence a reviewer can check.
-    pub reason: String,
+    /// Why, as data; `Display` gives the sentence a reviewer can check.
+    pub reason: ChangeReason,
     /// The resource of another change in the plan this one waits for: it is applied only once
     /// that change was, and skipped (`dependency_failed`) otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -288,7 +290,7 @@ pub struct Skip {
 
 /// The changes that close the gap between desired and observed, in the order to apply them
 /// (permissions first on create, last on delete), and what was skipped.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// Changes, in apply order.
     pub changes: Vec<Change>,
@@ -556,15 +558,15 @@ impl Planner<'_> {
     }
 
     /// Why a no-longer-desired location was dropped, from the desire's skips.
-    fn why_undesired(&self, subject: &str) -> String {
+    fn why_undesired(&self, subject: &str) -> ChangeReason {
         self.desired
             .skips
             .iter()
             .find(|s| s.subject == subject)
-            .map_or_else(
-                || "no discovered source writes here any more".to_owned(),
-                |s| format!("no longer wanted ({}: {})", s.reason, s.detail),
-            )
+            .map_or(ChangeReason::NoSource, |s| ChangeReason::NoLongerWanted {
+                reason: s.reason,
+                detail: s.detail.clone(),
+            })
     }
 
     fn finish(mut self) -> Plan {
@@ -639,17 +641,5 @@ impl Planner<'_> {
             skips: self.skips,
             ledger: self.ledger,
         }
-    }
-}
-
-fn sources_reason(sources: &BTreeSet<String>, verb: &str) -> String {
-    let mut iter = sources.iter();
-    match (iter.next(), sources.len()) {
-        (Some(one), 1) => format!("{one} and nothing subscribes it yet: its logs {verb}"),
-        (Some(first), n) => format!(
-            "{first} and {} more {verb}; nothing subscribes them yet",
-            n - 1
-        ),
-        (None, _) => "wanted".to_owned(),
     }
 }

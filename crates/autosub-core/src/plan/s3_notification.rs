@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Action, Change, PlanPolicy, Planner, SkipReason, Trigger, sources_reason};
+use super::{Action, Change, ChangeReason, Place, PlanPolicy, Planner, SkipReason, Trigger};
 use crate::desired::DesiredBucket;
 use crate::ids::{BucketName, FunctionArn, Partition, Region};
 use crate::ledger::{TargetLedger, bucket_unit, want_bucket_prefix};
@@ -67,7 +67,29 @@ pub fn our_entry(policy: &PlanPolicy, prefix: &str, forwarder: &str) -> Notifica
     }
 }
 
+/// A bucket's entries as read: ours by id, every other one (the adopted too), and the adopted.
+struct Entries<'o> {
+    ours: BTreeMap<&'o str, &'o NotificationEntry>,
+    others: Vec<&'o NotificationEntry>,
+    adopted: Vec<&'o NotificationEntry>,
+}
+
+/// The entries of ours a bucket should have, by id, each with the sources of its prefix.
+type WantedEntries<'d> = BTreeMap<String, (NotificationEntry, &'d BTreeSet<String>)>;
+
+/// `entry` of `bucket` in `region`, as a trigger.
+fn entry_trigger(bucket: &BucketName, region: &Region, entry: &NotificationEntry) -> Trigger {
+    Trigger::S3Notification {
+        bucket: bucket.clone(),
+        region: region.clone(),
+        id: entry.id.clone().unwrap_or_default(),
+        prefix: entry.prefix().to_owned(),
+        destination: entry.arn.clone(),
+    }
+}
+
 impl Planner<'_> {
+    /// Every bucket that is desired or was read.
     pub(super) fn buckets(&mut self, observed: &Observed) {
         let names: BTreeSet<&BucketName> = self
             .desired
@@ -88,55 +110,46 @@ impl Planner<'_> {
                 self.use_ours(&want.forwarder.to_string(), Invoker::S3, bucket_arn);
                 continue;
             }
-            if matches!(
-                observed.buckets.get(bucket),
-                None | Some(BucketState::Unreadable { .. })
-            ) {
-                self.unread
-                    .entry(Invoker::S3)
-                    .or_insert(format!("s3://{bucket}"));
+            let state = observed.buckets.get(bucket);
+            if let Some((region, config)) = self.read_bucket(bucket, state, wanted) {
+                self.bucket(bucket, region, &config.entries, wanted);
             }
-            let (region, config) = match (observed.buckets.get(bucket), wanted) {
-                (Some(BucketState::Found { region, config }), _) => (region, config),
-                (Some(BucketState::Missing), Some(want)) => {
-                    for prefix in want.prefixes.keys() {
-                        self.skip(
-                            format!("s3://{bucket}/{prefix}"),
-                            SkipReason::BucketMissing,
-                            "the bucket logs are sent to does not exist".into(),
-                        );
-                    }
-                    continue;
-                }
-                (Some(BucketState::Unreadable { detail }), Some(want)) => {
-                    for prefix in want.prefixes.keys() {
-                        self.skip(
-                            format!("s3://{bucket}/{prefix}"),
-                            SkipReason::Unreadable,
-                            detail.clone(),
-                        );
-                    }
-                    continue;
-                }
-                (None, Some(want)) => {
-                    for prefix in want.prefixes.keys() {
-                        self.skip(
-                            format!("s3://{bucket}/{prefix}"),
-                            SkipReason::Unreadable,
-                            "the bucket was not observed".into(),
-                        );
-                    }
-                    continue;
-                }
-                (_, None) => match observed.buckets.get(bucket) {
-                    Some(BucketState::Found { region, config }) => (region, config),
-                    _ => continue,
-                },
-            };
-            self.bucket(bucket, region, &config.entries, wanted);
         }
     }
 
+    /// The region and configuration of a bucket that was read. Otherwise `None`: a trigger there
+    /// may still use the s3 statement, and each prefix of a `wanted` bucket is skipped, saying why.
+    fn read_bucket<'o>(
+        &mut self,
+        bucket: &BucketName,
+        state: Option<&'o BucketState>,
+        wanted: Option<&DesiredBucket>,
+    ) -> Option<(&'o Region, &'o NotificationConfig)> {
+        if matches!(state, None | Some(BucketState::Unreadable { .. })) {
+            self.unread
+                .entry(Invoker::S3)
+                .or_insert(format!("s3://{bucket}"));
+        }
+        if let Some(BucketState::Found { region, config }) = state {
+            return Some((region, config));
+        }
+        let want = wanted?;
+        let (reason, detail) = match state {
+            Some(BucketState::Missing) => (
+                SkipReason::BucketMissing,
+                "the bucket logs are sent to does not exist",
+            ),
+            Some(BucketState::Unreadable { detail }) => (SkipReason::Unreadable, detail.as_str()),
+            _ => (SkipReason::Unreadable, "the bucket was not observed"),
+        };
+        for prefix in want.prefixes.keys() {
+            self.skip(format!("s3://{bucket}/{prefix}"), reason, detail.to_owned());
+        }
+        None
+    }
+
+    /// One bucket that was read: ours that are no longer wanted go, the wanted ones are kept,
+    /// created or updated, and every other entry stays as it is.
     fn bucket(
         &mut self,
         bucket: &BucketName,
@@ -144,7 +157,22 @@ impl Planner<'_> {
         entries: &[NotificationEntry],
         wanted: Option<&DesiredBucket>,
     ) {
-        let bucket_arn = bucket.arn(Partition::of(region));
+        let entries = self.classify_entries(bucket, region, entries);
+        let want = self.wanted_entries(bucket, wanted, &entries.adopted);
+        let kept = self.unwanted_entries(bucket, region, &entries, &want, wanted);
+        for (entry, sources) in want.values() {
+            self.wanted_entry(bucket, region, &entries, &kept, entry, sources);
+        }
+    }
+
+    /// Classifies the entries of `bucket`; the adopted ones rely on their forwarder's s3
+    /// statement, and ours are tracked in the ledger.
+    fn classify_entries<'o>(
+        &mut self,
+        bucket: &BucketName,
+        region: &Region,
+        entries: &'o [NotificationEntry],
+    ) -> Entries<'o> {
         let mut ours: BTreeMap<&str, &NotificationEntry> = BTreeMap::new();
         let mut others: Vec<&NotificationEntry> = Vec::new();
         let mut adopted: Vec<&NotificationEntry> = Vec::new();
@@ -169,43 +197,62 @@ impl Planner<'_> {
                 Ownership::Foreign => others.push(entry),
             }
         }
-        let entry_trigger = |entry: &NotificationEntry| Trigger::S3Notification {
-            bucket: bucket.clone(),
-            region: region.clone(),
-            id: entry.id.clone().unwrap_or_default(),
-            prefix: entry.prefix().to_owned(),
-            destination: entry.arn.clone(),
-        };
         for entry in ours.values() {
-            self.track(&entry_trigger(entry), 0);
+            self.track(&entry_trigger(bucket, region, entry), 0);
         }
+        Entries {
+            ours,
+            others,
+            adopted,
+        }
+    }
 
-        // What we want, after adopted entries that already cover a prefix are taken out.
-        let mut want: BTreeMap<String, (NotificationEntry, &BTreeSet<String>)> = BTreeMap::new();
-        if let Some(w) = wanted {
-            for (prefix, sources) in &w.prefixes {
-                let covered = adopted.iter().any(|a| {
-                    w.forwarder.is(&a.arn)
-                        && a.events.iter().any(|e| e == OBJECT_CREATED_ALL)
-                        && prefix.starts_with(a.prefix())
-                        && a.suffix().is_empty()
-                });
-                if covered {
-                    self.verify(
-                        bucket_unit(bucket.as_str(), prefix),
-                        want_bucket_prefix(&w.forwarder.to_string()),
-                    );
-                } else {
-                    let entry = our_entry(self.policy, prefix, &w.forwarder.to_string());
-                    want.insert(entry.id.clone().unwrap_or_default(), (entry, sources));
-                }
+    /// The entries of ours `wanted` calls for, less the prefixes an adopted entry already
+    /// delivers (verified as they are).
+    fn wanted_entries<'d>(
+        &mut self,
+        bucket: &BucketName,
+        wanted: Option<&'d DesiredBucket>,
+        adopted: &[&NotificationEntry],
+    ) -> WantedEntries<'d> {
+        let mut want = WantedEntries::new();
+        let Some(w) = wanted else {
+            return want;
+        };
+        for (prefix, sources) in &w.prefixes {
+            let covered = adopted.iter().any(|a| {
+                w.forwarder.is(&a.arn)
+                    && a.events.iter().any(|e| e == OBJECT_CREATED_ALL)
+                    && prefix.starts_with(a.prefix())
+                    && a.suffix().is_empty()
+            });
+            if covered {
+                self.verify(
+                    bucket_unit(bucket.as_str(), prefix),
+                    want_bucket_prefix(&w.forwarder.to_string()),
+                );
+            } else {
+                let entry = our_entry(self.policy, prefix, &w.forwarder.to_string());
+                want.insert(entry.id.clone().unwrap_or_default(), (entry, sources));
             }
         }
+        want
+    }
 
-        // Ours that are no longer wanted: deletes, unless held or blocked.
+    /// Ours that are no longer wanted: deletes, unless held or blocked. Returns the entries the
+    /// bucket keeps besides the wanted ones: every other entry, and ours that stay.
+    fn unwanted_entries<'o>(
+        &mut self,
+        bucket: &BucketName,
+        region: &Region,
+        entries: &Entries<'o>,
+        want: &WantedEntries<'_>,
+        wanted: Option<&DesiredBucket>,
+    ) -> Vec<&'o NotificationEntry> {
+        let bucket_arn = bucket.arn(Partition::of(region));
         let held = self.desired.held_buckets.contains(bucket);
-        let mut kept: Vec<&NotificationEntry> = others.clone();
-        for (id, entry) in &ours {
+        let mut kept: Vec<&NotificationEntry> = entries.others.clone();
+        for (id, entry) in &entries.ours {
             if want.contains_key(*id) {
                 continue;
             }
@@ -213,7 +260,7 @@ impl Planner<'_> {
                 .ok()
                 .map(|f| (f, Invoker::S3, bucket_arn.clone()));
             if held {
-                let trigger = entry_trigger(entry);
+                let trigger = entry_trigger(bucket, region, entry);
                 self.track(&trigger, self.previous.stale_passes(&trigger));
                 if let Some(u) = use_ {
                     self.uses.ours.entry((u.0, u.1)).or_default().insert(u.2);
@@ -222,18 +269,15 @@ impl Planner<'_> {
                 continue;
             }
             let reason = match wanted {
-                Some(_) if adopted.iter().any(|a| entry.overlaps(a)) => {
-                    "an adopted entry already sends these objects to the forwarder".to_owned()
+                Some(_) if entries.adopted.iter().any(|a| entry.overlaps(a)) => {
+                    ChangeReason::AdoptedEntry
                 }
-                Some(_) => {
-                    "the bucket's log prefixes changed; this prefix is no longer in the minimal set"
-                        .to_owned()
-                }
+                Some(_) => ChangeReason::PrefixNotMinimal,
                 None => self.why_undesired(&format!("s3://{bucket}/{}", entry.prefix())),
             };
             let change = Change {
                 action: Action::Delete,
-                trigger: entry_trigger(entry),
+                trigger: entry_trigger(bucket, region, entry),
                 reason,
                 after: None,
             };
@@ -241,57 +285,75 @@ impl Planner<'_> {
                 kept.push(entry);
             }
         }
+        kept
+    }
 
-        for (id, (entry, sources)) in &want {
-            let subject = format!("s3://{bucket}/{}", entry.prefix());
-            match ours.get(id.as_str()) {
-                Some(existing) if same_rule(existing, entry) => {
-                    self.verify(
-                        bucket_unit(bucket.as_str(), entry.prefix()),
-                        want_bucket_prefix(&entry.arn),
-                    );
-                    self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
-                    continue;
-                }
-                _ => {}
-            }
-            if let Some(taken) = others.iter().find(|o| o.id == entry.id) {
-                self.skip(subject, SkipReason::NameTaken, format!(
-                    "the {} holds our entry id {:?} and is not autosub's; it is left alone. Remove it, or give autosub another ownership.notification_id_prefix",
-                    taken.describe(), id));
-                continue;
-            }
-            // Any kept entry counts: rewrite_notifications would refuse the write all the same.
-            if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry)) {
-                self.skip(subject, SkipReason::S3Overlap, format!(
-                    "our rule would overlap the {} for the same events; S3 rejects overlapping rules (\"ambiguously defined\"). Narrow or remove that rule, or exclude the bucket",
-                    conflict.describe()));
-                if let Some(existing) = ours.get(id.as_str()) {
-                    self.use_ours(&existing.arn, Invoker::S3, bucket_arn.clone());
-                }
-                continue;
-            }
-            let (action, reason) = match ours.get(id.as_str()) {
-                Some(existing) => (
-                    Action::Update,
-                    format!(
-                        "our entry invokes {} on events {:?}; want the forwarder on {OBJECT_CREATED_ALL}",
-                        existing.arn, existing.events
-                    ),
-                ),
-                None => (
-                    Action::Create,
-                    sources_reason(sources, "write under this prefix"),
-                ),
-            };
-            self.changes.push(Change {
-                action,
-                trigger: entry_trigger(entry),
-                reason,
-                after: None,
-            });
-            self.use_ours(&entry.arn, Invoker::S3, bucket_arn.clone());
+    /// One entry of ours the bucket should have: verified when ours already is that rule;
+    /// otherwise created or updated, unless another entry holds its id or an entry the bucket
+    /// keeps overlaps it (a skip naming that entry).
+    fn wanted_entry(
+        &mut self,
+        bucket: &BucketName,
+        region: &Region,
+        entries: &Entries<'_>,
+        kept: &[&NotificationEntry],
+        entry: &NotificationEntry,
+        sources: &BTreeSet<String>,
+    ) {
+        let bucket_arn = bucket.arn(Partition::of(region));
+        let id = entry.id.as_deref().unwrap_or_default();
+        let subject = format!("s3://{bucket}/{}", entry.prefix());
+        let existing = entries.ours.get(id).copied();
+        if let Some(existing) = existing
+            && same_rule(existing, entry)
+        {
+            self.verify(
+                bucket_unit(bucket.as_str(), entry.prefix()),
+                want_bucket_prefix(&entry.arn),
+            );
+            self.use_ours(&entry.arn, Invoker::S3, bucket_arn);
+            return;
         }
+        if let Some(taken) = entries.others.iter().find(|o| o.id == entry.id) {
+            self.skip(subject, SkipReason::NameTaken, format!(
+                "the {} holds our entry id {:?} and is not autosub's; it is left alone. Remove it, or give autosub another ownership.notification_id_prefix",
+                taken.describe(), id));
+            return;
+        }
+        // Any kept entry counts: rewrite_notifications would refuse the write all the same.
+        if let Some(conflict) = kept.iter().find(|k| k.overlaps(entry)) {
+            self.skip(subject, SkipReason::S3Overlap, format!(
+                "our rule would overlap the {} for the same events; S3 rejects overlapping rules (\"ambiguously defined\"). Narrow or remove that rule, or exclude the bucket",
+                conflict.describe()));
+            if let Some(existing) = existing {
+                self.use_ours(&existing.arn, Invoker::S3, bucket_arn);
+            }
+            return;
+        }
+        let (action, reason) = match existing {
+            Some(existing) => (
+                Action::Update,
+                ChangeReason::EntryDiffers {
+                    destination: existing.arn.clone(),
+                    events: existing.events.clone(),
+                },
+            ),
+            None => (
+                Action::Create,
+                ChangeReason::NotSubscribed {
+                    first_source: sources.first().cloned(),
+                    sources: sources.len(),
+                    place: Place::KeyPrefix,
+                },
+            ),
+        };
+        self.changes.push(Change {
+            action,
+            trigger: entry_trigger(bucket, region, entry),
+            reason,
+            after: None,
+        });
+        self.use_ours(&entry.arn, Invoker::S3, bucket_arn);
     }
 }
 
