@@ -24,7 +24,7 @@ pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Regio
 pub use notification::{DestinationKind, FilterRule, NotificationConfig, NotificationEntry};
 pub use observed::{
     BucketState, Coverage, LogGroupClass, LogGroupState, Observed, Ownership, PolicyState,
-    PolicyStatement, SubscriptionFilter,
+    SubscriptionFilter,
 };
-pub use permission::{InvokePermission, Invoker};
+pub use permission::{InvokePermission, Invoker, PolicyStatement};
 pub use source::{Discovery, Gap, Location, LogSource, Service, Unsubscribable};

@@ -6,8 +6,8 @@
 use super::{Action, Change, ChangeReason, PermissionGap, Planner, SkipReason, Trigger};
 use crate::ids::FunctionArn;
 use crate::ledger;
-use crate::observed::{Observed, PolicyState, PolicyStatement};
-use crate::permission::{InvokePermission, Invoker};
+use crate::observed::{Observed, PolicyState};
+use crate::permission::{InvokePermission, Invoker, PolicyStatement};
 
 /// Our statements found under either of our two ids (an update alternates between them).
 type Mine<'o> = [(&'o PolicyStatement, &'o InvokePermission)];
