@@ -1,56 +1,37 @@
-//! The fleet: many accounts from one process (`[fleet]`), the lease that keeps replicas apart
-//! (`[lease]`) and the pacing of AWS calls (`[pacing]`).
+//! `[fleet]`: many accounts from one process.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::Problems;
+use crate::aws::{is_account_id, region_list_problems};
+use crate::forwarders::{self, Forwarders};
+
 /// The accounts to reconcile besides (or instead of) the credentials' own.
 ///
 /// With no `accounts` and no `organizations`, autosub reconciles one account: `aws.account_id`
 /// or the caller's.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FleetConfig {
     /// Accounts listed by hand.
-    #[serde(default)]
     pub accounts: Vec<AccountConfig>,
     /// Accounts found in AWS Organizations.
     pub organizations: Option<OrganizationsConfig>,
     /// The role assumed in every account that names no `role_arn` (all Organizations accounts).
-    #[serde(default = "default_role_name")]
     pub role_name: String,
     /// The external id passed when assuming the roles (the StackSet's trust policy requires it).
     pub external_id: Option<String>,
     /// The role session name, which CloudTrail shows in every member account.
-    #[serde(default = "default_session_name")]
     pub session_name: String,
     /// Also reconcile the credentials' own account, without assuming a role.
-    #[serde(default)]
     pub include_own_account: bool,
     /// Targets (account × region) reconciled at once: a bound on memory, not on speed (AWS's
     /// quotas are per account and region, and the pacer keeps each target within them).
-    #[serde(default = "default_targets_in_flight")]
     pub targets_in_flight: usize,
     /// Targets of one account reconciled at once; unset: no limit beyond `targets_in_flight`
     /// (each region has quotas of its own).
-    #[serde(default)]
     pub targets_in_flight_per_account: Option<usize>,
-}
-
-impl Default for FleetConfig {
-    fn default() -> Self {
-        Self {
-            accounts: Vec::new(),
-            organizations: None,
-            role_name: default_role_name(),
-            external_id: None,
-            session_name: default_session_name(),
-            include_own_account: false,
-            targets_in_flight: default_targets_in_flight(),
-            targets_in_flight_per_account: None,
-        }
-    }
 }
 
 impl FleetConfig {
@@ -60,21 +41,8 @@ impl FleetConfig {
     }
 }
 
-fn default_role_name() -> String {
-    "autosub".into()
-}
-
-fn default_session_name() -> String {
-    "autosub".into()
-}
-
-fn default_targets_in_flight() -> usize {
-    256
-}
-
 /// One account listed by hand.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountConfig {
     /// The 12-digit account id.
     pub id: String,
@@ -87,8 +55,7 @@ pub struct AccountConfig {
     /// Overrides `aws.regions` for this account.
     pub regions: Option<Vec<String>>,
     /// Overrides `[forwarders]` region by region for this account.
-    #[serde(default)]
-    pub forwarders: BTreeMap<String, String>,
+    pub forwarders: Forwarders,
 }
 
 /// Accounts found in AWS Organizations (ListAccounts, from the management or a delegated
@@ -107,159 +74,208 @@ pub struct OrganizationsConfig {
     pub exclude_accounts: Vec<String>,
 }
 
-/// The lease that keeps two replicas (or a replica and a one-shot `reconcile`) off the same
-/// target. Unset: single-replica mode, nothing is locked.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// `[fleet]` as written.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LeaseConfig {
-    /// A DynamoDB table with string keys `pk` and `sk` (the ledger's table will do); in the
-    /// first region of `aws.regions`.
-    pub table: Option<String>,
-    /// How long a lease holds without renewal; renewed every third of it while a pass runs.
-    #[serde(default = "default_lease_secs")]
-    pub duration_secs: u64,
+pub(crate) struct RawFleetConfig {
+    #[serde(default)]
+    pub(crate) accounts: Vec<RawAccountConfig>,
+    organizations: Option<OrganizationsConfig>,
+    #[serde(default = "default_role_name")]
+    role_name: String,
+    external_id: Option<String>,
+    #[serde(default = "default_session_name")]
+    session_name: String,
+    #[serde(default)]
+    include_own_account: bool,
+    #[serde(default = "default_targets_in_flight")]
+    targets_in_flight: usize,
+    #[serde(default)]
+    targets_in_flight_per_account: Option<usize>,
 }
 
-impl Default for LeaseConfig {
+impl Default for RawFleetConfig {
     fn default() -> Self {
         Self {
-            table: None,
-            duration_secs: default_lease_secs(),
+            accounts: Vec::new(),
+            organizations: None,
+            role_name: default_role_name(),
+            external_id: None,
+            session_name: default_session_name(),
+            include_own_account: false,
+            targets_in_flight: default_targets_in_flight(),
+            targets_in_flight_per_account: None,
         }
     }
 }
 
-fn default_lease_secs() -> u64 {
-    120
+fn default_role_name() -> String {
+    "autosub".into()
 }
 
-/// Client-side pacing: a token bucket per (account, region, API).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+fn default_session_name() -> String {
+    "autosub".into()
+}
+
+fn default_targets_in_flight() -> usize {
+    256
+}
+
+/// `[[fleet.accounts]]` as written.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PacingConfig {
-    /// Calls per second by `service:Operation` (IAM spelling, e.g. `logs:DescribeLogGroups`) or
-    /// `service:*`; overrides the built-in table of AWS's published quotas.
+pub(crate) struct RawAccountConfig {
+    id: String,
+    role_arn: Option<String>,
+    external_id: Option<String>,
+    session_name: Option<String>,
+    regions: Option<Vec<String>>,
+    /// Keyed by region, as `[forwarders]`.
     #[serde(default)]
-    pub calls_per_sec: BTreeMap<String, f64>,
+    pub(crate) forwarders: BTreeMap<String, String>,
 }
 
-/// The problems of the fleet, lease and pacing sections.
-pub(crate) fn problems(
-    fleet: &FleetConfig,
-    lease: &LeaseConfig,
-    pacing: &PacingConfig,
-    problem: &mut impl FnMut(String, String),
-) {
-    if !is_role_name(&fleet.role_name) {
-        problem(
-            "fleet.role_name".into(),
-            format!(
-                "{:?} is not an IAM role name (1-64 letters, digits and +=,.@_-)",
-                fleet.role_name
-            ),
-        );
-    }
-    let session_ok = |s: &str| {
-        (2..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_".contains(&b))
-    };
-    if !session_ok(&fleet.session_name) {
-        problem(
-            "fleet.session_name".into(),
-            "must be 2-64 letters, digits and +=,.@_- (STS's rule)".into(),
-        );
-    }
-    let external_ok = |s: &str| {
-        (2..=1224).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b))
-    };
-    if let Some(id) = &fleet.external_id
-        && !external_ok(id)
-    {
-        problem(
-            "fleet.external_id".into(),
-            "must be 2-1224 letters, digits and +=,.@:/_- (STS's rule)".into(),
-        );
-    }
-    if fleet.targets_in_flight == 0 {
-        problem(
-            "fleet.targets_in_flight".into(),
-            "must be at least 1".into(),
-        );
-    }
-    if fleet.targets_in_flight_per_account == Some(0) {
-        problem(
-            "fleet.targets_in_flight_per_account".into(),
-            "must be at least 1".into(),
-        );
-    }
-    let mut seen = BTreeMap::new();
-    for (i, account) in fleet.accounts.iter().enumerate() {
-        let key = |field: &str| format!("fleet.accounts[{i}].{field}");
-        if !is_account_id(&account.id) {
-            problem(
-                key("id"),
-                format!("{:?} is not a 12-digit account id", account.id),
-            );
-        } else if let Some(first) = seen.insert(account.id.as_str(), i) {
-            problem(
-                key("id"),
+fn session_ok(s: &str) -> bool {
+    (2..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@-_".contains(&b))
+}
+
+fn external_ok(s: &str) -> bool {
+    (2..=1224).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b))
+}
+
+impl RawFleetConfig {
+    pub(crate) fn validate(self, p: &mut Problems) -> Option<FleetConfig> {
+        if !is_role_name(&self.role_name) {
+            p.add(
+                "fleet.role_name",
                 format!(
-                    "account {} is already listed as fleet.accounts[{first}]; list each account once",
-                    account.id
+                    "{:?} is not an IAM role name (1-64 letters, digits and +=,.@_-)",
+                    self.role_name
                 ),
             );
         }
-        if let Some(arn) = &account.role_arn {
+        if !session_ok(&self.session_name) {
+            p.add(
+                "fleet.session_name",
+                "must be 2-64 letters, digits and +=,.@_- (STS's rule)",
+            );
+        }
+        if let Some(id) = &self.external_id
+            && !external_ok(id)
+        {
+            p.add(
+                "fleet.external_id",
+                "must be 2-1224 letters, digits and +=,.@:/_- (STS's rule)",
+            );
+        }
+        if self.targets_in_flight == 0 {
+            p.add("fleet.targets_in_flight", "must be at least 1");
+        }
+        if self.targets_in_flight_per_account == Some(0) {
+            p.add("fleet.targets_in_flight_per_account", "must be at least 1");
+        }
+        let mut seen = BTreeMap::new();
+        let mut accounts = Vec::new();
+        for (i, account) in self.accounts.into_iter().enumerate() {
+            let key = |field: &str| format!("fleet.accounts[{i}].{field}");
+            if !is_account_id(&account.id) {
+                p.add(
+                    key("id"),
+                    format!("{:?} is not a 12-digit account id", account.id),
+                );
+            } else if let Some(first) = seen.insert(account.id.clone(), i) {
+                p.add(
+                    key("id"),
+                    format!(
+                        "account {} is already listed as fleet.accounts[{first}]; list each account once",
+                        account.id
+                    ),
+                );
+            }
+            account.check(&key, p);
+            let forwarders = forwarders::validate(&key("forwarders"), account.forwarders, p);
+            accounts.push(forwarders.map(|forwarders| AccountConfig {
+                id: account.id,
+                role_arn: account.role_arn,
+                external_id: account.external_id,
+                session_name: account.session_name,
+                regions: account.regions,
+                forwarders,
+            }));
+        }
+        if let Some(org) = &self.organizations {
+            org.check(p);
+        }
+        Some(FleetConfig {
+            accounts: accounts.into_iter().collect::<Option<_>>()?,
+            organizations: self.organizations,
+            role_name: self.role_name,
+            external_id: self.external_id,
+            session_name: self.session_name,
+            include_own_account: self.include_own_account,
+            targets_in_flight: self.targets_in_flight,
+            targets_in_flight_per_account: self.targets_in_flight_per_account,
+        })
+    }
+}
+
+impl RawAccountConfig {
+    /// The account's fields but its id and forwarders, at `key(field)`.
+    fn check(&self, key: &impl Fn(&str) -> String, p: &mut Problems) {
+        if let Some(arn) = &self.role_arn {
             match role_arn_account(arn) {
-                Some(owner) if owner == account.id => {}
-                Some(owner) => problem(
+                Some(owner) if owner == self.id => {}
+                Some(owner) => p.add(
                     key("role_arn"),
                     format!(
                         "the role is in account {owner}, not {}; autosub acts in the account the role belongs to",
-                        account.id
+                        self.id
                     ),
                 ),
-                None => problem(
+                None => p.add(
                     key("role_arn"),
                     format!(
                         "{arn:?} is not a role ARN such as \"arn:aws:iam::{}:role/autosub\"",
-                        account.id
+                        self.id
                     ),
                 ),
             }
         }
-        if let Some(id) = &account.external_id
+        if let Some(id) = &self.external_id
             && !external_ok(id)
         {
-            problem(
+            p.add(
                 key("external_id"),
-                "must be 2-1224 letters, digits and +=,.@:/_- (STS's rule)".into(),
+                "must be 2-1224 letters, digits and +=,.@:/_- (STS's rule)",
             );
         }
-        if let Some(name) = &account.session_name
+        if let Some(name) = &self.session_name
             && !session_ok(name)
         {
-            problem(
+            p.add(
                 key("session_name"),
-                "must be 2-64 letters, digits and +=,.@_- (STS's rule)".into(),
+                "must be 2-64 letters, digits and +=,.@_- (STS's rule)",
             );
         }
-        if let Some(regions) = &account.regions {
-            crate::region_list_problems(&key("regions"), regions, problem);
+        if let Some(regions) = &self.regions {
+            region_list_problems(&key("regions"), regions, p);
         }
-        crate::forwarder_problems(&key("forwarders"), &account.forwarders, problem);
     }
-    if let Some(org) = &fleet.organizations {
-        for (i, ou) in org.ous.iter().enumerate() {
+}
+
+impl OrganizationsConfig {
+    fn check(&self, p: &mut Problems) {
+        for (i, ou) in self.ous.iter().enumerate() {
             let valid = (ou.starts_with("ou-") || ou.starts_with("r-"))
                 && ou
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !valid {
-                problem(
+                p.add(
                     format!("fleet.organizations.ous[{i}]"),
                     format!(
                         "{ou:?} is not an OU id (\"ou-ab12-cdef3456\") or a root id (\"r-ab12\")"
@@ -267,51 +283,13 @@ pub(crate) fn problems(
                 );
             }
         }
-        for (i, id) in org.exclude_accounts.iter().enumerate() {
+        for (i, id) in self.exclude_accounts.iter().enumerate() {
             if !is_account_id(id) {
-                problem(
+                p.add(
                     format!("fleet.organizations.exclude_accounts[{i}]"),
                     format!("{id:?} is not a 12-digit account id"),
                 );
             }
-        }
-    }
-    if let Some(table) = &lease.table
-        && !is_table_name(table)
-    {
-        problem(
-            "lease.table".into(),
-            format!(
-                "{table:?} is not a DynamoDB table name (3-255 letters, digits, '_', '-', '.')"
-            ),
-        );
-    }
-    if lease.duration_secs < 15 {
-        problem(
-            "lease.duration_secs".into(),
-            "must be at least 15: the lease is renewed every third of it while a pass runs".into(),
-        );
-    }
-    for (api, rate) in &pacing.calls_per_sec {
-        let key = format!("pacing.calls_per_sec.\"{api}\"");
-        let shape_ok = api.split_once(':').is_some_and(|(service, op)| {
-            !service.is_empty()
-                && service
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && (op == "*" || (!op.is_empty() && op.bytes().all(|b| b.is_ascii_alphanumeric())))
-        });
-        if !shape_ok {
-            problem(
-                key.clone(),
-                "name an API as IAM spells it, \"logs:DescribeLogGroups\", or a whole service, \"logs:*\"".into(),
-            );
-        }
-        if !(rate.is_finite() && *rate > 0.0) {
-            problem(
-                key,
-                format!("{rate} is not a positive number of calls per second"),
-            );
         }
     }
 }
@@ -334,10 +312,6 @@ pub fn role_arn_account(arn: &str) -> Option<&str> {
     }
 }
 
-pub(crate) fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn is_role_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -345,16 +319,11 @@ fn is_role_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
-pub(crate) fn is_table_name(table: &str) -> bool {
-    (3..=255).contains(&table.len())
-        && table
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
-    use crate::Config;
+    use autosub_core::Region;
+
+    use crate::{Config, ForwarderRef};
 
     #[test]
     fn a_fleet_config_parses() {
@@ -385,11 +354,15 @@ calls_per_sec = { "logs:DescribeLogGroups" = 20, "lambda:*" = 7.5 }
         assert!(config.fleet.is_fleet());
         assert_eq!(config.first_region(), None, "\"all\" names no region");
         assert_eq!(config.pacing.calls_per_sec["logs:DescribeLogGroups"], 20.0);
-        let refs = config.forwarder_refs_for(&config.fleet.accounts[0]);
+        let forwarders = config.forwarders_for(&config.fleet.accounts[0]);
         assert_eq!(
-            refs.len(),
+            forwarders.len(),
             2,
             "the account's own forwarder joins the shared ones"
+        );
+        assert_eq!(
+            forwarders[&Region::new("us-east-1")],
+            ForwarderRef::Name("datadog-forwarder".into())
         );
     }
 
@@ -409,6 +382,7 @@ role_arn = "arn:aws:iam::333333333333:role/autosub"
 [[fleet.accounts]]
 id = "222222222222"
 regions = ["mars-1"]
+forwarders = { us-east-1 = "arn:aws:lambda:eu-west-1:222222222222:function:fwd" }
 [fleet.organizations]
 ous = ["engineering"]
 [lease]
@@ -429,6 +403,7 @@ calls_per_sec = { "DescribeLogGroups" = 0 }
                 "fleet.accounts[0].role_arn",
                 "fleet.accounts[1].id",
                 "fleet.accounts[1].regions[0]",
+                "fleet.accounts[1].forwarders.us-east-1",
                 "fleet.organizations.ous[0]",
                 "lease.table",
                 "lease.duration_secs",

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use autosub_aws::factory::ClientFactory;
-use autosub_config::{Config, DAEMON_STALE_PASSES, parse_schedule};
+use autosub_config::{Config, DAEMON_STALE_PASSES, Schedule};
 use chrono::Utc;
 use rand::RngExt;
 use tokio::sync::mpsc;
@@ -172,8 +172,8 @@ impl DaemonState {
 const STUCK_AFTER_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The time between the schedule's next two ticks.
-fn schedule_interval(schedule: &str) -> Option<Duration> {
-    let cron = parse_schedule(schedule).ok()?;
+fn schedule_interval(schedule: &Schedule) -> Option<Duration> {
+    let cron = schedule.cron();
     let first = cron.find_next_occurrence(&Utc::now(), false).ok()?;
     let second = cron.find_next_occurrence(&first, false).ok()?;
     (second - first).to_std().ok()

@@ -625,7 +625,7 @@ pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoi
     if enabled.contains_key(&Service::Wafv2) {
         wanted.insert((AwsService::Wafv2, global));
     }
-    for region in cx.config.forwarder_refs().keys() {
+    for region in cx.config.forwarders.keys() {
         wanted.insert((AwsService::Lambda, region.clone()));
     }
     if cx.config.datadog.telemetry.events
@@ -762,12 +762,11 @@ pub async fn privatelink_checks(config: &Config, net: Net<'_>) -> Vec<Check> {
     if !pl.enabled {
         return Vec::new();
     }
-    let site = config.datadog.site();
-    let cidrs = pl.cidrs();
+    let site = config.datadog.site;
     let futures = pl
-        .selected()
-        .into_iter()
-        .map(|service| privatelink_check(site, service, &cidrs, net));
+        .services
+        .iter()
+        .map(|service| privatelink_check(site, *service, &pl.vpc_cidrs, net));
     join_all(futures).await
 }
 
@@ -868,13 +867,13 @@ pub async fn telemetry_checks(cx: &DoctorCx<'_>) -> Vec<Check> {
         let base = t
             .api_url
             .clone()
-            .unwrap_or_else(|| cx.config.datadog.site().api_url());
+            .unwrap_or_else(|| cx.config.datadog.site.api_url());
         let privatelink_api = cx.config.datadog.privatelink.enabled
             && cx
                 .config
                 .datadog
                 .privatelink
-                .selected()
+                .services
                 .contains(&DatadogService::Api);
         // Over PrivateLink the api check above already dialled the API's private name.
         if !privatelink_api || t.api_url.is_some() {

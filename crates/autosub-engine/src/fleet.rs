@@ -50,7 +50,7 @@ pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Ac
             id,
             access: AccountAccess::Own,
             regions: default_regions()?,
-            forwarders: config.forwarder_refs(),
+            forwarders: config.forwarders.clone(),
         }]);
     }
     let partition = Partition::of(
@@ -68,7 +68,7 @@ pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Ac
                 Some(regions) => regions_of(regions, factory.home_region())?,
                 None => default_regions()?,
             },
-            forwarders: config.forwarder_refs_for(listed),
+            forwarders: config.forwarders_for(listed),
         });
     }
     if let Some(org) = &fleet.organizations {
@@ -91,7 +91,7 @@ pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Ac
                 id: member.id,
                 access: role(config, &unlisted, partition),
                 regions: default_regions()?,
-                forwarders: config.forwarder_refs(),
+                forwarders: config.forwarders.clone(),
             });
         }
     }
@@ -107,7 +107,7 @@ pub async fn accounts(factory: &ClientFactory, config: &Config) -> Result<Vec<Ac
                 id,
                 access: AccountAccess::Own,
                 regions: default_regions()?,
-                forwarders: config.forwarder_refs(),
+                forwarders: config.forwarders.clone(),
             });
         }
     }

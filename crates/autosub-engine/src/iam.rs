@@ -389,7 +389,7 @@ fn partition_of_home(config: &Config) -> &'static str {
 fn ledger_statements(config: &Config) -> Vec<Value> {
     let region = home_region(config);
     let p = partition_of_home(config);
-    match config.ledger_location() {
+    match &config.ledger.location {
         LedgerLocation::S3 { bucket, key } => vec![
             statement(
                 "KeepLedgerInS3",
@@ -427,7 +427,7 @@ fn conditional(mut statement: Value, condition: Value) -> Value {
 /// is resolved in the reconciled account, whose credentials change its policy: the caller's own
 /// account, or the account that names it.
 fn forwarder_arns(config: &Config) -> Vec<String> {
-    let arn = |region: &Region, fwd: ForwarderRef, account: &str| match fwd {
+    let arn = |region: &Region, fwd: &ForwarderRef, account: &str| match fwd {
         ForwarderRef::Arn(arn) => arn.to_string(),
         ForwarderRef::Name(name) => format!(
             "arn:{}:lambda:{region}:{account}:function:{name}",
@@ -435,15 +435,17 @@ fn forwarder_arns(config: &Config) -> Vec<String> {
         ),
     };
     let mut arns: BTreeSet<String> = config
-        .forwarder_refs()
-        .into_iter()
-        .map(|(region, fwd)| arn(&region, fwd, OWN_ACCOUNT))
+        .forwarders
+        .iter()
+        .map(|(region, fwd)| arn(region, fwd, OWN_ACCOUNT))
         .collect();
     for account in &config.fleet.accounts {
-        arns.extend(account.forwarders.iter().map(|(region, value)| {
-            let region = Region::new(region.as_str());
-            arn(&region, ForwarderRef::parse(value), &account.id)
-        }));
+        arns.extend(
+            account
+                .forwarders
+                .iter()
+                .map(|(region, fwd)| arn(region, fwd, &account.id)),
+        );
     }
     arns.into_iter().collect()
 }

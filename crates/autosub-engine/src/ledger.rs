@@ -374,7 +374,7 @@ pub fn open(
     region: &autosub_core::Region,
 ) -> Arc<dyn LedgerStore> {
     use autosub_config::LedgerLocation;
-    match config.ledger_location() {
+    match config.ledger.location.clone() {
         LedgerLocation::File(path) => file(base.join(path)),
         LedgerLocation::S3 { bucket, key } => {
             let uri = format!("s3://{bucket}/{key}");

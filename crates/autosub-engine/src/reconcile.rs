@@ -203,7 +203,7 @@ fn audit_policy(cx: &RunCx<'_>) -> AuditPolicy {
     let window_secs = cx.config.audit.window_secs;
     let full = if cx.full_audit || window_secs == 0 {
         Some(FullReason::Asked)
-    } else if cx.config.ledger_location() == LedgerLocation::None {
+    } else if cx.config.ledger.location == LedgerLocation::None {
         Some(FullReason::NoLedger)
     } else {
         None

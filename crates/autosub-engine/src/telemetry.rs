@@ -208,7 +208,7 @@ impl Telemetry {
             .telemetry
             .api_url
             .clone()
-            .unwrap_or_else(|| dd.site().api_url());
+            .unwrap_or_else(|| dd.site.api_url());
         let client = reqwest::Client::builder()
             .timeout(SEND_TIMEOUT)
             .user_agent(concat!("autosub/", env!("CARGO_PKG_VERSION")))

@@ -150,7 +150,7 @@ pub async fn run(cli: Cli) -> u8 {
             println!("{}: configuration is valid", loaded.source);
             return exit::OK;
         }
-        Command::Healthcheck => return serve::healthcheck(&config.run.listen).await,
+        Command::Healthcheck => return serve::healthcheck(config.run.listen).await,
         Command::IamPolicy { all, role } => {
             let policy = autosub_engine::iam::policy_for(config, role.into(), all);
             println!(

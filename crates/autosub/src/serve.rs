@@ -30,10 +30,7 @@ const INTERRUPTED: i32 = 130;
 /// Runs the daemon until SIGTERM/SIGINT; the process exit code.
 pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
     let config = &loaded.config;
-    let Ok(addr) = config.run.listen.parse::<SocketAddr>() else {
-        // Validated with the configuration.
-        return exit::BAD_CONFIG;
-    };
+    let addr = config.run.listen;
     let listener = match TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -165,10 +162,7 @@ async fn metrics(State(state): State<Arc<DaemonState>>) -> impl IntoResponse {
 }
 
 /// GETs `/healthz` from the local server on `listen`; 0 when it answers 200.
-pub async fn healthcheck(listen: &str) -> u8 {
-    let Ok(mut addr) = listen.parse::<SocketAddr>() else {
-        return exit::BAD_CONFIG;
-    };
+pub async fn healthcheck(mut addr: SocketAddr) -> u8 {
     // A wildcard listen address is reached on loopback.
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {
