@@ -6,8 +6,8 @@
 //!
 //! This module holds what every trigger kind shares: the plan's types, the planner's state, the
 //! delete gates (gaps, protect list, stale passes, the cap) and the apply order. Each kind's
-//! ownership rules and planning live beside it: [`s3_notification`], [`subscription_filter`],
-//! [`invoke_permission`] and [`account_policy`], each an `impl Planner` block.
+//! ownership rules and planning live in a module of its own (`s3_notification`,
+//! `subscription_filter`, `invoke_permission`, `account_policy`), as an `impl Planner` block.
 
 mod account_policy;
 mod invoke_permission;
