@@ -1092,6 +1092,20 @@ fn invoke_permissions() {
             )],
         ),
         (
+            "two statements under one id (an emulator's duplicate, never AWS's) are left alone",
+            Estate::new()
+                .statements(
+                    HOME,
+                    vec![
+                        our_statement(Invoker::Logs, HOME),
+                        our_statement(Invoker::Logs, HOME),
+                    ],
+                )
+                .function("api")
+                .log_group(&group("api"), vec![ours(home)]),
+            vec![],
+        ),
+        (
             "an update stopped between its add and its remove: the old statement goes",
             Estate::new()
                 .statements(

@@ -104,6 +104,9 @@ impl Planner<'_> {
                     self.statement_needed(forwarder, (&ours, &alternate), &mine, triggers);
                 } else if let [a, b] = mine.as_slice()
                     && home
+                    // AWS keeps statement ids unique; an emulator may not, and a second
+                    // statement under the same id is not an interrupted update.
+                    && a.0.sid != b.0.sid
                 {
                     // Both ids held: an update stopped between its add and its remove. The one
                     // that does not grant (or the alternate) goes.
