@@ -1,17 +1,15 @@
-//! [`CloudFrontApi`] on the AWS SDK. CloudFront is global: every call goes to us-east-1,
-//! whatever the target region.
+//! [`CloudFrontApi`] on the AWS SDK. CloudFront is global: every call goes to
+//! [`autosub_core::GLOBAL_LOG_REGION`], whatever the target region.
 
 use async_trait::async_trait;
-use autosub_core::{BucketName, Region};
+use autosub_core::BucketName;
+use autosub_core::service::global_log_region;
 
 use crate::apis::AccessLogTarget;
 use crate::error::{AwsError, ErrorClass};
 use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::*;
-
-/// The region CloudFront's control plane answers in.
-const CLOUDFRONT_REGION: &str = "us-east-1";
 
 /// CloudFrontApi through the SDK.
 pub(crate) struct SdkCloudFront {
@@ -26,7 +24,7 @@ impl SdkCloudFront {
     fn client(&self) -> aws_sdk_cloudfront::Client {
         self.target
             .clients
-            .cloudfront(&self.target.account, &Region::new(CLOUDFRONT_REGION))
+            .cloudfront(&self.target.account, &global_log_region())
     }
 }
 

@@ -1,18 +1,16 @@
 //! [`Wafv2Api`] on the AWS SDK: ListWebACLs, GetLoggingConfiguration per ACL (ListLoggingConfigurations
 //! is not used: one call per ACL is exact on AWS and on emulators alike) and ListTagsForResource.
-//! CLOUDFRONT-scope calls go to us-east-1; calls on an ACL go to the region its ARN names.
+//! CLOUDFRONT-scope calls go to [`autosub_core::GLOBAL_LOG_REGION`]; calls on an ACL go to the region its ARN names.
 
 use async_trait::async_trait;
 use autosub_core::Region;
+use autosub_core::service::global_log_region;
 use aws_sdk_wafv2::types::Scope;
 
 use crate::error::AwsError;
 use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::{Resource, Tags, WafScope, Wafv2Api};
-
-/// WAF answers CLOUDFRONT-scope calls only here.
-const CLOUDFRONT_REGION: &str = "us-east-1";
 
 /// The most items WAF returns per page.
 const PAGE_LIMIT: i32 = 100;
@@ -46,10 +44,8 @@ impl Wafv2Api for SdkWafv2 {
     async fn web_acls(&self, scope: WafScope) -> Result<Vec<Resource>, AwsError> {
         let (client, sdk_scope) = match scope {
             WafScope::Regional => (self.client(&self.target.region), Scope::Regional),
-            WafScope::CloudFront => (
-                self.client(&Region::new(CLOUDFRONT_REGION)),
-                Scope::Cloudfront,
-            ),
+            // WAF answers CLOUDFRONT-scope calls only in the global services' region.
+            WafScope::CloudFront => (self.client(&global_log_region()), Scope::Cloudfront),
         };
         // The SDK has no paginator for WAF's NextMarker.
         let mut acls = Vec::new();

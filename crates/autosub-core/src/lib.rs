@@ -18,6 +18,7 @@ pub mod plan;
 mod plan_tests;
 pub mod render;
 pub mod selection;
+pub mod service;
 pub mod source;
 
 pub use ids::{AccountId, BucketName, FunctionArn, LogGroupName, Partition, Region, SecretArn};
@@ -27,4 +28,5 @@ pub use observed::{
     SubscriptionFilter,
 };
 pub use permission::{InvokePermission, Invoker, PolicyStatement};
+pub use service::{GLOBAL_LOG_REGION, Scope, ServiceSpec};
 pub use source::{Discovery, Gap, Location, LogSource, Service, Unsubscribable};

@@ -25,10 +25,6 @@ impl Discoverer for CloudFrontDiscoverer {
         Service::CloudFront
     }
 
-    fn global(&self) -> bool {
-        true
-    }
-
     fn iam_actions(&self) -> &'static [&'static str] {
         &[
             "cloudfront:ListDistributions",

@@ -58,12 +58,6 @@ pub trait Discoverer: Send + Sync {
     /// The service this discoverer covers.
     fn service(&self) -> Service;
 
-    /// True for account-wide services (CloudFront, WAF's CLOUDFRONT scope): run once per
-    /// account, their sources are shared by every region's pass.
-    fn global(&self) -> bool {
-        false
-    }
-
     /// The IAM actions the discoverer calls, for `autosub iam-policy`.
     fn iam_actions(&self) -> &'static [&'static str];
 
@@ -76,23 +70,76 @@ pub trait Discoverer: Send + Sync {
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery;
 }
 
-/// The discoverers of the enabled services, in a fixed order.
+/// The discoverers of the enabled services, by where they run, each in the order of
+/// [`Service::ALL`].
+#[derive(Default)]
+pub struct Discoverers {
+    /// Run by every region's pass.
+    pub regional: Vec<Box<dyn Discoverer>>,
+    /// Run once per account (in [`autosub_core::GLOBAL_LOG_REGION`]); their sources are shared
+    /// by every region's pass.
+    pub global: Vec<Box<dyn Discoverer>>,
+}
+
+/// The discoverers of one service: one per part its [`autosub_core::Scope`] names.
+struct Parts {
+    regional: Option<Box<dyn Discoverer>>,
+    global: Option<Box<dyn Discoverer>>,
+}
+
+/// The discoverer of each part of `service`; `service_parts_follow_the_registry_s_scope`
+/// checks them against the registry's [`autosub_core::Scope`].
+fn parts(service: Service) -> Parts {
+    fn regional(d: impl Discoverer + 'static) -> Parts {
+        Parts {
+            regional: Some(Box::new(d)),
+            global: None,
+        }
+    }
+    match service {
+        Service::Lambda => regional(LambdaDiscoverer),
+        Service::S3AccessLogs => regional(S3AccessLogsDiscoverer),
+        Service::CloudFront => Parts {
+            regional: None,
+            global: Some(Box::new(CloudFrontDiscoverer)),
+        },
+        Service::Elbv2 => regional(Elbv2Discoverer),
+        Service::Elb => regional(ElbDiscoverer),
+        Service::Redshift => regional(RedshiftDiscoverer),
+        Service::StepFunctions => regional(StepFunctionsDiscoverer),
+        Service::Wafv2 => Parts {
+            regional: Some(Box::new(Wafv2Discoverer)),
+            global: Some(Box::new(Wafv2CloudFrontDiscoverer)),
+        },
+        Service::ApiGateway => regional(ApiGatewayDiscoverer),
+    }
+}
+
+/// The discoverers of the enabled services, split by the registry's scope of each.
+pub fn discoverers_by_scope(enabled: &BTreeSet<Service>) -> Discoverers {
+    let mut all = Discoverers::default();
+    for service in Service::ALL.into_iter().filter(|s| enabled.contains(s)) {
+        let parts = parts(service);
+        if service.is_regional() {
+            all.regional.extend(parts.regional);
+        }
+        if service.is_global() {
+            all.global.extend(parts.global);
+        }
+    }
+    all
+}
+
+/// Every discoverer of the enabled services, in the order of [`Service::ALL`] (a service's
+/// regional part before its global one).
 pub fn discoverers(enabled: &BTreeSet<Service>) -> Vec<Box<dyn Discoverer>> {
-    let all: Vec<Box<dyn Discoverer>> = vec![
-        Box::new(LambdaDiscoverer),
-        Box::new(S3AccessLogsDiscoverer),
-        Box::new(CloudFrontDiscoverer),
-        Box::new(Elbv2Discoverer),
-        Box::new(ElbDiscoverer),
-        Box::new(RedshiftDiscoverer),
-        Box::new(StepFunctionsDiscoverer),
-        Box::new(Wafv2Discoverer),
-        Box::new(Wafv2CloudFrontDiscoverer),
-        Box::new(ApiGatewayDiscoverer),
-    ];
-    all.into_iter()
-        .filter(|d| enabled.contains(&d.service()))
-        .collect()
+    let mut all = Vec::new();
+    for service in Service::ALL.into_iter().filter(|s| enabled.contains(s)) {
+        let parts = parts(service);
+        all.extend(parts.regional.filter(|_| service.is_regional()));
+        all.extend(parts.global.filter(|_| service.is_global()));
+    }
+    all
 }
 
 /// Runs the discoverers one after another and merges what they found.
@@ -117,5 +164,22 @@ pub fn gap(service: Service, what: impl std::fmt::Display) -> autosub_core::Gap 
     autosub_core::Gap {
         service,
         detail: what.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_parts_follow_the_registry_s_scope() {
+        for service in Service::ALL {
+            let parts = parts(service);
+            assert_eq!(parts.regional.is_some(), service.is_regional(), "{service}");
+            assert_eq!(parts.global.is_some(), service.is_global(), "{service}");
+            for d in parts.regional.iter().chain(&parts.global) {
+                assert_eq!(d.service(), service);
+            }
+        }
     }
 }

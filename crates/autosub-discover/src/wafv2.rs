@@ -15,14 +15,12 @@ use autosub_aws::source_apis::{Resource, Tags, WafScope, Wafv2Api};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{
     AccountId, BucketName, Discovery, Location, LogSource, Region, Service, Unsubscribable,
+    service::global_log_region,
 };
 use futures::{StreamExt, stream};
 
 use crate::step_functions::{log_group_location, name_filter};
 use crate::{DiscoverCx, Discoverer, gap};
-
-/// WAF keeps CLOUDFRONT-scope ACLs (and their log groups) here.
-const CLOUDFRONT_REGION: &str = "us-east-1";
 
 /// What Firehose logging needs instead of a trigger.
 const FIREHOSE_WHY: &str = "Firehose delivery streams cannot take a subscription trigger; have \
@@ -73,10 +71,6 @@ impl Discoverer for Wafv2CloudFrontDiscoverer {
         Service::Wafv2
     }
 
-    fn global(&self) -> bool {
-        true
-    }
-
     fn iam_actions(&self) -> &'static [&'static str] {
         IAM_ACTIONS
     }
@@ -91,7 +85,7 @@ impl Discoverer for Wafv2CloudFrontDiscoverer {
             cx.apis.sources.wafv2.as_ref(),
             WafScope::CloudFront,
             cx.account,
-            &Region::new(CLOUDFRONT_REGION),
+            &global_log_region(),
             &filter,
             cx.concurrency,
         )

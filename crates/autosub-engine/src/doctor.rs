@@ -23,6 +23,7 @@ use autosub_config::{ALL_REGIONS, Config};
 use autosub_core::datadog::{DatadogService, Site};
 use autosub_core::net::{Cidr, HostPort, is_public};
 use autosub_core::observed::parse_policy;
+use autosub_core::service::global_log_region;
 use autosub_core::{
     AccountId, BucketName, FunctionArn, InvokePermission, Invoker, LogGroupName, Partition, Region,
     Service,
@@ -617,13 +618,11 @@ pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoi
             }
         }
     }
-    // Global discovery (CloudFront, WAF's CLOUDFRONT scope) happens in us-east-1.
-    let global = Region::new("us-east-1");
-    if enabled.contains_key(&Service::CloudFront) {
-        wanted.insert((AwsService::CloudFront, global.clone()));
-    }
-    if enabled.contains_key(&Service::Wafv2) {
-        wanted.insert((AwsService::Wafv2, global));
+    // Global discovery (CloudFront, WAF's CLOUDFRONT scope) happens in GLOBAL_LOG_REGION.
+    for service in enabled.keys().filter(|s| s.is_global()) {
+        for aws in aws_services(*service) {
+            wanted.insert((aws, global_log_region()));
+        }
     }
     for region in cx.config.forwarders.keys() {
         wanted.insert((AwsService::Lambda, region.clone()));

@@ -16,9 +16,10 @@ use autosub_core::desired::{Routing, Selection, desire, forwarder_log_groups};
 use autosub_core::ledger::{TargetLedger, location_of_account_policy};
 use autosub_core::plan::{Plan, PlanPolicy, Skip, SkipReason, plan};
 use autosub_core::{
-    AccountId, Discovery, FunctionArn, Location, LogGroupName, PolicyState, Region, Service,
+    AccountId, Discovery, FunctionArn, GLOBAL_LOG_REGION, Location, LogGroupName, PolicyState,
+    Region, Service,
 };
-use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers};
+use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers_by_scope};
 use autosub_triggers::{ChangeOutcome, Outcome, observe};
 use serde::Serialize;
 use tokio::sync::OnceCell;
@@ -27,9 +28,6 @@ use tokio_util::sync::CancellationToken;
 pub use crate::observe::AuditReport;
 use crate::observe::{audit_report, observe_scope};
 use crate::pipeline::{EarlyApply, apply_rest};
-
-/// Where global services (CloudFront, WAF's CLOUDFRONT scope) write CloudWatch Logs.
-const GLOBAL_LOG_REGION: &str = "us-east-1";
 
 /// An account and region to reconcile.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -293,16 +291,17 @@ async fn discover_and_plan(
         concurrency,
     };
     let enabled: BTreeSet<Service> = filters.keys().copied().collect();
-    let all = discoverers(&enabled);
-    let (global, regional): (Vec<&dyn Discoverer>, Vec<&dyn Discoverer>) =
-        all.iter().map(|d| d.as_ref()).partition(|d| d.global());
+    let all = discoverers_by_scope(&enabled);
+    let regional: Vec<&dyn Discoverer> = all.regional.iter().map(AsRef::as_ref).collect();
+    let global: Vec<&dyn Discoverer> = all.global.iter().map(AsRef::as_ref).collect();
     let mut discovery = discover_all(&cx, &regional).await;
     let mut shared = run
         .global
         .get_or_init(|| discover_all(&cx, &global))
         .await
         .clone();
-    // Global services deliver CloudWatch Logs in us-east-1: those log groups are that pass's.
+    // Global services deliver CloudWatch Logs in GLOBAL_LOG_REGION: those log groups are that
+    // pass's.
     if target.region.as_str() != GLOBAL_LOG_REGION {
         shared
             .sources
