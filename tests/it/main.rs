@@ -4,6 +4,7 @@
 mod audit;
 mod aws;
 mod backends;
+mod calls;
 mod daemon;
 mod deploy;
 mod discover;
