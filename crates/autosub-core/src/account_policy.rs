@@ -565,6 +565,19 @@ mod tests {
         assert_eq!(d.account_policy.unwrap().covered.len(), 1);
     }
 
+    /// `/a` desired in per-group mode, after [`adopt`] read `observed` (no ledger, no guard).
+    fn adopted(observed: AccountPolicies) -> Desired {
+        let mut d = desired(&["/a"]);
+        adopt(
+            &mut d,
+            "autosub",
+            &observed,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
+        d
+    }
+
     /// Asserts the first skip has `reason` and its detail names `needle`.
     fn assert_first_skip(d: &Desired, reason: SkipReason, needle: &str) {
         assert_eq!(d.skips[0].reason, reason, "{:?}", d.skips);
@@ -611,18 +624,10 @@ mod tests {
 
     #[test]
     fn per_group_mode_reports_a_policy_elsewhere_and_keeps_every_filter() {
-        let mut d = desired(&["/a"]);
         let kinesis = "arn:aws:kinesis:us-east-1:111111111111:stream/sec";
-        let found = AccountPolicies::Found {
+        let d = adopted(AccountPolicies::Found {
             policies: vec![policy("security", kinesis, &[])],
-        };
-        adopt(
-            &mut d,
-            "autosub",
-            &found,
-            &TargetLedger::default(),
-            &BTreeSet::new(),
-        );
+        });
         assert_eq!(d.account_policy, None);
         assert_eq!(d.log_groups.len(), 1);
         assert_eq!(d.skips[0].reason, SkipReason::ForeignAccountPolicy);
@@ -632,17 +637,9 @@ mod tests {
 
     #[test]
     fn per_group_mode_never_adopts_our_own_policy_it_is_leaving() {
-        let mut d = desired(&["/a"]);
-        let found = AccountPolicies::Found {
+        let d = adopted(AccountPolicies::Found {
             policies: vec![policy("autosub", &fwd().to_string(), &[])],
-        };
-        adopt(
-            &mut d,
-            "autosub",
-            &found,
-            &TargetLedger::default(),
-            &BTreeSet::new(),
-        );
+        });
         assert_eq!(d.account_policy, None);
         assert_eq!(d.log_groups.len(), 1);
         assert!(d.skips.is_empty(), "{:?}", d.skips);
@@ -650,17 +647,9 @@ mod tests {
 
     #[test]
     fn per_group_mode_with_unreadable_policies_keeps_filters_and_says_what_to_allow() {
-        let mut d = desired(&["/a"]);
-        let unreadable = AccountPolicies::Unreadable {
+        let d = adopted(AccountPolicies::Unreadable {
             detail: "AccessDeniedException".into(),
-        };
-        adopt(
-            &mut d,
-            "autosub",
-            &unreadable,
-            &TargetLedger::default(),
-            &BTreeSet::new(),
-        );
+        });
         assert_eq!(d.log_groups.len(), 1);
         assert_eq!(d.skips[0].subject, ACCOUNT_POLICIES);
         assert_first_skip(&d, SkipReason::Unreadable, "logs:DescribeAccountPolicies");
