@@ -234,7 +234,37 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     drop(file);
     std::fs::rename(&temporary, path)?;
     // The rename is durable once the directory entry is.
-    std::fs::File::open(dir)?.sync_all()
+    std::fs::File::open(dir)?.sync_all()?;
+    remove_orphans(dir, &name);
+    Ok(())
+}
+
+/// How old a temporary file of the ledger must be to be an orphan: a save takes milliseconds,
+/// so one this old was left by a process killed mid-save.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporary files of ledger `name` in `dir` that killed saves left behind; a
+/// file that cannot be read or removed is left for the next save.
+fn remove_orphans(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if file_name.starts_with(&prefix)
+            && file_name.ends_with(".tmp")
+            && age.is_some_and(|a| a > ORPHAN_AGE)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// One S3 object.
@@ -484,6 +514,45 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_save_removes_the_temporary_files_killed_saves_left_and_no_other() {
+        let path = temp_path("orphans/orphans.json");
+        let dir = path.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(&dir).unwrap();
+        let hour_ago =
+            std::time::SystemTime::now() - ORPHAN_AGE - std::time::Duration::from_secs(1);
+        let orphan = dir.join(".orphans.json.4242.tmp");
+        let in_flight = dir.join(".orphans.json.4343.tmp");
+        let other = dir.join(".other.json.4242.tmp");
+        for file in [&orphan, &in_flight, &other] {
+            std::fs::write(file, "{").unwrap();
+        }
+        for file in [&orphan, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        file(path)
+            .save(&target("us-east-1"), &ledger(1))
+            .await
+            .unwrap();
+        assert!(
+            !orphan.exists(),
+            "an hour-old temporary file of this ledger is removed"
+        );
+        assert!(
+            in_flight.exists(),
+            "a fresh one may be another process's save in flight"
+        );
+        assert!(
+            other.exists(),
+            "another ledger's files are not this ledger's to remove"
+        );
     }
 
     #[tokio::test]
