@@ -29,11 +29,6 @@ impl Discoverer for ApiGatewayDiscoverer {
         Service::ApiGateway
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        // GetRestApis, GetStages, GetApis and GetStages (v2) are all `apigateway:GET`.
-        &["apigateway:GET"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         let filter = cx.filter(Service::ApiGateway);
         discover_stages(

@@ -25,17 +25,6 @@ impl Discoverer for CloudFrontDiscoverer {
         Service::CloudFront
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[
-            "cloudfront:ListDistributions",
-            "cloudfront:GetDistributionConfig",
-        ]
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &["cloudfront:ListTagsForResource"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         discover_with(
             cx.apis.sources.cloudfront.as_ref(),

@@ -27,17 +27,6 @@ impl Discoverer for ElbDiscoverer {
         Service::Elb
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[
-            "elasticloadbalancing:DescribeLoadBalancers",
-            "elasticloadbalancing:DescribeLoadBalancerAttributes",
-        ]
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &["elasticloadbalancing:DescribeTags"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         discover_with(
             cx.apis.sources.elb.as_ref(),

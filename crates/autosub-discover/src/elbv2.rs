@@ -29,17 +29,6 @@ impl Discoverer for Elbv2Discoverer {
         Service::Elbv2
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[
-            "elasticloadbalancing:DescribeLoadBalancers",
-            "elasticloadbalancing:DescribeLoadBalancerAttributes",
-        ]
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &["elasticloadbalancing:DescribeTags"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         discover_with(
             cx.apis.sources.elbv2.as_ref(),

@@ -16,14 +16,6 @@ impl Discoverer for LambdaDiscoverer {
         Service::Lambda
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &["lambda:ListFunctions"]
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &["lambda:ListTags"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         let filter = cx.filter(Service::Lambda);
         let functions = match cx.apis.lambda.functions().await {

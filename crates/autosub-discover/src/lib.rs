@@ -58,14 +58,6 @@ pub trait Discoverer: Send + Sync {
     /// The service this discoverer covers.
     fn service(&self) -> Service;
 
-    /// The IAM actions the discoverer calls, for `autosub iam-policy`.
-    fn iam_actions(&self) -> &'static [&'static str];
-
-    /// The IAM actions it calls only to read tags, when the service's filter selects by tag.
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     /// The sources found, the unsubscribable resources and the gaps hit; never an error.
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery;
 }

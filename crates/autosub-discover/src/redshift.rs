@@ -23,13 +23,6 @@ impl Discoverer for RedshiftDiscoverer {
         Service::Redshift
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[
-            "redshift:DescribeClusters",
-            "redshift:DescribeLoggingStatus",
-        ]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         let filter = cx.filter(Service::Redshift);
         discover_clusters(

@@ -18,18 +18,6 @@ impl Discoverer for S3AccessLogsDiscoverer {
         Service::S3AccessLogs
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &[
-            "s3:ListAllMyBuckets",
-            "s3:ListBucket",
-            "s3:GetBucketLogging",
-        ]
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &["s3:GetBucketTagging"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         let gap = |detail: String| Gap {
             service: Service::S3AccessLogs,

@@ -25,14 +25,6 @@ impl Discoverer for StepFunctionsDiscoverer {
         Service::StepFunctions
     }
 
-    fn iam_actions(&self) -> &'static [&'static str] {
-        &["states:ListStateMachines", "states:DescribeStateMachine"]
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        &["states:ListTagsForResource"]
-    }
-
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         let filter = cx.filter(Service::StepFunctions);
         discover_state_machines(

@@ -26,11 +26,6 @@ use crate::{DiscoverCx, Discoverer, gap};
 const FIREHOSE_WHY: &str = "Firehose delivery streams cannot take a subscription trigger; have \
     the stream deliver to S3 and subscribe that bucket, or use Datadog's Firehose destination";
 
-const IAM_ACTIONS: &[&str] = &["wafv2:ListWebACLs", "wafv2:GetLoggingConfiguration"];
-
-/// The action that reads tags, called only when a tag filter needs them.
-const TAG_ACTIONS: &[&str] = &["wafv2:ListTagsForResource"];
-
 /// Discovers the logging of REGIONAL web ACLs in the target region.
 pub struct Wafv2Discoverer;
 
@@ -41,14 +36,6 @@ pub struct Wafv2CloudFrontDiscoverer;
 impl Discoverer for Wafv2Discoverer {
     fn service(&self) -> Service {
         Service::Wafv2
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        TAG_ACTIONS
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
@@ -69,14 +56,6 @@ impl Discoverer for Wafv2Discoverer {
 impl Discoverer for Wafv2CloudFrontDiscoverer {
     fn service(&self) -> Service {
         Service::Wafv2
-    }
-
-    fn iam_actions(&self) -> &'static [&'static str] {
-        IAM_ACTIONS
-    }
-
-    fn tag_actions(&self) -> &'static [&'static str] {
-        TAG_ACTIONS
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {

@@ -1,5 +1,6 @@
-//! The least-privilege IAM policy for what the configuration enables: each discoverer's reads
-//! (tag reads only when a tag filter needs them), and the trigger backends' reads and writes,
+//! The least-privilege IAM policy for what the configuration enables: each enabled service's
+//! discovery reads, from the service registry (`Service::spec`; tag reads only when a tag filter
+//! needs them), and the trigger backends' reads and writes,
 //! scoped to the forwarders where IAM allows it; with Datadog events on, reading the API key
 //! secret that `DD_API_KEY_SECRET_ARN` names, and nothing of Secrets Manager otherwise.
 //!
@@ -15,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use autosub_config::{ALL_REGIONS, Config, ForwarderRef, LedgerLocation};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{Invoker, Partition, Region, SecretArn, Service};
-use autosub_discover::discoverers;
 use serde_json::{Value, json};
 
 use crate::telemetry::{API_KEY_SECRET_ARN_ENV, ApiKeySource};
@@ -134,7 +134,7 @@ pub fn api_key_secret(get: impl Fn(&str) -> Option<String>) -> Option<String> {
     }
 }
 
-/// What a reconciled account grants: the discoverers' reads, the trigger backends, and
+/// What a reconciled account grants: the enabled services' discovery reads, the trigger backends, and
 /// `ec2:DescribeRegions` when a region list is `["all"]` (or `any_region_list`).
 fn member_statements(config: &Config, all_services: bool, any_region_list: bool) -> Vec<Value> {
     let filters: BTreeMap<Service, ResourceFilter> = if all_services {
@@ -146,19 +146,12 @@ fn member_statements(config: &Config, all_services: bool, any_region_list: bool)
         config.services.enabled()
     };
     let mut statements = Vec::new();
-    let enabled: BTreeSet<Service> = filters.keys().copied().collect();
-    let mut by_service: BTreeMap<Service, BTreeSet<&str>> = BTreeMap::new();
-    for discoverer in discoverers(&enabled) {
-        let actions = by_service.entry(discoverer.service()).or_default();
-        actions.extend(discoverer.iam_actions());
-        if filters
-            .get(&discoverer.service())
-            .is_some_and(ResourceFilter::needs_tags)
-        {
-            actions.extend(discoverer.tag_actions());
+    for (service, filter) in &filters {
+        let spec = service.spec();
+        let mut actions: BTreeSet<&str> = spec.iam_actions.iter().copied().collect();
+        if filter.needs_tags() {
+            actions.extend(spec.tag_actions);
         }
-    }
-    for (service, actions) in by_service.into_iter().filter(|(_, a)| !a.is_empty()) {
         statements.push(statement(
             &format!("Discover{}", pascal(service.as_str())),
             &actions,
