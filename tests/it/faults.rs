@@ -89,46 +89,36 @@ impl Inventory {
         let mut log_groups = Vec::new();
         let mut functions = Vec::new();
         for (index, cx) in regions.iter().enumerate() {
-            let mut token = None;
-            loop {
-                let page = cx
-                    .logs
-                    .describe_log_groups()
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .expect("list log groups");
-                log_groups.extend(
-                    page.log_groups()
-                        .iter()
-                        .filter_map(|g| g.log_group_name())
-                        .map(|g| (g.to_owned(), index)),
-                );
-                token = page.next_token().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
-            let mut marker = None;
-            loop {
-                let page = cx
-                    .lambda
-                    .list_functions()
-                    .set_marker(marker)
-                    .send()
-                    .await
-                    .expect("list functions");
-                functions.extend(
-                    page.functions()
-                        .iter()
-                        .filter_map(|f| f.function_arn())
-                        .map(|f| (f.to_owned(), index)),
-                );
-                marker = page.next_marker().map(str::to_owned);
-                if marker.is_none() {
-                    break;
-                }
-            }
+            let groups: Vec<_> = cx
+                .logs
+                .describe_log_groups()
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<_, _>>()
+                .await
+                .expect("list log groups");
+            log_groups.extend(
+                groups
+                    .iter()
+                    .filter_map(|g| g.log_group_name())
+                    .map(|g| (g.to_owned(), index)),
+            );
+            let listed: Vec<_> = cx
+                .lambda
+                .list_functions()
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<_, _>>()
+                .await
+                .expect("list functions");
+            functions.extend(
+                listed
+                    .iter()
+                    .filter_map(|f| f.function_arn())
+                    .map(|f| (f.to_owned(), index)),
+            );
         }
         let forwarders = [&demo.estate.forwarder_arn, &demo.estate.eu_forwarder_arn]
             .into_iter()
