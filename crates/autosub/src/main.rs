@@ -1,11 +1,11 @@
 //! `autosub`: keeps a log-forwarder Lambda subscribed to every AWS log source.
 
 mod cli;
-mod doctor;
+mod commands;
 mod exit;
 mod output;
 mod progress;
-mod serve;
+mod runtime;
 mod telemetry;
 
 use std::io::IsTerminal;
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             return exit::ERROR.into();
         }
     };
-    let code = runtime.block_on(cli::run(args));
+    let code = runtime.block_on(commands::run(args));
     ExitCode::from(code)
 }
 

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autosub_aws::factory::ClientFactory;
+use autosub_config::Config;
 use autosub_engine::daemon::{self, DaemonCx, DaemonState};
-use autosub_engine::lease::Leases;
-use autosub_engine::ledger;
 use autosub_engine::reconcile::RunReport;
 use axum::Router;
 use axum::extract::State;
@@ -20,16 +19,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Loaded, ledger_region};
 use crate::exit;
+use crate::runtime::Stores;
 use crate::telemetry;
 
 /// The exit code when a second signal cuts the shutdown short (128 + SIGINT, as shells do).
 const INTERRUPTED: i32 = 130;
 
 /// Runs the daemon until SIGTERM/SIGINT; the process exit code.
-pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
-    let config = &loaded.config;
+pub async fn run(config: &Config, factory: &ClientFactory, stores: &Stores) -> u8 {
     let addr = config.run.listen;
     let listener = match TcpListener::bind(addr).await {
         Ok(listener) => listener,
@@ -39,12 +37,6 @@ pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
         }
     };
     let state = Arc::new(DaemonState::new(config));
-    let ledger = ledger::open(
-        config,
-        &loaded.base,
-        factory,
-        &ledger_region(factory, config),
-    );
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -77,12 +69,11 @@ pub async fn run(loaded: &Loaded, factory: &ClientFactory) -> u8 {
             async move { telemetry::send(&config, &factory, &passes, &failures, took).await },
         );
     };
-    let leases = Leases::from_config(&config.lease, factory, &ledger_region(factory, config));
     let cx = DaemonCx {
         factory,
         config,
-        ledger: ledger.as_ref(),
-        leases: &leases,
+        ledger: stores.ledger.as_ref(),
+        leases: &stores.leases,
         state,
         after_run: &after_run,
     };

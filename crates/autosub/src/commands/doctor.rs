@@ -12,7 +12,7 @@ use crate::exit;
 
 /// Runs every check; exit 0 when none failed, 1 otherwise.
 pub async fn run(format: Format, config: &Config) -> u8 {
-    let factory = crate::cli::client_factory(config).await;
+    let factory = crate::runtime::client_factory(config).await;
     let resolver = SystemResolver::default();
     let dialer = TcpDialer::default();
     let cx = DoctorCx {
