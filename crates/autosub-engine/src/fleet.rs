@@ -7,7 +7,7 @@ use autosub_aws::{AccountAccess, ClientFactory};
 use autosub_config::{ALL_REGIONS, AccountConfig, Config, ForwarderRef};
 use autosub_core::{AccountId, Partition, Region};
 
-use crate::reconcile::{FailureReason, RunError, TargetFailure};
+use crate::report::{FailureReason, RunError, TargetFailure};
 
 /// One account to reconcile.
 #[derive(Clone, Debug, PartialEq, Eq)]

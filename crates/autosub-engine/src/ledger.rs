@@ -511,7 +511,10 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
             .unwrap()
             .filter_map(Result::ok)
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".round-trip.json.") && name.ends_with(".tmp")
+            })
             .collect();
         assert!(leftovers.is_empty(), "no temporary file is left behind");
     }

@@ -16,6 +16,7 @@ pub mod organizations;
 pub mod pass;
 mod pipeline;
 pub mod reconcile;
+pub mod report;
 pub mod telemetry;
 
 pub use autosub_triggers::{ChangeOutcome, Outcome};
