@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use autosub_aws::apis::TargetApis;
 use autosub_core::account_policy::AccountPolicies;
 use autosub_core::audit::{FullReason, Scope, scope};
 use autosub_core::desired::{Desired, Routing};
@@ -17,7 +16,7 @@ use autosub_triggers::{ChangeOutcome, observe};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::pass::{Progress, Run, Target};
+use crate::pass::PassCx;
 use crate::pipeline::EarlyApply;
 
 /// What a pass read, what it trusted the ledger for, and what the audit found.
@@ -50,18 +49,22 @@ pub(crate) type ListedGroups = Result<BTreeMap<LogGroupName, LogGroupClass>, Str
 
 /// With the region's log groups listed, lists the account's buckets, chooses what to read from the
 /// desire and the ledger ([`scope`]), and reads it (applying filters on the way with `early`).
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn observe_scope(
-    apis: &TargetApis,
-    target: &Target,
-    run: &Run,
+    cx: &PassCx<'_>,
     (desired, routing, listed_groups): (&Desired, &Routing, ListedGroups),
     policy: &PlanPolicy,
     ledger: TargetLedger,
-    concurrency: usize,
     early: Option<&EarlyApply<'_>>,
-    progress: &dyn Progress,
 ) -> (Observed, Scope, Vec<ChangeOutcome>) {
+    let PassCx {
+        apis,
+        target,
+        run,
+        config,
+        progress,
+        ..
+    } = *cx;
+    let concurrency = config.aws.concurrency;
     progress.step(target, "listing buckets");
     let listed_buckets = observe::list_buckets(apis).await;
     let scope = scope(

@@ -160,26 +160,44 @@ impl Run {
     }
 }
 
-/// Runs one pass over `target`, starting from the ledger the previous pass left, until `cancel`
-/// fires (shutdown, or the target's lease was lost).
-#[allow(clippy::too_many_arguments)]
+/// What one pass works with: the target, its clients, the run it belongs to.
+pub struct PassCx<'a> {
+    /// The target's AWS clients.
+    pub apis: &'a TargetApis,
+    /// The account and region.
+    pub target: &'a Target,
+    /// What the run's passes share.
+    pub run: &'a Run,
+    /// The validated configuration.
+    pub config: &'a Config,
+    /// Plan only, or apply.
+    pub mode: Mode,
+    /// Where progress goes.
+    pub progress: &'a dyn Progress,
+}
+
+/// Runs one pass, starting from the ledger the previous pass left, until `cancel` fires
+/// (shutdown, or the target's lease was lost).
 pub async fn run_pass(
-    apis: &TargetApis,
-    target: &Target,
-    run: &Run,
-    cancel: &CancellationToken,
-    config: &Config,
-    mode: Mode,
+    cx: &PassCx<'_>,
     ledger: TargetLedger,
-    progress: &dyn Progress,
+    cancel: &CancellationToken,
 ) -> PassReport {
+    let PassCx {
+        apis,
+        target,
+        run,
+        config,
+        mode,
+        progress,
+    } = *cx;
     let policy = plan_policy(config, &target.account, run.stale_passes_before_delete);
     // In apply mode, filters are written while the other log groups are still being read.
     let early = (mode == Mode::Apply).then_some(cancel);
     let planned = tokio::select! {
         biased;
         () = cancel.cancelled() => None,
-        planned = discover_and_plan(apis, target, run, config, &policy, ledger, early, progress) => Some(planned),
+        planned = discover_and_plan(cx, &policy, ledger, early) => Some(planned),
     };
     let Some((discovery, plan, no_forwarder, audit, early)) = planned else {
         return PassReport {
@@ -229,17 +247,20 @@ type Planned = (
 
 /// The read part of a pass: discover, desire, observe, plan. With `early` (apply mode, the
 /// run's cancellation) the filters groups need are written while the rest is read.
-#[allow(clippy::too_many_arguments)]
 async fn discover_and_plan(
-    apis: &TargetApis,
-    target: &Target,
-    run: &Run,
-    config: &Config,
+    pass: &PassCx<'_>,
     policy: &PlanPolicy,
     ledger: TargetLedger,
     early: Option<&CancellationToken>,
-    progress: &dyn Progress,
 ) -> Planned {
+    let PassCx {
+        apis,
+        target,
+        run,
+        config,
+        progress,
+        ..
+    } = *pass;
     let concurrency = config.aws.concurrency;
     let forwarders: BTreeMap<Region, FunctionArn> = run
         .forwarders
@@ -409,15 +430,11 @@ async fn discover_and_plan(
         cancel,
     });
     let (mut observed, scope, early) = observe_scope(
-        apis,
-        target,
-        run,
+        pass,
         (&desired, &routing, listed_groups),
         policy,
         ledger,
-        concurrency,
         early.as_ref(),
-        progress,
     )
     .await;
     observed.policies = policies;

@@ -28,7 +28,7 @@ use crate::fleet::{self, Account};
 use crate::lease::{Hold, Leases};
 use crate::ledger::LedgerStore;
 use crate::memo::MemoS3;
-use crate::pass::{Mode, PassReport, Progress, Run, Target, run_pass};
+use crate::pass::{Mode, PassCx, PassReport, Progress, Run, Target, run_pass};
 pub use crate::report::{FailureReason, HeldTarget, RunError, RunReport, TargetFailure};
 
 /// What a run needs beyond the config.
@@ -256,17 +256,15 @@ async fn run_target(
     if let Some(s3) = s3 {
         apis.s3 = Arc::clone(s3);
     }
-    let mut report = run_pass(
-        &apis,
+    let pass = PassCx {
+        apis: &apis,
         target,
         run,
-        &cancel,
-        cx.config,
-        cx.mode,
-        previous,
-        cx.progress,
-    )
-    .await;
+        config: cx.config,
+        mode: cx.mode,
+        progress: cx.progress,
+    };
+    let mut report = run_pass(&pass, previous, &cancel).await;
     if cx.mode == Mode::Apply
         && report.outcomes.is_some()
         && let Err(e) = cx.ledger.save(target, &report.ledger).await
