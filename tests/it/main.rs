@@ -26,4 +26,5 @@ mod migration;
 mod on_fake;
 mod organizations;
 mod privatelink;
+mod registry;
 mod support;

@@ -347,7 +347,7 @@ impl ClientFactory {
     /// `aws`, chosen from the factory's home region).
     pub fn organizations(&self) -> Arc<dyn OrganizationsApi> {
         let c = &self.clients;
-        let region = organizations_region(c.home_region.as_ref());
+        let region = self.organizations_region();
         let config = configure!(
             aws_sdk_organizations::config::Builder,
             c,
@@ -399,6 +399,17 @@ impl ClientFactory {
     /// The region of the credentials' environment (settings, then the SDK's region chain).
     pub fn home_region(&self) -> Option<&Region> {
         self.clients.home_region.as_ref()
+    }
+
+    /// The region of the calls made with the credentials as they are, outside any target: STS
+    /// GetCallerIdentity and EC2 DescribeRegions (the home region, else us-east-1).
+    pub fn own_region(&self) -> Region {
+        self.clients.sts_region()
+    }
+
+    /// The region Organizations is asked in: its one endpoint in the home region's partition.
+    pub fn organizations_region(&self) -> Region {
+        organizations_region(self.clients.home_region.as_ref())
     }
 }
 

@@ -280,6 +280,26 @@ pub enum AwsService {
 }
 
 impl AwsService {
+    /// Every AWS service autosub calls.
+    pub const ALL: [AwsService; 16] = [
+        Self::Sts,
+        Self::Lambda,
+        Self::S3,
+        Self::Logs,
+        Self::CloudFront,
+        Self::Elb,
+        Self::Elbv2,
+        Self::Redshift,
+        Self::StepFunctions,
+        Self::Wafv2,
+        Self::ApiGateway,
+        Self::ApiGatewayV2,
+        Self::SecretsManager,
+        Self::DynamoDb,
+        Self::Ec2,
+        Self::Organizations,
+    ];
+
     /// The SDK's service id, which names its `AWS_ENDPOINT_URL_<SERVICE>` variable.
     pub fn service_id(self) -> &'static str {
         match self {
@@ -411,5 +431,17 @@ mod tests {
             .filter(|s| !s.is_regional())
             .collect();
         assert_eq!(regional, [Service::CloudFront]);
+    }
+
+    #[test]
+    fn aws_services_are_listed_once_with_distinct_sdk_ids() {
+        let ids: std::collections::BTreeSet<&str> =
+            AwsService::ALL.iter().map(|s| s.service_id()).collect();
+        assert_eq!(ids.len(), AwsService::ALL.len());
+        for service in Service::ALL {
+            for aws in service.spec().endpoints {
+                assert!(AwsService::ALL.contains(aws), "{service}: {aws}");
+            }
+        }
     }
 }

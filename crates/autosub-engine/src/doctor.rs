@@ -19,20 +19,20 @@ use autosub_aws::AccountAccess;
 use autosub_aws::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use autosub_aws::error::ErrorClass;
 use autosub_aws::factory::ClientFactory;
-use autosub_config::{ALL_REGIONS, Config};
+use autosub_config::{ALL_REGIONS, Config, LedgerLocation};
 use autosub_core::datadog::{DatadogService, Site};
 use autosub_core::net::{Cidr, HostPort, is_public};
 use autosub_core::observed::parse_policy;
 use autosub_core::service::global_log_region;
 use autosub_core::{
     AccountId, BucketName, FunctionArn, InvokePermission, Invoker, LogGroupName, Partition, Region,
-    Service,
 };
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::fleet::{self, Account};
+use crate::iam::lists_all_regions;
 use crate::reconcile::RunError;
 use crate::telemetry::{ApiKeySource, TelemetryError};
 
@@ -594,9 +594,13 @@ async fn forwarder_checks(
 }
 
 /// Every endpoint a run calls: STS in the home region; Lambda, S3 and CloudWatch Logs in every
-/// region; the enabled services' APIs; Lambda in each forwarder's region; Secrets Manager in the
-/// API key secret's region when events are on.
+/// region; each enabled service's endpoints (`Service::spec`) in every region for its regional
+/// part and in `GLOBAL_LOG_REGION` for its global part; Lambda in each forwarder's region; the
+/// ledger's S3 or DynamoDB and the lease's DynamoDB in the stores' region; EC2 (DescribeRegions)
+/// when a region list is `["all"]` or in a fleet; Organizations when it finds the accounts;
+/// Secrets Manager in the API key secret's region when events are on.
 pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoint> {
+    let config = cx.config;
     let mut wanted: BTreeSet<(AwsService, Region)> = BTreeSet::new();
     let home = cx
         .factory
@@ -605,29 +609,45 @@ pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoi
         .or_else(|| regions.first().cloned())
         .unwrap_or_else(|| Region::new("us-east-1"));
     wanted.insert((AwsService::Sts, home));
-    let enabled = cx.config.services.enabled();
+    let enabled = config.services.enabled();
     for region in regions {
         for service in [AwsService::Lambda, AwsService::S3, AwsService::Logs] {
             wanted.insert((service, region.clone()));
         }
-        for service in enabled.keys() {
-            for aws in aws_services(*service) {
-                if !aws.is_global() {
-                    wanted.insert((aws, region.clone()));
-                }
+        for service in enabled.keys().filter(|s| s.is_regional()) {
+            for aws in service.spec().endpoints {
+                wanted.insert((*aws, region.clone()));
             }
         }
     }
-    // Global discovery (CloudFront, WAF's CLOUDFRONT scope) happens in GLOBAL_LOG_REGION.
     for service in enabled.keys().filter(|s| s.is_global()) {
-        for aws in aws_services(*service) {
-            wanted.insert((aws, global_log_region()));
+        for aws in service.spec().endpoints {
+            wanted.insert((*aws, global_log_region()));
         }
     }
-    for region in cx.config.forwarders.keys() {
+    for region in config.forwarders.keys() {
         wanted.insert((AwsService::Lambda, region.clone()));
     }
-    if cx.config.datadog.telemetry.events
+    let stores = stores_region(config, cx.factory);
+    match &config.ledger.location {
+        LedgerLocation::S3 { .. } => {
+            wanted.insert((AwsService::S3, stores.clone()));
+        }
+        LedgerLocation::DynamoDb { .. } => {
+            wanted.insert((AwsService::DynamoDb, stores.clone()));
+        }
+        LedgerLocation::File(_) | LedgerLocation::None => {}
+    }
+    if config.lease.table.is_some() {
+        wanted.insert((AwsService::DynamoDb, stores));
+    }
+    if lists_all_regions(config) || config.fleet.is_fleet() {
+        wanted.insert((AwsService::Ec2, cx.factory.own_region()));
+    }
+    if config.fleet.organizations.is_some() {
+        wanted.insert((AwsService::Organizations, cx.factory.organizations_region()));
+    }
+    if config.datadog.telemetry.events
         && let Ok(Some(ApiKeySource::Secret(secret))) = &cx.api_key
     {
         wanted.insert((AwsService::SecretsManager, secret.region().clone()));
@@ -638,19 +658,13 @@ pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoi
         .collect()
 }
 
-/// The AWS services a discoverer calls.
-fn aws_services(service: Service) -> Vec<AwsService> {
-    match service {
-        Service::Lambda => vec![AwsService::Lambda],
-        Service::S3AccessLogs => vec![AwsService::S3],
-        Service::CloudFront => vec![AwsService::CloudFront],
-        Service::Elbv2 => vec![AwsService::Elbv2],
-        Service::Elb => vec![AwsService::Elb],
-        Service::Redshift => vec![AwsService::Redshift],
-        Service::StepFunctions => vec![AwsService::StepFunctions],
-        Service::Wafv2 => vec![AwsService::Wafv2],
-        Service::ApiGateway => vec![AwsService::ApiGateway, AwsService::ApiGatewayV2],
-    }
+/// The region of the ledger and lease tables (and an S3 ledger's first call), as a run opens
+/// them: the first configured region, else the home region, else us-east-1.
+fn stores_region(config: &Config, factory: &ClientFactory) -> Region {
+    config
+        .first_region()
+        .or_else(|| factory.home_region().cloned())
+        .unwrap_or_else(|| Region::new("us-east-1"))
 }
 
 /// Each endpoint resolves and accepts a TCP connection. Endpoints sharing a host and port are

@@ -323,7 +323,7 @@ fn listed_member_role_arns(config: &Config) -> Vec<String> {
 }
 
 /// True when `aws.regions` or an account's `regions` is `["all"]`.
-fn lists_all_regions(config: &Config) -> bool {
+pub(crate) fn lists_all_regions(config: &Config) -> bool {
     let all = |regions: &[String]| regions.iter().any(|r| r == ALL_REGIONS);
     all(&config.aws.regions)
         || config
