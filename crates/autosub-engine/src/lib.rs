@@ -3,6 +3,7 @@
 //! schedule with its metrics. Level-triggered: every pass re-derives everything from AWS and
 //! the config.
 
+mod context;
 pub mod daemon;
 pub mod doctor;
 pub mod fleet;

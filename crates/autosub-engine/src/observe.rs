@@ -16,7 +16,7 @@ use autosub_triggers::{ChangeOutcome, observe};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::pass::PassCx;
+use crate::context::PassCx;
 use crate::pipeline::EarlyApply;
 
 /// What a pass read, what it trusted the ledger for, and what the audit found.

@@ -8,56 +8,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use autosub_aws::apis::TargetApis;
-use autosub_config::{Config, ForwarderRef};
+use autosub_config::Config;
 use autosub_core::account_policy;
-use autosub_core::audit::AuditPolicy;
 use autosub_core::desired::{Routing, Selection, desire, forwarder_log_groups};
 use autosub_core::ledger::{TargetLedger, location_of_account_policy};
 use autosub_core::plan::{Plan, PlanPolicy, Skip, SkipReason, plan};
 use autosub_core::{
-    AccountId, Discovery, FunctionArn, GLOBAL_LOG_REGION, Location, LogGroupName, PolicyState,
-    Region, Service,
+    AccountId, Discovery, FunctionArn, GLOBAL_LOG_REGION, Location, LogGroupName, Region, Service,
 };
 use autosub_discover::{DiscoverCx, Discoverer, discover_all, discoverers_by_scope};
 use autosub_triggers::{ChangeOutcome, Outcome, observe};
 use serde::Serialize;
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::context::{Mode, PassCx, Progress, Run, Target};
 pub use crate::observe::AuditReport;
 use crate::observe::{audit_report, observe_scope};
 use crate::pipeline::{EarlyApply, apply_rest};
-
-/// An account and region to reconcile.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Target {
-    /// The account.
-    pub account: AccountId,
-    /// The region.
-    pub region: Region,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.account, self.region)
-    }
-}
-
-/// Plan only, or plan and apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Read-only: discover, observe and plan.
-    Plan,
-    /// Also apply the plan.
-    Apply,
-}
-
-/// Where a pass reports what it is doing (a progress bar on a terminal, logs otherwise).
-pub trait Progress: Send + Sync {
-    /// The pass moved on to `step`.
-    fn step(&self, target: &Target, step: &str);
-}
 
 /// Everything one pass found, planned and did.
 #[derive(Clone, Debug, Serialize)]
@@ -113,67 +80,6 @@ pub fn plan_policy(
             .unwrap_or(stale_passes_before_delete),
         protect: config.safety.protect.clone(),
     }
-}
-
-/// What the passes of one account in a run share: the regions reconciled, the account's
-/// forwarders and their policies (read once, before any pass of the account writes: a pass
-/// changes only its own region's forwarder, and reads the others only to know they exist), the
-/// discovery of global services (made once) and the command's stale-pass default.
-pub struct Run {
-    /// Every region the run reconciles in the account.
-    pub regions: BTreeSet<Region>,
-    /// The forwarder of each region (a name is resolved in the account).
-    pub forwarders: BTreeMap<Region, ForwarderRef>,
-    /// `safety.stale_passes_before_delete` when the config leaves it unset.
-    pub stale_passes_before_delete: u32,
-    /// How the passes choose what to read.
-    pub audit: AuditPolicy,
-    /// The run's time, in seconds since the Unix epoch: what the ledger records as seen.
-    pub now: u64,
-    global: OnceCell<Discovery>,
-    policies: OnceCell<ForwarderPolicies>,
-}
-
-/// The forwarders' resource policies, and why the missing ones are unavailable, by region.
-type ForwarderPolicies = (BTreeMap<FunctionArn, PolicyState>, BTreeMap<Region, String>);
-
-impl Run {
-    /// A run at `now` over `regions` with `forwarders` that deletes on the first stale pass and
-    /// audits incrementally over a day.
-    pub fn new(
-        regions: impl IntoIterator<Item = Region>,
-        forwarders: BTreeMap<Region, ForwarderRef>,
-        now: u64,
-    ) -> Self {
-        Self {
-            regions: regions.into_iter().collect(),
-            forwarders,
-            stale_passes_before_delete: 1,
-            audit: AuditPolicy {
-                window_secs: 24 * 60 * 60,
-                full: None,
-            },
-            now,
-            global: OnceCell::new(),
-            policies: OnceCell::new(),
-        }
-    }
-}
-
-/// What one pass works with: the target, its clients, the run it belongs to.
-pub struct PassCx<'a> {
-    /// The target's AWS clients.
-    pub apis: &'a TargetApis,
-    /// The account and region.
-    pub target: &'a Target,
-    /// What the run's passes share.
-    pub run: &'a Run,
-    /// The validated configuration.
-    pub config: &'a Config,
-    /// Plan only, or apply.
-    pub mode: Mode,
-    /// Where progress goes.
-    pub progress: &'a dyn Progress,
 }
 
 /// Runs one pass, starting from the ledger the previous pass left, until `cancel` fires
