@@ -6,7 +6,7 @@ use autosub_aws::error::ErrorClass;
 use autosub_core::account_policy::{AccountPolicies, AccountPolicy};
 use autosub_core::plan::{Action, SkipReason};
 
-use crate::apply::{Outcome, failed};
+use crate::outcome::{Outcome, failed};
 
 /// The account's subscription filter policies in the target region.
 pub async fn account_policies(apis: &TargetApis) -> AccountPolicies {

@@ -6,54 +6,13 @@
 use std::collections::BTreeSet;
 
 use autosub_aws::apis::TargetApis;
-use autosub_aws::error::AwsError;
 use autosub_core::plan::{Change, Plan, PlanPolicy, SkipReason, Trigger};
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::outcome::{ChangeOutcome, Outcome, log_outcome};
 use crate::{account_policy, invoke_permission, s3_notification, subscription_filter};
 
 pub use crate::s3_notification::BUCKET_WRITE_ROUNDS;
-
-/// What happened to one change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    /// Done (or found already done).
-    Applied,
-    /// Not done, for a reason that is not a failure (no free slot, a rule appeared that overlaps).
-    Skipped {
-        /// Why, as a label.
-        reason: SkipReason,
-        /// Why, in words.
-        detail: String,
-    },
-    /// The AWS call failed.
-    Failed {
-        /// The error class label.
-        class: String,
-        /// The error.
-        error: String,
-    },
-}
-
-/// A change and what happened to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ChangeOutcome {
-    /// The planned change.
-    pub change: Change,
-    /// What happened.
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
-/// The outcome of an AWS call that failed.
-pub(crate) fn failed(e: &AwsError) -> Outcome {
-    Outcome::Failed {
-        class: e.class.as_str().to_owned(),
-        error: e.to_string(),
-    }
-}
 
 /// Applies `plan`, returning one outcome per change in plan order. Once `cancel` fires, the
 /// change in flight (a bucket's whole read-modify-write) finishes and the rest are skipped.
@@ -192,20 +151,5 @@ impl<'p> Awaited<'p> {
                 "it waits for the change to {after}, which was not applied; the next pass retries both"
             ),
         })
-    }
-}
-
-/// Logs what happened to `change`.
-pub(crate) fn log_outcome(change: &Change, outcome: &Outcome) {
-    match outcome {
-        Outcome::Applied => {
-            tracing::info!(action = %change.action, kind = change.trigger.kind(), resource = %change.trigger.resource(), "applied")
-        }
-        Outcome::Skipped { reason, detail } => {
-            tracing::warn!(action = %change.action, resource = %change.trigger.resource(), %reason, detail, "skipped")
-        }
-        Outcome::Failed { error, .. } => {
-            tracing::error!(action = %change.action, resource = %change.trigger.resource(), error, "failed")
-        }
     }
 }

@@ -10,7 +10,7 @@ use autosub_core::observed::parse_policy;
 use autosub_core::plan::Action;
 use autosub_core::{FunctionArn, InvokePermission, PolicyState, Region};
 
-use crate::apply::{Outcome, failed};
+use crate::outcome::{Outcome, failed};
 
 /// The forwarders' resource policies, and the forwarders that turned out not to exist.
 pub async fn forwarder_policies(

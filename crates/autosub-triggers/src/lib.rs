@@ -9,7 +9,9 @@ mod account_policy;
 pub mod apply;
 mod invoke_permission;
 pub mod observe;
+mod outcome;
 mod s3_notification;
 mod subscription_filter;
 
-pub use apply::{ChangeOutcome, Outcome, apply};
+pub use apply::apply;
+pub use outcome::{ChangeOutcome, Outcome};

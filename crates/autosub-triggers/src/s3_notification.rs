@@ -12,7 +12,7 @@ use autosub_core::plan::{Change, PlanPolicy, SkipReason, rewrite_notifications};
 use autosub_core::{BucketName, BucketState, NotificationConfig, Region};
 use futures::{StreamExt, stream};
 
-use crate::apply::{Outcome, failed, log_outcome};
+use crate::outcome::{Outcome, failed, log_outcome};
 
 /// The region of each bucket, and why the others could not be resolved.
 pub async fn bucket_regions(

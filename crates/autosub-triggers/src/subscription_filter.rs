@@ -10,7 +10,7 @@ use autosub_core::plan::{Action, SkipReason};
 use autosub_core::{LogGroupClass, LogGroupName, LogGroupState, SubscriptionFilter};
 use futures::{Stream, StreamExt, stream};
 
-use crate::apply::{Outcome, failed};
+use crate::outcome::{Outcome, failed};
 
 /// Every log group of the region with its class (DescribeLogGroups, 50 a page): which groups
 /// exist, with no per-group call.
