@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::account_policy::DesiredAccountPolicy;
+use crate::change::{Skip, SkipReason};
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
 use crate::pattern::wildcard_match;
-use crate::plan::{Skip, SkipReason};
 use crate::source::{Discovery, Gap, Location, Service};
 
 /// What to leave out, by user choice or because subscribing it would loop.
@@ -98,7 +98,7 @@ pub struct Desired {
     /// Why some discovered locations get no trigger.
     pub skips: Vec<Skip>,
     /// In account-policy mode, the account policy and the discovered log groups it delivers
-    /// (those are then not in `log_groups`): see [`crate::account_policy::route`].
+    /// (those are then not in `log_groups`): see [`crate::policy_routing::route`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_policy: Option<DesiredAccountPolicy>,
 }

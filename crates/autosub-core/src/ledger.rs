@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Action, Change, Trigger};
+pub use crate::change::location_of_account_policy;
+use crate::change::{Action, Change, Trigger};
 
 /// How autosub came to own a trigger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -303,11 +304,6 @@ pub fn location(trigger: &Trigger) -> String {
         Trigger::InvokePermission { forwarder, .. } => format!("lambda:{forwarder}"),
         Trigger::AccountPolicy { policy } => location_of_account_policy(&policy.name),
     }
-}
-
-/// Where the ledger puts the region's account policy called `name`.
-pub fn location_of_account_policy(name: &str) -> String {
-    format!("account-policy:{name}")
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod account_policy;
 pub mod audit;
+pub mod change;
 pub mod datadog;
 pub mod desired;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod permission;
 pub mod plan;
 #[cfg(test)]
 mod plan_tests;
+pub mod policy_routing;
 pub mod render;
 pub mod selection;
 pub mod service;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use crate::account_policy::{self, AccountPolicies, AccountPolicy, AccountSelection};
+use crate::account_policy::{AccountPolicies, AccountPolicy, AccountSelection};
 use crate::desired::{Desired, Routing, Selection, desire};
 use crate::ids::{AccountId, BucketName, FunctionArn, LogGroupName, Region};
 use crate::notification::{
@@ -20,6 +20,7 @@ use crate::observed::{
 use crate::permission::{InvokePermission, Invoker};
 use crate::plan::rewrite_notifications;
 use crate::plan::{Action, Change, ChangeReason, Plan, PlanPolicy, SkipReason, Trigger, plan};
+use crate::policy_routing;
 use crate::render;
 use crate::source::{Discovery, Gap, Location, LogSource, Service};
 
@@ -386,14 +387,14 @@ impl Estate {
             && let Some(forwarder) = self.routing.forwarders.get(&self.routing.home_region)
         {
             let listed = self.observed.log_groups.keys().cloned().collect();
-            let wanted = account_policy::want(
+            let wanted = policy_routing::want(
                 &self.policy.filter_name,
                 forwarder,
                 &self.policy.filter_pattern,
                 &self.selection,
                 &listed,
             );
-            account_policy::route(
+            policy_routing::route(
                 &mut desired,
                 wanted,
                 &self.observed.account_policies,

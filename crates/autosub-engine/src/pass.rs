@@ -9,10 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_config::Config;
-use autosub_core::account_policy;
 use autosub_core::desired::{Routing, Selection, desire, forwarder_log_groups};
 use autosub_core::ledger::{TargetLedger, location_of_account_policy};
 use autosub_core::plan::{Plan, PlanPolicy, Skip, SkipReason, plan};
+use autosub_core::policy_routing;
 use autosub_core::{
     AccountId, Discovery, FunctionArn, GLOBAL_LOG_REGION, Location, LogGroupName, Region, Service,
 };
@@ -294,7 +294,7 @@ async fn discover_and_plan(
     let account_policies = observe::account_policies(apis).await;
     if account_mode && let Some(forwarder) = routing.forwarders.get(&target.region) {
         let wanted = match &listed_groups {
-            Ok(listed) => account_policy::want(
+            Ok(listed) => policy_routing::want(
                 &policy.filter_name,
                 forwarder,
                 &policy.filter_pattern,
@@ -310,7 +310,7 @@ async fn discover_and_plan(
                 ),
             }),
         };
-        account_policy::route(
+        policy_routing::route(
             &mut desired,
             wanted,
             &account_policies,
@@ -318,7 +318,7 @@ async fn discover_and_plan(
             &selection.guarded_log_groups,
         );
     } else {
-        account_policy::adopt(
+        policy_routing::adopt(
             &mut desired,
             &policy.filter_name,
             &account_policies,

@@ -3,11 +3,12 @@
 //! which log groups it takes over from per-group filters is [`crate::account_policy`].
 
 use super::{Action, Change, ChangeReason, Planner, PolicyDifference, SkipReason, Trigger};
-use crate::account_policy::{self, AccountPolicies, AccountPolicy, AccountSelection};
+use crate::account_policy::{AccountPolicies, AccountPolicy, AccountSelection};
 use crate::ids::{AccountId, FunctionArn, LogGroupName};
 use crate::ledger::location_of_account_policy;
 use crate::observed::Observed;
 use crate::permission::Invoker;
+use crate::policy_routing;
 
 /// `policy` as a trigger.
 fn policy_trigger(policy: &AccountPolicy) -> Trigger {
@@ -48,7 +49,7 @@ impl Planner<'_> {
             AccountPolicies::Found { policies } => policies,
         };
         let found = policies.iter().find(|p| {
-            account_policy::is_ours(
+            policy_routing::is_ours(
                 p,
                 &self.policy.filter_name,
                 &self.desired.forwarders,

@@ -247,14 +247,3 @@ impl Planner<'_> {
         }
     }
 }
-
-/// The forwarder a trigger invokes and as whom, for the permission it needs.
-pub(super) fn invoked_by(trigger: &Trigger) -> Option<(Option<FunctionArn>, Invoker)> {
-    let (destination, invoker) = match trigger {
-        Trigger::S3Notification { destination, .. } => (destination, Invoker::S3),
-        Trigger::SubscriptionFilter { destination, .. } => (destination, Invoker::Logs),
-        Trigger::AccountPolicy { policy } => (&policy.destination_arn, Invoker::Logs),
-        Trigger::InvokePermission { .. } => return None,
-    };
-    Some((FunctionArn::parse(destination).ok(), invoker))
-}
