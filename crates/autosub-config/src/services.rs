@@ -1,60 +1,75 @@
 //! `[services]`: which discoverers run, and which resources of each are in scope.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use autosub_core::Service;
 use autosub_core::selection::ResourceFilter;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de};
 
 use crate::Problems;
 
-/// Which discoverers run, and which resources of each are in scope.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServicesConfig {
-    /// Lambda functions' log groups.
-    #[serde(default)]
-    pub lambda: ServiceConfig,
-    /// S3 server access logs.
-    #[serde(default)]
-    pub s3_access_logs: ServiceConfig,
-    /// CloudFront standard logs.
-    #[serde(default)]
-    pub cloudfront: ServiceConfig,
-    /// ALB/NLB access and connection logs.
-    #[serde(default)]
-    pub elbv2: ServiceConfig,
-    /// Classic ELB access logs.
-    #[serde(default)]
-    pub elb: ServiceConfig,
-    /// Redshift audit logs.
-    #[serde(default)]
-    pub redshift: ServiceConfig,
-    /// Step Functions logs.
-    #[serde(default)]
-    pub step_functions: ServiceConfig,
-    /// WAFv2 web ACL logs.
-    #[serde(default)]
-    pub wafv2: ServiceConfig,
-    /// API Gateway access and execution logs.
-    #[serde(default)]
-    pub api_gateway: ServiceConfig,
+/// Which discoverers run, and which resources of each are in scope: `[services.<id>]` for each
+/// service of the registry (`Service::spec`), every service present (default: enabled, all
+/// resources).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicesConfig(BTreeMap<Service, ServiceConfig>);
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self(
+            Service::ALL
+                .into_iter()
+                .map(|s| (s, ServiceConfig::default()))
+                .collect(),
+        )
+    }
+}
+
+/// A `[services]` key: a service of the registry, else an error at that key (as
+/// `deny_unknown_fields` reports one).
+struct ServiceKey(Service);
+
+impl<'de> Deserialize<'de> for ServiceKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        Service::ALL
+            .into_iter()
+            .find(|s| s.as_str() == key)
+            .map(ServiceKey)
+            .ok_or_else(|| de::Error::unknown_field(&key, &Service::IDS))
+    }
+}
+
+impl<'de> Deserialize<'de> for ServicesConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = ServicesConfig;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table of services")
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut services = ServicesConfig::default();
+                while let Some(ServiceKey(service)) = map.next_key()? {
+                    services.0.insert(service, map.next_value()?);
+                }
+                Ok(services)
+            }
+        }
+
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 impl ServicesConfig {
     /// The configuration of one service.
     pub fn get(&self, service: Service) -> &ServiceConfig {
-        match service {
-            Service::Lambda => &self.lambda,
-            Service::S3AccessLogs => &self.s3_access_logs,
-            Service::CloudFront => &self.cloudfront,
-            Service::Elbv2 => &self.elbv2,
-            Service::Elb => &self.elb,
-            Service::Redshift => &self.redshift,
-            Service::StepFunctions => &self.step_functions,
-            Service::Wafv2 => &self.wafv2,
-            Service::ApiGateway => &self.api_gateway,
-        }
+        // Every service is present: `default` and `deserialize` start from all of them.
+        &self.0[&service]
     }
 
     /// The enabled services with their resource filters.
@@ -124,6 +139,8 @@ fn default_true() -> bool {
 
 #[cfg(test)]
 mod tests {
+    use autosub_core::Service;
+
     use crate::tests::{MINIMAL, problem_keys};
 
     #[test]
@@ -141,5 +158,32 @@ mod tests {
         );
         let err = crate::Config::parse(&text, "bad.toml").unwrap_err();
         assert!(err.problems[0].message.contains("single *"), "{err}");
+    }
+
+    #[test]
+    fn each_registry_service_has_its_key_and_an_unknown_one_is_an_error_at_it() {
+        let text = format!(
+            "{MINIMAL}[services.step_functions]\nenabled = false\n[services.wafv2]\ninclude = [\"app-*\"]\n"
+        );
+        let config = crate::Config::parse(&text, "t.toml").unwrap();
+        let enabled = config.services.enabled();
+        assert!(!enabled.contains_key(&Service::StepFunctions));
+        assert_eq!(enabled[&Service::Wafv2].include, ["app-*"]);
+        assert_eq!(enabled.len(), Service::ALL.len() - 1);
+
+        let err = crate::Config::parse(&format!("{MINIMAL}[services.nope]\n"), "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "unknown field `nope`, expected one of `lambda`, `s3_access_logs`, `cloudfront`, \
+                 `elbv2`, `elb`, `redshift`, `step_functions`, `wafv2`, `api_gateway`"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("[services.nope]"),
+            "the error points at the key: {err}"
+        );
     }
 }

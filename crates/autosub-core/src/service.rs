@@ -103,6 +103,17 @@ impl Service {
         Self::ApiGateway,
     ];
 
+    /// Every service's id, in the order of [`Service::ALL`] (the keys of `[services]`).
+    pub const IDS: [&'static str; Service::ALL.len()] = {
+        let mut ids = [""; Service::ALL.len()];
+        let mut i = 0;
+        while i < ids.len() {
+            ids[i] = Service::ALL[i].spec().id;
+            i += 1;
+        }
+        ids
+    };
+
     /// The service's entry in the registry.
     pub const fn spec(self) -> &'static ServiceSpec {
         match self {
