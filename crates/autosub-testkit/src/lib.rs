@@ -30,6 +30,7 @@ pub mod fake;
 pub mod moto;
 pub mod sts_gate;
 
-pub use estate::{Clients, DemoEstate, SeedError, seed_demo_estate};
+pub use demo::{DemoEstate, seed_demo_estate};
+pub use estate::{Clients, SeedError};
 pub use moto::{MOTO_DEFAULT_ACCOUNT, MotoError, MotoServer, RecordedRequest, sdk_config_for};
 pub use sts_gate::StsGate;
