@@ -21,29 +21,47 @@ pub fn global_log_region() -> Region {
     Region::new(GLOBAL_LOG_REGION)
 }
 
-/// An AWS service whose resources write logs autosub can subscribe to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Service {
-    /// Lambda functions (their CloudWatch Logs log group).
-    Lambda,
-    /// S3 server access logging (the target bucket and prefix).
-    S3AccessLogs,
-    /// CloudFront standard logging (global; buckets in any region).
-    #[serde(rename = "cloudfront")]
-    CloudFront,
-    /// Application/Network Load Balancer access and connection logs.
-    Elbv2,
-    /// Classic Load Balancer access logs.
-    Elb,
-    /// Redshift audit logs (S3 or CloudWatch Logs).
-    Redshift,
-    /// Step Functions execution logs.
-    StepFunctions,
-    /// WAFv2 web ACL logs (S3 or CloudWatch Logs).
-    Wafv2,
-    /// API Gateway access and execution logs (REST, HTTP and WebSocket APIs).
-    ApiGateway,
+/// Declares `Service` and `Service::ALL` from one list, so a new variant is in `ALL` (and so in
+/// the config keys, the IAM policy and the doctor) without a second list to keep in step.
+macro_rules! services {
+    ($(#[$attr:meta])* pub enum Service { $($(#[$vattr:meta])* $variant:ident,)* }) => {
+        $(#[$attr])*
+        pub enum Service {
+            $($(#[$vattr])* $variant,)*
+        }
+
+        impl Service {
+            /// Every service, in declaration order (which is also their sort order).
+            pub const ALL: [Service; [$(Service::$variant),*].len()] = [$(Service::$variant),*];
+        }
+    };
+}
+
+services! {
+    /// An AWS service whose resources write logs autosub can subscribe to.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Service {
+        /// Lambda functions (their CloudWatch Logs log group).
+        Lambda,
+        /// S3 server access logging (the target bucket and prefix).
+        S3AccessLogs,
+        /// CloudFront standard logging (global; buckets in any region).
+        #[serde(rename = "cloudfront")]
+        CloudFront,
+        /// Application/Network Load Balancer access and connection logs.
+        Elbv2,
+        /// Classic Load Balancer access logs.
+        Elb,
+        /// Redshift audit logs (S3 or CloudWatch Logs).
+        Redshift,
+        /// Step Functions execution logs.
+        StepFunctions,
+        /// WAFv2 web ACL logs (S3 or CloudWatch Logs).
+        Wafv2,
+        /// API Gateway access and execution logs (REST, HTTP and WebSocket APIs).
+        ApiGateway,
+    }
 }
 
 /// Where a service's resources are discovered.
@@ -90,19 +108,6 @@ pub struct ServiceSpec {
 }
 
 impl Service {
-    /// Every service, in a fixed order.
-    pub const ALL: [Service; 9] = [
-        Self::Lambda,
-        Self::S3AccessLogs,
-        Self::CloudFront,
-        Self::Elbv2,
-        Self::Elb,
-        Self::Redshift,
-        Self::StepFunctions,
-        Self::Wafv2,
-        Self::ApiGateway,
-    ];
-
     /// Every service's id, in the order of [`Service::ALL`] (the keys of `[services]`).
     pub const IDS: [&'static str; Service::ALL.len()] = {
         let mut ids = [""; Service::ALL.len()];
