@@ -370,8 +370,10 @@ impl AwsService {
         }
     }
 
-    /// True for services with one endpoint for every region.
-    pub fn is_global(self) -> bool {
+    /// True for services with one endpoint for every region (not the same as a global
+    /// [`Service`]: WAF's CLOUDFRONT scope is asked at its regional endpoint in
+    /// [`GLOBAL_LOG_REGION`]).
+    pub fn has_one_endpoint(self) -> bool {
         matches!(self, Self::CloudFront)
     }
 
@@ -381,7 +383,7 @@ impl AwsService {
             Partition::AwsCn => "amazonaws.com.cn",
             Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
         };
-        if self.is_global() {
+        if self.has_one_endpoint() {
             format!("https://{}.{suffix}", self.endpoint_prefix())
         } else {
             format!("https://{}.{region}.{suffix}", self.endpoint_prefix())
