@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use autosub_core::Partition;
 
+use crate::clients::Target;
 use crate::error::AwsError;
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::{ApiGatewayApi, GatewayApi, Resource, Stage};
 

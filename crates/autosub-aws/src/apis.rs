@@ -12,6 +12,7 @@ use autosub_core::{
 };
 
 use crate::error::AwsError;
+pub use crate::source_apis::AccessLogTarget;
 use crate::source_apis::{SourceApis, Tags};
 
 /// The capabilities for one target (account × region), as the factory hands them out.
@@ -25,15 +26,6 @@ pub struct TargetApis {
     pub lambda: Arc<dyn LambdaApi>,
     /// The services whose resources write logs, for the discoverers.
     pub sources: SourceApis,
-}
-
-/// Where a bucket's server access logs go (`GetBucketLogging`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessLogTarget {
-    /// The target bucket.
-    pub bucket: BucketName,
-    /// The target prefix ("" = the bucket root).
-    pub prefix: String,
 }
 
 /// A Lambda function as discovery needs it.

@@ -6,8 +6,8 @@ use autosub_core::BucketName;
 use autosub_core::service::global_log_region;
 
 use crate::apis::AccessLogTarget;
+use crate::clients::Target;
 use crate::error::{AwsError, ErrorClass};
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::*;
 

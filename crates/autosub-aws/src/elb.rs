@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use autosub_core::{BucketName, Partition};
 
 use crate::apis::AccessLogTarget;
+use crate::clients::Target;
 use crate::error::AwsError;
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::*;
 

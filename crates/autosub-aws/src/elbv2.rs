@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use crate::clients::Target;
 use crate::error::AwsError;
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::*;
 

@@ -5,8 +5,8 @@ use autosub_core::{FunctionArn, InvokePermission, LogGroupName, Region};
 use aws_sdk_lambda::types::FunctionConfiguration;
 
 use crate::apis::{FunctionInfo, LambdaApi};
+use crate::clients::Target;
 use crate::error::{AwsError, ErrorClass};
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::Tags;
 

@@ -11,8 +11,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, stream};
 
 use crate::apis::S3Api;
+use crate::clients::Target;
 use crate::error::{AwsError, ErrorClass};
-use crate::factory::Target;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
 

@@ -21,6 +21,7 @@ pub mod pacing;
 pub mod source_apis;
 
 mod api_gateway;
+mod clients;
 mod cloudfront;
 mod elb;
 mod elbv2;

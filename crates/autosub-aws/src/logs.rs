@@ -4,13 +4,11 @@ use async_trait::async_trait;
 use autosub_core::account_policy::AccountPolicy;
 use autosub_core::{LogGroupClass, LogGroupName, SubscriptionFilter};
 use aws_sdk_cloudwatchlogs::types::{LogGroupClass as SdkLogGroupClass, PolicyType, Scope};
-use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
-use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 
 use crate::apis::LogsApi;
+use crate::clients::Target;
 use crate::error::AwsError;
-use crate::factory::Target;
-use crate::sdk_error::{aws_error, erased_code};
+use crate::sdk_error::aws_error;
 
 /// CloudWatch Logs through the SDK, in the target region.
 pub(crate) struct SdkLogs {
@@ -156,55 +154,5 @@ impl LogsApi for SdkLogs {
             .await
             .map_err(|e| aws_error("logs:DeleteAccountPolicy", e))?;
         Ok(())
-    }
-}
-
-/// Forbids retrying `LimitExceededException`: the SDK counts it as a throttle, but on
-/// PutSubscriptionFilter it means "no free filter slot", which no retry can fix.
-#[derive(Debug)]
-pub(crate) struct LimitExceededIsFinal;
-
-impl ClassifyRetry for LimitExceededIsFinal {
-    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
-        match ctx.output_or_error() {
-            Some(Err(err)) if erased_code(err) == Some("LimitExceededException") => {
-                RetryAction::RetryForbidden
-            }
-            _ => RetryAction::NoActionIndicated,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "autosub::LimitExceededIsFinal"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use aws_sdk_cloudwatchlogs::operation::put_subscription_filter::PutSubscriptionFilterError;
-    use aws_smithy_runtime_api::client::interceptors::context::{Error, Input};
-    use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    use super::*;
-
-    fn classify(code: &str) -> RetryAction {
-        let mut ctx = InterceptorContext::new(Input::doesnt_matter());
-        let meta = ErrorMetadata::builder().code(code).build();
-        let err = PutSubscriptionFilterError::generic(meta);
-        ctx.set_output_or_error(Err(OrchestratorError::operation(Error::erase(err))));
-        LimitExceededIsFinal.classify_retry(&ctx)
-    }
-
-    #[test]
-    fn limit_exceeded_is_never_retried_and_throttles_are_left_alone() {
-        assert_eq!(
-            classify("LimitExceededException"),
-            RetryAction::RetryForbidden
-        );
-        assert_eq!(
-            classify("ThrottlingException"),
-            RetryAction::NoActionIndicated
-        );
     }
 }

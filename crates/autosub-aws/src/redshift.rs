@@ -5,8 +5,8 @@ use autosub_core::{BucketName, Partition};
 use aws_sdk_redshift::types::LogDestinationType;
 
 use crate::apis::AccessLogTarget;
+use crate::clients::Target;
 use crate::error::{AwsError, ErrorClass};
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::{RedshiftApi, RedshiftLogging, Resource, TaggedResource, Tags};
 

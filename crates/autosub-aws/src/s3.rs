@@ -13,8 +13,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_types::error::operation::BuildError;
 
 use crate::apis::{AccessLogTarget, ListedBucket, S3Api};
+use crate::clients::Target;
 use crate::error::{AwsError, ErrorClass};
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::Tags;
 

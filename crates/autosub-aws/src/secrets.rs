@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use autosub_core::{AccountId, SecretArn};
 
 use crate::apis::SecretsApi;
+use crate::clients::Target;
 use crate::error::{AwsError, ErrorClass};
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 
 /// Secrets Manager through the SDK; each secret is read with the client of the secret's region.

@@ -5,9 +5,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use autosub_core::BucketName;
 
-use crate::apis::AccessLogTarget;
 use crate::error::AwsError;
+
+/// Where access logs go in S3: a bucket's server access logs (`GetBucketLogging`), a
+/// distribution's or a load balancer's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLogTarget {
+    /// The target bucket.
+    pub bucket: BucketName,
+    /// The target prefix ("" = the bucket root).
+    pub prefix: String,
+}
 
 /// Resource tags, key → value.
 pub type Tags = BTreeMap<String, String>;

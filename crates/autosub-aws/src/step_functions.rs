@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use aws_sdk_sfn::types::{LogLevel, LoggingConfiguration};
 
+use crate::clients::Target;
 use crate::error::AwsError;
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::{Resource, StepFunctionsApi, Tags};
 

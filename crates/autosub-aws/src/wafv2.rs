@@ -7,8 +7,8 @@ use autosub_core::Region;
 use autosub_core::service::global_log_region;
 use aws_sdk_wafv2::types::Scope;
 
+use crate::clients::Target;
 use crate::error::AwsError;
-use crate::factory::Target;
 use crate::sdk_error::aws_error;
 use crate::source_apis::{Resource, Tags, WafScope, Wafv2Api};
 
