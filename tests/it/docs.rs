@@ -57,7 +57,7 @@ fn rust_names() -> BTreeSet<String> {
 fn cited(text: &str) -> Vec<String> {
     let code = Regex::new(r"`([^`\n]+)`").unwrap();
     let path = Regex::new(
-        r"^(?:it|core|engine|aws|config|testkit|triggers|discover|autosub)::(?:[a-z0-9_]+::)*([a-z0-9_]+\*?)$",
+        r"^(?:it|core|engine|ops|aws|config|testkit|triggers|discover|autosub)::(?:[a-z0-9_]+::)*([a-z0-9_]+\*?)$",
     )
     .unwrap();
     let sentence = Regex::new(r"^[a-z0-9]+(?:_[a-z0-9]+){5,}$").unwrap();

@@ -83,3 +83,23 @@ fn the_binary_is_thin() {
         );
     }
 }
+
+#[test]
+fn the_engine_knows_nothing_of_the_operational_features() {
+    let crates = crates();
+    assert!(
+        !crates["autosub-engine"].iter().any(|d| d == "autosub-ops"),
+        "autosub-ops reads the engine's reports; the engine must not depend on it"
+    );
+    for reconcile in [
+        "autosub-core",
+        "autosub-aws",
+        "autosub-discover",
+        "autosub-triggers",
+    ] {
+        assert!(
+            !crates[reconcile].iter().any(|d| d == "autosub-ops"),
+            "{reconcile} depends on autosub-ops"
+        );
+    }
+}

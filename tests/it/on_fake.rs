@@ -12,12 +12,12 @@ use autosub_config::Config;
 use autosub_core::account_policy::{AccountPolicy, AccountSelection};
 use autosub_core::plan::{Action, Change, ChangeReason, Plan, PlanPolicy, SkipReason, Trigger};
 use autosub_core::{AccountId, LogGroupName, Region};
-use autosub_engine::doctor::{DoctorCx, Net, Status, SystemResolver, TcpDialer, account_checks};
-use autosub_engine::iam;
 use autosub_engine::lease::Leases;
 use autosub_engine::ledger;
 use autosub_engine::pass::{Mode, Progress};
 use autosub_engine::reconcile::{self, RunCx, RunReport};
+use autosub_ops::doctor::{DoctorCx, Net, Status, SystemResolver, TcpDialer, account_checks};
+use autosub_ops::iam;
 use autosub_testkit::fake::{
     FAKE_ENDPOINT, FakeAccountPolicy, FakeAws, FakeConfig, FakeFilter, FleetShape,
     only_served_services,
@@ -417,7 +417,7 @@ async fn the_doctor_says_whether_the_region_s_policy_slot_is_usable() {
         },
         api_key: Ok(None),
     };
-    let check = |checks: Vec<autosub_engine::doctor::Check>| {
+    let check = |checks: Vec<autosub_ops::doctor::Check>| {
         checks
             .into_iter()
             .find(|c| c.name == format!("account policy {REGION}"))

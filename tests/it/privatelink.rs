@@ -16,13 +16,13 @@ use autosub_config::Config;
 use autosub_core::datadog::{DatadogService, Site};
 use autosub_core::plan::{Action, Change, ChangeReason, Plan, Trigger};
 use autosub_core::{Discovery, InvokePermission, Invoker, LogGroupName, Region, SecretArn};
-use autosub_engine::doctor::{
+use autosub_engine::reconcile::{FailureReason, TargetFailure};
+use autosub_engine::{PassReport, Target};
+use autosub_ops::doctor::{
     Check, Dialer, DoctorCx, Net, Resolver, Status, TcpDialer, account_checks, endpoint_checks,
     privatelink_checks, render_text,
 };
-use autosub_engine::reconcile::{FailureReason, TargetFailure};
-use autosub_engine::telemetry::{ApiKey, ApiKeySource, Telemetry};
-use autosub_engine::{PassReport, Target};
+use autosub_ops::telemetry::{ApiKey, ApiKeySource, Telemetry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use yaml_rust2::{Yaml, YamlLoader};

@@ -10,7 +10,7 @@ use autosub_aws::endpoints::AwsService;
 use autosub_aws::factory::ClientFactory;
 use autosub_config::Config;
 use autosub_core::Region;
-use autosub_engine::doctor::{DoctorCx, Net, SystemResolver, TcpDialer, aws_endpoints};
+use autosub_ops::doctor::{DoctorCx, Net, SystemResolver, TcpDialer, aws_endpoints};
 use serde_json::Value;
 
 use crate::e2e::Demo;

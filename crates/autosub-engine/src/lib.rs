@@ -5,9 +5,7 @@
 
 mod context;
 pub mod daemon;
-pub mod doctor;
 pub mod fleet;
-pub mod iam;
 pub mod lease;
 pub mod ledger;
 pub mod memo;
@@ -18,7 +16,6 @@ pub mod pass;
 mod pipeline;
 pub mod reconcile;
 pub mod report;
-pub mod telemetry;
 
 pub use autosub_triggers::{ChangeOutcome, Outcome};
 pub use pass::{Mode, PassReport, Progress, Run, Target, run_pass};

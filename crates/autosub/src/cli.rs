@@ -57,7 +57,7 @@ pub enum PolicyRole {
     Central,
 }
 
-impl From<PolicyRole> for autosub_engine::iam::Role {
+impl From<PolicyRole> for autosub_ops::iam::Role {
     fn from(role: PolicyRole) -> Self {
         match role {
             PolicyRole::Single => Self::Single,

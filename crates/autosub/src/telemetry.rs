@@ -6,7 +6,7 @@ use autosub_aws::factory::ClientFactory;
 use autosub_config::Config;
 use autosub_engine::PassReport;
 use autosub_engine::reconcile::TargetFailure;
-use autosub_engine::telemetry::{ApiKeySource, Telemetry};
+use autosub_ops::telemetry::{ApiKeySource, Telemetry};
 
 /// Metrics and events for a run's passes and target failures; never fails (problems are logged
 /// as warnings).

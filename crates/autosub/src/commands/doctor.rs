@@ -1,10 +1,10 @@
 //! `autosub doctor`: runs the engine's preflight checks and prints one line per check.
 
 use autosub_config::Config;
-use autosub_engine::doctor::{
+use autosub_ops::doctor::{
     DoctorCx, Net, SystemResolver, TcpDialer, all_passed, doctor, render_text,
 };
-use autosub_engine::telemetry::ApiKeySource;
+use autosub_ops::telemetry::ApiKeySource;
 use serde_json::json;
 
 use crate::cli::Format;

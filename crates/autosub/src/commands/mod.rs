@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> u8 {
         }
         Command::Healthcheck => return serve::healthcheck(config.run.listen).await,
         Command::IamPolicy { all, role } => {
-            let policy = autosub_engine::iam::policy_for(config, role.into(), all);
+            let policy = autosub_ops::iam::policy_for(config, role.into(), all);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&policy).unwrap_or_default()

@@ -18,8 +18,8 @@ use autosub_core::plan::Action;
 use serde_json::json;
 use tokio::net::UdpSocket;
 
-use crate::pass::PassReport;
-use crate::reconcile::TargetFailure;
+use autosub_engine::pass::PassReport;
+use autosub_engine::reconcile::TargetFailure;
 
 /// The environment variable holding the Datadog API key.
 pub const API_KEY_ENV: &str = "DD_API_KEY";
@@ -368,7 +368,7 @@ pub fn metric_lines(
             let failed = report.failures();
             let applied = outcomes
                 .iter()
-                .filter(|o| o.outcome == crate::Outcome::Applied)
+                .filter(|o| o.outcome == autosub_engine::Outcome::Applied)
                 .count();
             lines.push(line(
                 "autosub.changes.applied",

@@ -31,10 +31,10 @@ use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::fleet::{self, Account};
 use crate::iam::lists_all_regions;
-use crate::reconcile::RunError;
 use crate::telemetry::{ApiKeySource, TelemetryError};
+use autosub_engine::fleet::{self, Account};
+use autosub_engine::reconcile::RunError;
 
 /// How long a DNS lookup may take in production.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
