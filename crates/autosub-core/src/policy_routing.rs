@@ -335,16 +335,7 @@ mod tests {
 
     #[test]
     fn with_no_policy_in_the_region_ours_takes_over_the_discovered_groups() {
-        let mut d = desired(&["/a", "/b"]);
-        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
-        let found = AccountPolicies::Found { policies: vec![] };
-        route(
-            &mut d,
-            wanted,
-            &found,
-            &TargetLedger::default(),
-            &BTreeSet::new(),
-        );
+        let d = routed(&["/a", "/b"], AccountPolicies::Found { policies: vec![] });
         let ap = d.account_policy.unwrap();
         assert!(ap.ours.is_some());
         assert_eq!(ap.covered.len(), 2);
@@ -353,23 +344,12 @@ mod tests {
 
     #[test]
     fn another_policy_to_the_forwarder_is_adopted_for_the_groups_it_selects() {
-        let mut d = desired(&["/a", "/b"]);
-        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
-        let theirs = AccountPolicy {
-            name: "datadog".into(),
-            destination_arn: fwd().to_string(),
-            pattern: String::new(),
-            selection: AccountSelection::AllBut(names(&["/b"])),
-        };
-        let found = AccountPolicies::Found {
-            policies: vec![theirs.clone()],
-        };
-        route(
-            &mut d,
-            wanted,
-            &found,
-            &TargetLedger::default(),
-            &BTreeSet::new(),
+        let theirs = policy("datadog", &fwd().to_string(), &["/b"]);
+        let d = routed(
+            &["/a", "/b"],
+            AccountPolicies::Found {
+                policies: vec![theirs.clone()],
+            },
         );
         let ap = d.account_policy.unwrap();
         assert_eq!(ap.ours, None);
@@ -384,23 +364,12 @@ mod tests {
     #[test]
     fn a_foreign_policy_holds_the_slot_and_groups_keep_their_filters() {
         for name in ["autosub", "security-kinesis"] {
-            let mut d = desired(&["/a"]);
-            let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
-            let foreign = AccountPolicy {
-                name: name.into(),
-                destination_arn: "arn:aws:kinesis:us-east-1:111111111111:stream/sec".into(),
-                pattern: String::new(),
-                selection: AccountSelection::AllBut(BTreeSet::new()),
-            };
-            let found = AccountPolicies::Found {
-                policies: vec![foreign],
-            };
-            route(
-                &mut d,
-                wanted,
-                &found,
-                &TargetLedger::default(),
-                &BTreeSet::new(),
+            let kinesis = "arn:aws:kinesis:us-east-1:111111111111:stream/sec";
+            let d = routed(
+                &["/a"],
+                AccountPolicies::Found {
+                    policies: vec![policy(name, kinesis, &[])],
+                },
             );
             assert_eq!(d.account_policy, None, "{name}");
             assert_eq!(d.log_groups.len(), 1);
@@ -413,18 +382,11 @@ mod tests {
         let unreadable = AccountPolicies::Unreadable {
             detail: "AccessDenied".into(),
         };
-        let mut d = desired(&["/a"]);
-        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
-        route(
-            &mut d,
-            wanted.clone(),
-            &unreadable,
-            &TargetLedger::default(),
-            &BTreeSet::new(),
-        );
+        let d = routed(&["/a"], unreadable.clone());
         assert_eq!(d.account_policy, None);
         assert_eq!(d.skips[0].reason, SkipReason::Unreadable);
 
+        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
         let mut ledger = TargetLedger::default();
         let ours = crate::plan::Trigger::AccountPolicy {
             policy: wanted.clone().unwrap(),
@@ -433,6 +395,21 @@ mod tests {
         let mut d = desired(&["/a"]);
         route(&mut d, wanted, &unreadable, &ledger, &BTreeSet::new());
         assert_eq!(d.account_policy.unwrap().covered.len(), 1);
+    }
+
+    /// `groups` desired in account-policy mode, after [`route`] read `observed` (no ledger, no
+    /// guard).
+    fn routed(groups: &[&str], observed: AccountPolicies) -> Desired {
+        let mut d = desired(groups);
+        let wanted = want("autosub", &fwd(), "", &selection(), &BTreeSet::new());
+        route(
+            &mut d,
+            wanted,
+            &observed,
+            &TargetLedger::default(),
+            &BTreeSet::new(),
+        );
+        d
     }
 
     /// `/a` desired in per-group mode, after [`adopt`] read `observed` (no ledger, no guard).
