@@ -6,19 +6,11 @@
 //! name and tags, which the listings return, so no tag calls are made.
 
 use async_trait::async_trait;
-use autosub_aws::error::{AwsError, ErrorClass};
 use autosub_aws::source_apis::{ApiGatewayApi, GatewayApi, Stage};
-use autosub_core::selection::ResourceFilter;
-use autosub_core::{
-    AccountId, Discovery, Location, LogGroupName, LogSource, Region, Service, Unsubscribable,
-};
-use futures::{StreamExt, stream};
+use autosub_core::{Discovery, Location, LogGroupName, Service};
 
-use crate::{DiscoverCx, Discoverer, gap};
-
-/// What Firehose access logging needs instead of a trigger.
-const FIREHOSE_WHY: &str = "Firehose delivery streams cannot take a subscription trigger; have \
-    the stream deliver to S3 and subscribe that bucket, or use Datadog's Firehose destination";
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer, destination};
 
 /// Discovers the access and execution log groups of every API Gateway stage.
 pub struct ApiGatewayDiscoverer;
@@ -30,26 +22,12 @@ impl Discoverer for ApiGatewayDiscoverer {
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
-        let filter = cx.filter(Service::ApiGateway);
         discover_stages(
             cx.apis.sources.api_gateway.as_ref(),
-            &Scope {
-                account: cx.account,
-                region: cx.region,
-                filter: &filter,
-                concurrency: cx.concurrency,
-            },
+            &Pipeline::of(cx, Service::ApiGateway),
         )
         .await
     }
-}
-
-/// The target and selection one discovery runs with.
-struct Scope<'a> {
-    account: &'a AccountId,
-    region: &'a Region,
-    filter: &'a ResourceFilter,
-    concurrency: usize,
 }
 
 /// The two API families: they differ in their calls and their execution logs.
@@ -70,7 +48,7 @@ impl ApiKind {
     }
 }
 
-async fn discover_stages(api: &dyn ApiGatewayApi, scope: &Scope<'_>) -> Discovery {
+async fn discover_stages(api: &dyn ApiGatewayApi, p: &Pipeline<'_>) -> Discovery {
     let mut found = Discovery::default();
     let mut selected = Vec::new();
     // The two listings are independent: one failing leaves the other family discovered.
@@ -79,77 +57,49 @@ async fn discover_stages(api: &dyn ApiGatewayApi, scope: &Scope<'_>) -> Discover
         (ApiKind::Http, api.http_apis().await),
     ] {
         match listed {
+            // The listings return the tags, so the filter needs no extra calls.
             Ok(apis) => selected.extend(
                 apis.into_iter()
-                    .filter(|a| scope.filter.admits(&a.resource.name, &a.tags))
+                    .filter(|a| p.selects(&a.resource.name, Some(&a.tags)))
                     .map(|a| (kind, a)),
             ),
-            Err(e) => found
-                .gaps
-                .push(gap(Service::ApiGateway, format!("{}s: {e}", kind.label()))),
+            Err(e) => found.merge(p.gap(&format!("{}s", kind.label()), e)),
         }
     }
-
-    let stages: Vec<(ApiKind, GatewayApi, Result<Vec<Stage>, AwsError>)> = stream::iter(selected)
-        .map(|(kind, gw)| async move {
-            let stages = match kind {
-                ApiKind::Rest => api.rest_stages(&gw.id).await,
-                ApiKind::Http => api.http_stages(&gw.id).await,
-            };
-            (kind, gw, stages)
-        })
-        .buffer_unordered(scope.concurrency.max(1))
-        .collect()
-        .await;
-
-    for (kind, gw, result) in stages {
-        match result {
-            Ok(stages) => {
+    found.merge(
+        p.read_each(
+            selected,
+            |(kind, gw)| format!("{} {} ({})", kind.label(), gw.resource.name, gw.id),
+            |(kind, gw)| async move {
+                let stages = match kind {
+                    ApiKind::Rest => api.rest_stages(&gw.id).await?,
+                    ApiKind::Http => api.http_stages(&gw.id).await?,
+                };
+                let mut found = Discovery::default();
                 for stage in &stages {
-                    found.merge(stage_logs(kind, &gw, stage, scope.account, scope.region));
+                    found.merge(stage_logs(p, kind, &gw, stage));
                 }
-            }
-            // Deleted between the listing and now: nothing to discover.
-            Err(e) if e.class == ErrorClass::NotFound => {}
-            Err(e) => found.gaps.push(gap(
-                Service::ApiGateway,
-                format!("{} {} ({}): {e}", kind.label(), gw.resource.name, gw.id),
-            )),
-        }
-    }
+                Ok(found)
+            },
+        )
+        .await,
+    );
     found.normalize()
 }
 
 /// The sources (and unsubscribable destinations) of one stage of `gw`.
-fn stage_logs(
-    kind: ApiKind,
-    gw: &GatewayApi,
-    stage: &Stage,
-    account: &AccountId,
-    region: &Region,
-) -> Discovery {
+fn stage_logs(p: &Pipeline<'_>, kind: ApiKind, gw: &GatewayApi, stage: &Stage) -> Discovery {
     let resource_arn = format!("{}/stages/{}", gw.resource.arn, stage.name);
-    let source = |name: LogGroupName| LogSource {
-        service: Service::ApiGateway,
-        resource_arn: resource_arn.clone(),
-        location: Location::LogGroup { name },
-    };
-    let mut found = Discovery::default();
-    if let Some(arn) = &stage.access_log_destination {
-        match access_log_destination(arn, account, region) {
-            Ok(name) => found.sources.push(source(name)),
-            Err(why) => found.unsubscribable.push(Unsubscribable {
-                service: Service::ApiGateway,
-                resource_arn: resource_arn.clone(),
-                destination: arn.clone(),
-                why,
-            }),
-        }
-    }
+    let mut found = p.destinations(&resource_arn, stage.access_log_destination.clone(), |arn| {
+        destination::log_group(arn, p.account(), p.region())
+    });
     if kind == ApiKind::Rest && stage.execution_logs {
-        found
-            .sources
-            .push(source(execution_log_group(&gw.id, &stage.name)));
+        found.merge(p.sources(
+            &resource_arn,
+            [Location::LogGroup {
+                name: execution_log_group(&gw.id, &stage.name),
+            }],
+        ));
     }
     found
 }
@@ -159,120 +109,17 @@ fn execution_log_group(api_id: &str, stage: &str) -> LogGroupName {
     LogGroupName::new(format!("API-Gateway-Execution-Logs_{api_id}/{stage}"))
 }
 
-/// The log group an access log destination ARN names, when it is one in the target's account and
-/// region (with or without the trailing `:*`); otherwise why it cannot be subscribed.
-fn access_log_destination(
-    arn: &str,
-    account: &AccountId,
-    region: &Region,
-) -> Result<LogGroupName, String> {
-    // arn:<partition>:<service>:<region>:<account>:<resource>; the resource may hold colons.
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [
-        prefix,
-        _partition,
-        service,
-        arn_region,
-        arn_account,
-        resource,
-    ] = parts[..]
-    else {
-        return Err("not an ARN; expected a CloudWatch Logs log group ARN".to_owned());
-    };
-    if prefix != "arn" {
-        return Err("not an ARN; expected a CloudWatch Logs log group ARN".to_owned());
-    }
-    match service {
-        "firehose" => return Err(FIREHOSE_WHY.to_owned()),
-        "logs" => {}
-        other => {
-            return Err(format!(
-                "a {other} destination is not a CloudWatch Logs log group; autosub subscribes \
-                 only log groups and S3 buckets"
-            ));
-        }
-    }
-    let name = resource
-        .strip_prefix("log-group:")
-        .map(|n| n.strip_suffix(":*").unwrap_or(n))
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| "the ARN names no log group".to_owned())?;
-    if arn_account != account.as_str() || arn_region != region.as_str() {
-        return Err(format!(
-            "the log group is in account {arn_account}, region {arn_region}, outside this \
-             target ({account}, {region}); subscription filters are put only on the target's \
-             own log groups"
-        ));
-    }
-    Ok(LogGroupName::new(name))
-}
-
 #[cfg(test)]
 mod tests {
+    use autosub_aws::error::{AwsError, ErrorClass};
     use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_core::selection::ResourceFilter;
+    use autosub_core::{AccountId, LogSource, Region};
 
     use super::*;
 
     const ACCOUNT: &str = "123456789012";
     const REGION: &str = "us-east-1";
-
-    fn check_destination(arn: &str, want: Result<&str, &str>) {
-        let got = access_log_destination(arn, &AccountId::new(ACCOUNT), &Region::new(REGION));
-        match (got, want) {
-            (Ok(name), Ok(want)) => assert_eq!(name.as_str(), want, "{arn}"),
-            (Err(why), Err(want)) => assert!(why.contains(want), "{arn}: {why}"),
-            (got, want) => panic!("{arn}: got {got:?}, want {want:?}"),
-        }
-    }
-
-    #[test]
-    fn access_log_destinations_map_to_log_groups_or_a_reason() {
-        for (arn, want) in [
-            (
-                "arn:aws:logs:us-east-1:123456789012:log-group:/apigw/orders",
-                Ok("/apigw/orders"),
-            ),
-            (
-                "arn:aws:logs:us-east-1:123456789012:log-group:/apigw/orders:*",
-                Ok("/apigw/orders"),
-            ),
-            (
-                "arn:aws:logs:us-east-1:123456789012:log-group:API-Gateway-Access_x.y#z:*",
-                Ok("API-Gateway-Access_x.y#z"),
-            ),
-            (
-                "arn:aws:firehose:us-east-1:123456789012:deliverystream/amazon-apigateway-orders",
-                Err("Firehose delivery streams cannot take a subscription trigger"),
-            ),
-            (
-                "arn:aws:logs:eu-west-1:123456789012:log-group:/apigw/orders:*",
-                Err("region eu-west-1, outside this target"),
-            ),
-            (
-                "arn:aws:logs:us-east-1:210987654321:log-group:/apigw/orders",
-                Err("account 210987654321"),
-            ),
-            (
-                "arn:aws:s3:::some-bucket",
-                Err("a s3 destination is not a CloudWatch Logs log group"),
-            ),
-            (
-                "arn:aws:logs:us-east-1:123456789012:log-group:",
-                Err("names no log group"),
-            ),
-            (
-                "arn:aws:logs:us-east-1:123456789012:destination:central",
-                Err("names no log group"),
-            ),
-            ("/apigw/orders", Err("not an ARN")),
-            (
-                "urn:aws:logs:us-east-1:123456789012:log-group:x",
-                Err("not an ARN"),
-            ),
-        ] {
-            check_destination(arn, want);
-        }
-    }
 
     fn rest_api(id: &str, name: &str) -> GatewayApi {
         GatewayApi {
@@ -312,7 +159,14 @@ mod tests {
         let access = "arn:aws:logs:us-east-1:123456789012:log-group:/apigw/orders:*";
         let firehose = "arn:aws:firehose:us-east-1:123456789012:deliverystream/amazon-apigateway-x";
         let check = |kind: ApiKind, stage: Stage, sources: Vec<LogSource>, unsub: usize| {
-            let got = stage_logs(kind, &gw, &stage, &account, &region).normalize();
+            let p = Pipeline::new(
+                Service::ApiGateway,
+                &account,
+                &region,
+                ResourceFilter::default(),
+                2,
+            );
+            let got = stage_logs(&p, kind, &gw, &stage).normalize();
             assert_eq!(got.sources, sources, "{stage:?}");
             assert_eq!(got.unsubscribable.len(), unsub, "{stage:?}");
             assert!(got.gaps.is_empty());
@@ -403,16 +257,14 @@ mod tests {
     fn run(fake: &FakeApiGateway) -> Discovery {
         let account = AccountId::new(ACCOUNT);
         let region = Region::new(REGION);
-        let filter = ResourceFilter::default();
-        futures::executor::block_on(discover_stages(
-            fake,
-            &Scope {
-                account: &account,
-                region: &region,
-                filter: &filter,
-                concurrency: 2,
-            },
-        ))
+        let p = Pipeline::new(
+            Service::ApiGateway,
+            &account,
+            &region,
+            ResourceFilter::default(),
+            2,
+        );
+        futures::executor::block_on(discover_stages(fake, &p))
     }
 
     #[test]

@@ -8,13 +8,11 @@
 //! per-distribution prefix would only multiply notification entries in a shared log bucket.
 
 use async_trait::async_trait;
-use autosub_aws::error::ErrorClass;
-use autosub_aws::source_apis::{CloudFrontApi, Resource, Tags};
-use autosub_core::selection::ResourceFilter;
-use autosub_core::{Discovery, Location, LogSource, Service};
-use futures::{StreamExt, stream};
+use autosub_aws::source_apis::CloudFrontApi;
+use autosub_core::{Discovery, Location, Service};
 
-use crate::{DiscoverCx, Discoverer, gap};
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer};
 
 /// Discovers the standard-logging bucket and prefix of every CloudFront distribution.
 pub struct CloudFrontDiscoverer;
@@ -28,81 +26,46 @@ impl Discoverer for CloudFrontDiscoverer {
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         discover_with(
             cx.apis.sources.cloudfront.as_ref(),
-            &cx.filter(Service::CloudFront),
-            cx.concurrency,
+            &Pipeline::of(cx, Service::CloudFront),
         )
         .await
     }
 }
 
 /// The discovery over any [`CloudFrontApi`].
-async fn discover_with(
-    api: &dyn CloudFrontApi,
-    filter: &ResourceFilter,
-    concurrency: usize,
-) -> Discovery {
+async fn discover_with(api: &dyn CloudFrontApi, p: &Pipeline<'_>) -> Discovery {
     let distributions = match api.distributions().await {
         Ok(distributions) => distributions,
-        Err(e) => {
-            return Discovery {
-                gaps: vec![gap(Service::CloudFront, format!("distributions: {e}"))],
-                ..Discovery::default()
-            };
-        }
+        Err(e) => return p.gap("distributions", e),
     };
-    let results: Vec<Result<Option<LogSource>, String>> = stream::iter(distributions)
-        .filter(|d| std::future::ready(filter.needs_tags() || filter.admits(&d.name, &Tags::new())))
-        .map(|d| source_of(api, filter, d))
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut found = Discovery::default();
-    for result in results {
-        match result {
-            Ok(Some(source)) => found.sources.push(source),
-            Ok(None) => {}
-            Err(detail) => found.gaps.push(gap(Service::CloudFront, detail)),
-        }
-    }
-    found.normalize()
-}
-
-async fn source_of(
-    api: &dyn CloudFrontApi,
-    filter: &ResourceFilter,
-    distribution: Resource,
-) -> Result<Option<LogSource>, String> {
-    let id = &distribution.name;
-    if filter.needs_tags() {
-        let tags = match api.tags(&distribution.arn).await {
-            Ok(tags) => tags,
-            // Deleted between the listing and now: nothing to discover.
-            Err(e) if e.class == ErrorClass::NotFound => return Ok(None),
-            Err(e) => return Err(format!("distribution {id}: {e}")),
-        };
-        if !filter.admits(id, &tags) {
-            return Ok(None);
-        }
-    }
-    match api.logging(id).await {
-        Ok(Some(target)) => Ok(Some(LogSource {
-            service: Service::CloudFront,
-            resource_arn: distribution.arn,
-            location: Location::S3 {
-                bucket: target.bucket,
-                prefix: target.prefix,
-            },
-        })),
-        Ok(None) => Ok(None),
-        Err(e) if e.class == ErrorClass::NotFound => Ok(None),
-        Err(e) => Err(format!("distribution {id}: {e}")),
-    }
+    p.read_each(
+        p.by_name(distributions, |d| &d.name),
+        |d| format!("distribution {}", d.name),
+        |d| async move {
+            if !p.admits(&d.name, || api.tags(&d.arn)).await? {
+                return Ok(Discovery::default());
+            }
+            let target = api.logging(&d.name).await?;
+            Ok(p.sources(
+                &d.arn,
+                target.map(|target| Location::S3 {
+                    bucket: target.bucket,
+                    prefix: target.prefix,
+                }),
+            ))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use autosub_aws::apis::AccessLogTarget;
-    use autosub_aws::error::AwsError;
+    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_core::AccountId;
+    use autosub_core::selection::ResourceFilter;
+    use autosub_core::service::global_log_region;
 
     use super::*;
 
@@ -135,8 +98,15 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_naming_the_distribution() {
-        let found =
-            futures::executor::block_on(discover_with(&Denied, &ResourceFilter::default(), 4));
+        let (account, region) = (AccountId::new("123456789012"), global_log_region());
+        let p = Pipeline::new(
+            Service::CloudFront,
+            &account,
+            &region,
+            ResourceFilter::default(),
+            4,
+        );
+        let found = futures::executor::block_on(discover_with(&Denied, &p));
         assert!(found.sources.is_empty());
         assert_eq!(found.gaps.len(), 1);
         assert_eq!(found.gaps[0].service, Service::CloudFront);

@@ -7,16 +7,12 @@
 //! invoked for unrelated objects in a shared bucket — above all with no configured prefix, where
 //! the configured prefix alone would be the whole bucket.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use autosub_aws::error::ErrorClass;
-use autosub_aws::source_apis::{ElbApi, Resource, Tags};
-use autosub_core::selection::ResourceFilter;
-use autosub_core::{AccountId, Discovery, Location, LogSource, Service};
-use futures::{StreamExt, stream};
+use autosub_aws::source_apis::ElbApi;
+use autosub_core::{AccountId, Discovery, Location, Service};
 
-use crate::{DiscoverCx, Discoverer, gap};
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer};
 
 /// Discovers the access-log bucket and prefix of every Classic Load Balancer in the region.
 pub struct ElbDiscoverer;
@@ -30,9 +26,7 @@ impl Discoverer for ElbDiscoverer {
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         discover_with(
             cx.apis.sources.elb.as_ref(),
-            cx.account,
-            &cx.filter(Service::Elb),
-            cx.concurrency,
+            &Pipeline::of(cx, Service::Elb),
         )
         .await
     }
@@ -53,69 +47,49 @@ pub(crate) fn load_balancer_log_prefix(configured: &str, account: &AccountId) ->
 }
 
 /// The discovery over any [`ElbApi`].
-async fn discover_with(
-    api: &dyn ElbApi,
-    account: &AccountId,
-    filter: &ResourceFilter,
-    concurrency: usize,
-) -> Discovery {
-    let gap_only = |detail: String| Discovery {
-        gaps: vec![gap(Service::Elb, detail)],
-        ..Discovery::default()
-    };
+async fn discover_with(api: &dyn ElbApi, p: &Pipeline<'_>) -> Discovery {
     let lbs = match api.load_balancers().await {
         Ok(lbs) => lbs,
-        Err(e) => return gap_only(format!("load balancers: {e}")),
+        Err(e) => return p.gap("load balancers", e),
     };
-    let tags = if filter.needs_tags() {
+    // DescribeTags takes 20 load balancers a call: one batch read, made only for a tag filter.
+    let tags = if p.needs_tags() {
         let names: Vec<String> = lbs.iter().map(|lb| lb.name.clone()).collect();
         match api.tags(&names).await {
             Ok(tags) => tags,
-            Err(e) => return gap_only(format!("load balancer tags: {e}")),
+            Err(e) => return p.gap("load balancer tags", e),
         }
     } else {
-        BTreeMap::new()
+        Default::default()
     };
-    let no_tags = Tags::new();
-    let selected: Vec<Resource> = lbs
-        .into_iter()
-        .filter(|lb| filter.admits(&lb.name, tags.get(&lb.name).unwrap_or(&no_tags)))
-        .collect();
-    let results: Vec<Result<Option<LogSource>, String>> = stream::iter(selected)
-        .map(|lb| async move {
-            match api.access_log(&lb.name).await {
-                Ok(Some(target)) => Ok(Some(LogSource {
-                    service: Service::Elb,
-                    resource_arn: lb.arn,
-                    location: Location::S3 {
-                        bucket: target.bucket,
-                        prefix: load_balancer_log_prefix(&target.prefix, account),
-                    },
-                })),
-                Ok(None) => Ok(None),
-                // Deleted between the listing and now: nothing to discover.
-                Err(e) if e.class == ErrorClass::NotFound => Ok(None),
-                Err(e) => Err(format!("load balancer {}: {e}", lb.name)),
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut found = Discovery::default();
-    for result in results {
-        match result {
-            Ok(Some(source)) => found.sources.push(source),
-            Ok(None) => {}
-            Err(detail) => found.gaps.push(gap(Service::Elb, detail)),
-        }
-    }
-    found.normalize()
+    p.read_each(
+        lbs.into_iter()
+            .filter(|lb| p.selects(&lb.name, tags.get(&lb.name)))
+            .collect(),
+        |lb| format!("load balancer {}", lb.name),
+        |lb| async move {
+            let target = api.access_log(&lb.name).await?;
+            Ok(p.sources(
+                &lb.arn,
+                target.map(|target| Location::S3 {
+                    bucket: target.bucket,
+                    prefix: load_balancer_log_prefix(&target.prefix, p.account()),
+                }),
+            ))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use autosub_aws::apis::AccessLogTarget;
-    use autosub_aws::error::AwsError;
+    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_core::Region;
+    use autosub_core::selection::ResourceFilter;
 
     use super::*;
 
@@ -165,13 +139,15 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_naming_the_load_balancer() {
-        let account = AccountId::new("123456789012");
-        let found = futures::executor::block_on(discover_with(
-            &Denied,
+        let (account, region) = (AccountId::new("123456789012"), Region::new("us-east-1"));
+        let p = Pipeline::new(
+            Service::Elb,
             &account,
-            &ResourceFilter::default(),
+            &region,
+            ResourceFilter::default(),
             4,
-        ));
+        );
+        let found = futures::executor::block_on(discover_with(&Denied, &p));
         assert!(found.sources.is_empty());
         assert_eq!(found.gaps.len(), 1);
         assert_eq!(found.gaps[0].service, Service::Elb);

@@ -8,14 +8,12 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use autosub_aws::apis::AccessLogTarget;
-use autosub_aws::error::ErrorClass;
-use autosub_aws::source_apis::{Elbv2Api, Resource, Tags};
-use autosub_core::selection::ResourceFilter;
-use autosub_core::{AccountId, BucketName, Discovery, Location, LogSource, Service};
-use futures::{StreamExt, stream};
+use autosub_aws::source_apis::Elbv2Api;
+use autosub_core::{BucketName, Discovery, Location, Service};
 
 use crate::elb::load_balancer_log_prefix;
-use crate::{DiscoverCx, Discoverer, gap};
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer};
 
 /// The attribute families that deliver to S3 under the ELB key layout.
 const LOG_KINDS: [&str; 2] = ["access_logs", "connection_logs"];
@@ -32,9 +30,7 @@ impl Discoverer for Elbv2Discoverer {
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
         discover_with(
             cx.apis.sources.elbv2.as_ref(),
-            cx.account,
-            &cx.filter(Service::Elbv2),
-            cx.concurrency,
+            &Pipeline::of(cx, Service::Elbv2),
         )
         .await
     }
@@ -59,69 +55,48 @@ pub(crate) fn log_targets(attributes: &BTreeMap<String, String>) -> Vec<AccessLo
 }
 
 /// The discovery over any [`Elbv2Api`].
-async fn discover_with(
-    api: &dyn Elbv2Api,
-    account: &AccountId,
-    filter: &ResourceFilter,
-    concurrency: usize,
-) -> Discovery {
-    let gap_only = |detail: String| Discovery {
-        gaps: vec![gap(Service::Elbv2, detail)],
-        ..Discovery::default()
-    };
+async fn discover_with(api: &dyn Elbv2Api, p: &Pipeline<'_>) -> Discovery {
     let lbs = match api.load_balancers().await {
         Ok(lbs) => lbs,
-        Err(e) => return gap_only(format!("load balancers: {e}")),
+        Err(e) => return p.gap("load balancers", e),
     };
-    let tags = if filter.needs_tags() {
+    // DescribeTags takes 20 load balancers a call: one batch read, made only for a tag filter.
+    let tags = if p.needs_tags() {
         let arns: Vec<String> = lbs.iter().map(|lb| lb.arn.clone()).collect();
         match api.tags(&arns).await {
             Ok(tags) => tags,
-            Err(e) => return gap_only(format!("load balancer tags: {e}")),
+            Err(e) => return p.gap("load balancer tags", e),
         }
     } else {
         BTreeMap::new()
     };
-    let no_tags = Tags::new();
-    let selected: Vec<Resource> = lbs
-        .into_iter()
-        .filter(|lb| filter.admits(&lb.name, tags.get(&lb.arn).unwrap_or(&no_tags)))
-        .collect();
-    let results: Vec<Result<Vec<LogSource>, String>> = stream::iter(selected)
-        .map(|lb| async move {
-            match api.attributes(&lb.arn).await {
-                Ok(attributes) => Ok(log_targets(&attributes)
+    p.read_each(
+        lbs.into_iter()
+            .filter(|lb| p.selects(&lb.name, tags.get(&lb.arn)))
+            .collect(),
+        |lb| format!("load balancer {}", lb.name),
+        |lb| async move {
+            let attributes = api.attributes(&lb.arn).await?;
+            Ok(p.sources(
+                &lb.arn,
+                log_targets(&attributes)
                     .into_iter()
-                    .map(|target| LogSource {
-                        service: Service::Elbv2,
-                        resource_arn: lb.arn.clone(),
-                        location: Location::S3 {
-                            bucket: target.bucket,
-                            prefix: load_balancer_log_prefix(&target.prefix, account),
-                        },
-                    })
-                    .collect()),
-                // Deleted between the listing and now: nothing to discover.
-                Err(e) if e.class == ErrorClass::NotFound => Ok(Vec::new()),
-                Err(e) => Err(format!("load balancer {}: {e}", lb.name)),
-            }
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut found = Discovery::default();
-    for result in results {
-        match result {
-            Ok(sources) => found.sources.extend(sources),
-            Err(detail) => found.gaps.push(gap(Service::Elbv2, detail)),
-        }
-    }
-    found.normalize()
+                    .map(|target| Location::S3 {
+                        bucket: target.bucket,
+                        prefix: load_balancer_log_prefix(&target.prefix, p.account()),
+                    }),
+            ))
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
-    use autosub_aws::error::AwsError;
+    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_core::selection::ResourceFilter;
+    use autosub_core::{AccountId, Region};
 
     use super::*;
 
@@ -214,13 +189,15 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_naming_the_load_balancer() {
-        let account = AccountId::new("123456789012");
-        let found = futures::executor::block_on(discover_with(
-            &Denied,
+        let (account, region) = (AccountId::new("123456789012"), Region::new("us-east-1"));
+        let p = Pipeline::new(
+            Service::Elbv2,
             &account,
-            &ResourceFilter::default(),
+            &region,
+            ResourceFilter::default(),
             4,
-        ));
+        );
+        let found = futures::executor::block_on(discover_with(&Denied, &p));
         assert!(found.sources.is_empty());
         assert_eq!(found.gaps.len(), 1);
         assert_eq!(found.gaps[0].service, Service::Elbv2);

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use autosub_aws::apis::FunctionInfo;
-use autosub_aws::source_apis::Tags;
-use autosub_core::{Discovery, Location, LogGroupName, LogSource, Service};
+use autosub_core::{Discovery, Location, LogGroupName, Service};
 
-use crate::{DiscoverCx, Discoverer, gap};
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer};
 
 /// Discovers every function's log group, except the forwarders'.
 pub struct LambdaDiscoverer;
@@ -17,37 +17,30 @@ impl Discoverer for LambdaDiscoverer {
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
-        let filter = cx.filter(Service::Lambda);
-        let functions = match cx.apis.lambda.functions().await {
+        let p = &Pipeline::of(cx, Service::Lambda);
+        let api = cx.apis.lambda.as_ref();
+        let functions = match api.functions().await {
             Ok(functions) => functions,
-            Err(e) => {
-                return Discovery {
-                    gaps: vec![gap(Service::Lambda, e)],
-                    ..Discovery::default()
-                };
-            }
+            Err(e) => return p.gap("functions", e),
         };
-        let mut found = Discovery::default();
-        for function in functions.iter().filter(|f| !cx.forwarders.contains(&f.arn)) {
-            let tags = if filter.needs_tags() {
-                match cx.apis.lambda.tags(&function.arn).await {
-                    Ok(tags) => tags,
-                    Err(e) => {
-                        found.gaps.push(gap(
-                            Service::Lambda,
-                            format!("function {}: {e}", function.arn.name()),
-                        ));
-                        continue;
-                    }
+        let functions = functions
+            .into_iter()
+            .filter(|f| !cx.forwarders.contains(&f.arn))
+            .collect();
+        p.read_each(
+            p.by_name(functions, |f| f.arn.name()),
+            |f| format!("function {}", f.arn.name()),
+            |f| async move {
+                if !p.admits(f.arn.name(), || api.tags(&f.arn)).await? {
+                    return Ok(Discovery::default());
                 }
-            } else {
-                Tags::new()
-            };
-            if filter.admits(function.arn.name(), &tags) {
-                found.sources.push(source_of(function));
-            }
-        }
-        found
+                let location = Location::LogGroup {
+                    name: log_group_of(&f),
+                };
+                Ok(p.sources(&f.arn.to_string(), [location]))
+            },
+        )
+        .await
     }
 }
 
@@ -57,16 +50,6 @@ pub fn log_group_of(function: &FunctionInfo) -> LogGroupName {
         .custom_log_group
         .clone()
         .unwrap_or_else(|| LogGroupName::new(format!("/aws/lambda/{}", function.arn.name())))
-}
-
-fn source_of(function: &FunctionInfo) -> LogSource {
-    LogSource {
-        service: Service::Lambda,
-        resource_arn: function.arn.to_string(),
-        location: Location::LogGroup {
-            name: log_group_of(function),
-        },
-    }
 }
 
 #[cfg(test)]

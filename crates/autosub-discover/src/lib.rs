@@ -1,6 +1,11 @@
 //! Discoverers find where each AWS resource writes its logs. They only read, and they never fail
 //! a pass: each returns the sources it found, the resources whose logs cannot be subscribed, and
 //! the gaps it could not read.
+//!
+//! Each service's module holds only what is particular to it: its listing calls and how its
+//! logging settings map to locations. The steps they share (select by name and tags, bounded
+//! per-resource reads, gone-versus-gap) are in [`pipeline`], and the reading of destination ARNs
+//! (log group, S3 bucket, Firehose) in [`destination`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,9 +16,11 @@ use autosub_core::{AccountId, Discovery, FunctionArn, Region, Service};
 
 pub mod api_gateway;
 pub mod cloudfront;
+pub mod destination;
 pub mod elb;
 pub mod elbv2;
 pub mod lambda;
+pub mod pipeline;
 pub mod redshift;
 pub mod s3_access_logs;
 pub mod step_functions;
@@ -149,14 +156,6 @@ pub async fn discover_all(cx: &DiscoverCx<'_>, discoverers: &[&dyn Discoverer]) 
         all.merge(found);
     }
     all.normalize()
-}
-
-/// A gap for `service` reading `what`.
-pub fn gap(service: Service, what: impl std::fmt::Display) -> autosub_core::Gap {
-    autosub_core::Gap {
-        service,
-        detail: what.to_string(),
-    }
 }
 
 #[cfg(test)]

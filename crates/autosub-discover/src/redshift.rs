@@ -7,12 +7,11 @@
 //! configured prefix is kept as is (a prefix of every key either way).
 
 use async_trait::async_trait;
-use autosub_aws::source_apis::{RedshiftApi, RedshiftLogging, TaggedResource};
-use autosub_core::selection::ResourceFilter;
-use autosub_core::{AccountId, Discovery, Location, LogGroupName, LogSource, Region, Service};
-use futures::{StreamExt, stream};
+use autosub_aws::source_apis::{RedshiftApi, RedshiftLogging};
+use autosub_core::{AccountId, Discovery, Location, LogGroupName, Region, Service};
 
-use crate::{DiscoverCx, Discoverer, gap};
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer};
 
 /// Discovers where every Redshift cluster in the target region writes its audit logs.
 pub struct RedshiftDiscoverer;
@@ -24,71 +23,34 @@ impl Discoverer for RedshiftDiscoverer {
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
-        let filter = cx.filter(Service::Redshift);
         discover_clusters(
             cx.apis.sources.redshift.as_ref(),
-            cx.account,
-            cx.region,
-            &filter,
-            cx.concurrency,
+            &Pipeline::of(cx, Service::Redshift),
         )
         .await
     }
 }
 
-async fn discover_clusters(
-    api: &dyn RedshiftApi,
-    account: &AccountId,
-    region: &Region,
-    filter: &ResourceFilter,
-    concurrency: usize,
-) -> Discovery {
+/// The discovery over any [`RedshiftApi`].
+async fn discover_clusters(api: &dyn RedshiftApi, p: &Pipeline<'_>) -> Discovery {
     let clusters = match api.clusters().await {
         Ok(clusters) => clusters,
-        Err(e) => {
-            return Discovery {
-                gaps: vec![gap(Service::Redshift, format!("clusters: {e}"))],
-                ..Discovery::default()
-            };
-        }
+        Err(e) => return p.gap("clusters", e),
     };
     // DescribeClusters returns the tags, so the filter needs no extra calls.
-    let selected: Vec<TaggedResource> = clusters
-        .into_iter()
-        .filter(|c| filter.admits(&c.resource.name, &c.tags))
-        .collect();
-    let found: Vec<Discovery> = stream::iter(selected)
-        .map(|cluster| async move {
-            let mut found = Discovery::default();
-            match api.logging(&cluster.resource.name).await {
-                Ok(logging) => {
-                    found.sources.extend(
-                        locations_of(&cluster.resource.name, &logging, account, region)
-                            .into_iter()
-                            .map(|location| LogSource {
-                                service: Service::Redshift,
-                                resource_arn: cluster.resource.arn.clone(),
-                                location,
-                            }),
-                    );
-                }
-                // Deleted since it was listed: nothing to discover.
-                Err(e) if e.class == autosub_aws::error::ErrorClass::NotFound => {}
-                Err(e) => found.gaps.push(gap(
-                    Service::Redshift,
-                    format!("cluster {}: {e}", cluster.resource.name),
-                )),
-            }
-            found
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut all = Discovery::default();
-    for one in found {
-        all.merge(one);
-    }
-    all.normalize()
+    p.read_each(
+        clusters
+            .into_iter()
+            .filter(|c| p.selects(&c.resource.name, Some(&c.tags)))
+            .collect(),
+        |c| format!("cluster {}", c.resource.name),
+        |c| async move {
+            let logging = api.logging(&c.resource.name).await?;
+            let locations = locations_of(&c.resource.name, &logging, p.account(), p.region());
+            Ok(p.sources(&c.resource.arn, locations))
+        },
+    )
+    .await
 }
 
 /// Where a cluster's audit logs land.
@@ -126,8 +88,9 @@ pub fn audit_log_prefix(prefix: &str, account: &AccountId, region: &Region) -> S
 mod tests {
     use autosub_aws::apis::AccessLogTarget;
     use autosub_aws::error::{AwsError, ErrorClass};
-    use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_aws::source_apis::{Resource, TaggedResource, Tags};
     use autosub_core::BucketName;
+    use autosub_core::selection::ResourceFilter;
 
     use super::*;
 
@@ -233,13 +196,15 @@ mod tests {
     }
 
     fn run(fake: &FakeRedshift) -> Discovery {
-        futures::executor::block_on(discover_clusters(
-            fake,
-            &AccountId::new(ACCOUNT),
-            &Region::new(REGION),
-            &ResourceFilter::default(),
+        let (account, region) = (AccountId::new(ACCOUNT), Region::new(REGION));
+        let p = Pipeline::new(
+            Service::Redshift,
+            &account,
+            &region,
+            ResourceFilter::default(),
             2,
-        ))
+        );
+        futures::executor::block_on(discover_clusters(fake, &p))
     }
 
     #[test]

@@ -10,21 +10,12 @@
 //! REGIONAL ACLs are discovered per region; CLOUDFRONT ACLs once per account, in us-east-1.
 
 use async_trait::async_trait;
-use autosub_aws::error::{AwsError, ErrorClass};
-use autosub_aws::source_apis::{Resource, Tags, WafScope, Wafv2Api};
-use autosub_core::selection::ResourceFilter;
-use autosub_core::{
-    AccountId, BucketName, Discovery, Location, LogSource, Region, Service, Unsubscribable,
-    service::global_log_region,
-};
-use futures::{StreamExt, stream};
+use autosub_aws::source_apis::{WafScope, Wafv2Api};
+use autosub_core::{AccountId, Discovery, Location, Region, Service, service::global_log_region};
 
-use crate::step_functions::{log_group_location, name_filter};
-use crate::{DiscoverCx, Discoverer, gap};
-
-/// What Firehose logging needs instead of a trigger.
-const FIREHOSE_WHY: &str = "Firehose delivery streams cannot take a subscription trigger; have \
-    the stream deliver to S3 and subscribe that bucket, or use Datadog's Firehose destination";
+use crate::destination::{self, arn_service};
+use crate::pipeline::Pipeline;
+use crate::{DiscoverCx, Discoverer};
 
 /// Discovers the logging of REGIONAL web ACLs in the target region.
 pub struct Wafv2Discoverer;
@@ -39,14 +30,10 @@ impl Discoverer for Wafv2Discoverer {
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
-        let filter = cx.filter(Service::Wafv2);
         discover_acls(
             cx.apis.sources.wafv2.as_ref(),
             WafScope::Regional,
-            cx.account,
-            cx.region,
-            &filter,
-            cx.concurrency,
+            &Pipeline::of(cx, Service::Wafv2),
         )
         .await
     }
@@ -59,99 +46,41 @@ impl Discoverer for Wafv2CloudFrontDiscoverer {
     }
 
     async fn discover(&self, cx: &DiscoverCx<'_>) -> Discovery {
-        let filter = cx.filter(Service::Wafv2);
+        let home = global_log_region();
         discover_acls(
             cx.apis.sources.wafv2.as_ref(),
             WafScope::CloudFront,
-            cx.account,
-            &global_log_region(),
-            &filter,
-            cx.concurrency,
+            &Pipeline::of(cx, Service::Wafv2).in_region(&home),
         )
         .await
     }
 }
 
-/// Discovers the ACLs of `scope`; `region` is where they (and their log groups) live.
-async fn discover_acls(
-    api: &dyn Wafv2Api,
-    scope: WafScope,
-    account: &AccountId,
-    region: &Region,
-    filter: &ResourceFilter,
-    concurrency: usize,
-) -> Discovery {
+/// Discovers the ACLs of `scope`; the pipeline's region is where they (and their log groups)
+/// live.
+async fn discover_acls(api: &dyn Wafv2Api, scope: WafScope, p: &Pipeline<'_>) -> Discovery {
     let label = match scope {
         WafScope::Regional => "REGIONAL web ACLs",
         WafScope::CloudFront => "CLOUDFRONT web ACLs",
     };
     let acls = match api.web_acls(scope).await {
         Ok(acls) => acls,
-        Err(e) => {
-            return Discovery {
-                gaps: vec![gap(Service::Wafv2, format!("{label}: {e}"))],
-                ..Discovery::default()
-            };
-        }
+        Err(e) => return p.gap(label, e),
     };
-    let by_name = name_filter(filter);
-    let found: Vec<Discovery> = stream::iter(
-        acls.into_iter()
-            .filter(|acl| by_name.admits(&acl.name, &Tags::new())),
+    p.read_each(
+        p.by_name(acls, |acl| &acl.name),
+        |acl| format!("web ACL {}", acl.name),
+        |acl| async move {
+            if !p.admits(&acl.name, || api.tags(&acl.arn)).await? {
+                return Ok(Discovery::default());
+            }
+            let destinations = api.log_destinations(&acl.arn).await?;
+            Ok(p.destinations(&acl.arn, destinations, |d| {
+                destination_location(d, p.account(), p.region())
+            }))
+        },
     )
-    .map(|acl| async move {
-        match acl_logs(api, account, region, filter, &acl).await {
-            Ok(found) => found,
-            Err(e) => Discovery {
-                gaps: vec![gap(Service::Wafv2, format!("web ACL {}: {e}", acl.name))],
-                ..Discovery::default()
-            },
-        }
-    })
-    .buffer_unordered(concurrency.max(1))
-    .collect()
-    .await;
-    let mut all = Discovery::default();
-    for one in found {
-        all.merge(one);
-    }
-    all.normalize()
-}
-
-async fn acl_logs(
-    api: &dyn Wafv2Api,
-    account: &AccountId,
-    region: &Region,
-    filter: &ResourceFilter,
-    acl: &Resource,
-) -> Result<Discovery, AwsError> {
-    let mut found = Discovery::default();
-    if filter.needs_tags() {
-        let tags = match api.tags(&acl.arn).await {
-            Ok(tags) => tags,
-            Err(e) if e.class == ErrorClass::NotFound => return Ok(found),
-            Err(e) => return Err(e),
-        };
-        if !filter.admits(&acl.name, &tags) {
-            return Ok(found);
-        }
-    }
-    for destination in api.log_destinations(&acl.arn).await? {
-        match destination_location(&destination, account, region) {
-            Ok(location) => found.sources.push(LogSource {
-                service: Service::Wafv2,
-                resource_arn: acl.arn.clone(),
-                location,
-            }),
-            Err(why) => found.unsubscribable.push(Unsubscribable {
-                service: Service::Wafv2,
-                resource_arn: acl.arn.clone(),
-                destination,
-                why,
-            }),
-        }
-    }
-    Ok(found)
+    .await
 }
 
 /// Where a `LogDestinationConfigs` entry sends an ACL's logs, or why it cannot be subscribed.
@@ -161,39 +90,30 @@ pub fn destination_location(
     account: &AccountId,
     region: &Region,
 ) -> Result<Location, String> {
-    let service = destination.split(':').nth(2).unwrap_or_default();
-    match service {
-        "s3" => {
-            let path = destination
-                .splitn(6, ':')
-                .nth(5)
-                .filter(|p| !p.is_empty())
-                .ok_or_else(|| format!("{destination} names no bucket"))?;
-            let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-            let prefix = prefix.trim_end_matches('/');
-            let folder = format!("AWSLogs/{account}/WAFLogs/");
-            Ok(Location::S3 {
-                bucket: BucketName::new(bucket),
-                prefix: if prefix.is_empty() {
-                    folder
-                } else {
-                    format!("{prefix}/{folder}")
-                },
-            })
-        }
-        "logs" => log_group_location(destination, account, region),
-        "firehose" => Err(FIREHOSE_WHY.to_owned()),
-        _ => Err(
-            "WAF logs to a destination autosub does not know (expected an S3 bucket, a \
-                  log group or a Firehose stream)"
-                .to_owned(),
-        ),
+    if arn_service(destination) != Some("s3") {
+        return destination::log_group(destination, account, region);
     }
+    let (bucket, prefix) = destination::s3_bucket(destination)?;
+    let folder = format!("AWSLogs/{account}/WAFLogs/");
+    Ok(Location::S3 {
+        bucket,
+        prefix: if prefix.is_empty() {
+            folder
+        } else {
+            format!("{prefix}/{folder}")
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::source_apis::{Resource, Tags};
+    use autosub_core::BucketName;
+    use autosub_core::selection::ResourceFilter;
+
     use super::*;
+    use crate::destination::FIREHOSE_WHY;
 
     const ACCOUNT: &str = "123456789012";
 
@@ -309,14 +229,15 @@ mod tests {
                 logging: Err(denied),
             },
         ] {
-            let found = futures::executor::block_on(discover_acls(
-                &fake,
-                WafScope::Regional,
-                &AccountId::new(ACCOUNT),
-                &Region::new("us-east-1"),
-                &ResourceFilter::default(),
+            let (account, region) = (AccountId::new(ACCOUNT), Region::new("us-east-1"));
+            let p = Pipeline::new(
+                Service::Wafv2,
+                &account,
+                &region,
+                ResourceFilter::default(),
                 2,
-            ));
+            );
+            let found = futures::executor::block_on(discover_acls(&fake, WafScope::Regional, &p));
             assert!(found.sources.is_empty(), "{found:?}");
             assert_eq!(found.gaps.len(), 1, "{found:?}");
             assert!(found.gaps[0].detail.contains("access_denied"), "{found:?}");
