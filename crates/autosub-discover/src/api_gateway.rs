@@ -117,8 +117,8 @@ mod tests {
     use autosub_core::{AccountId, LogSource, Region};
 
     use super::*;
+    use crate::testing::{ACCOUNT, refused, run};
 
-    const ACCOUNT: &str = "123456789012";
     const REGION: &str = "us-east-1";
 
     fn rest_api(id: &str, name: &str) -> GatewayApi {
@@ -245,36 +245,20 @@ mod tests {
         }
     }
 
-    fn error(class: ErrorClass, operation: &'static str) -> AwsError {
-        AwsError {
-            class,
-            operation,
-            code: Some("AccessDeniedException".to_owned()),
-            message: "not authorized to perform apigateway:GET".to_owned(),
-        }
-    }
-
-    fn run(fake: &FakeApiGateway) -> Discovery {
-        let account = AccountId::new(ACCOUNT);
-        let region = Region::new(REGION);
-        let p = Pipeline::new(
-            Service::ApiGateway,
-            &account,
-            &region,
-            ResourceFilter::default(),
-            2,
-        );
-        futures::executor::block_on(discover_stages(fake, &p))
+    fn discover(fake: &FakeApiGateway) -> Discovery {
+        run(Service::ApiGateway, REGION, fake, |api, p| {
+            Box::pin(discover_stages(api, p))
+        })
     }
 
     #[test]
     fn access_denied_on_the_listings_is_a_gap_not_a_failure() {
         let fake = FakeApiGateway {
-            listing: Some(error(ErrorClass::AccessDenied, "apigateway:GetRestApis")),
+            listing: Some(refused(ErrorClass::AccessDenied, "apigateway:GetRestApis")),
             apis: vec![rest_api("a1b2c3", "orders")],
             stages: Vec::new(),
         };
-        let found = run(&fake);
+        let found = discover(&fake);
         assert!(found.sources.is_empty(), "{found:?}");
         assert!(found.unsubscribable.is_empty(), "{found:?}");
         assert_eq!(found.gaps.len(), 2, "{found:?}");
@@ -301,7 +285,7 @@ mod tests {
             stages: vec![
                 (
                     "a1b2c3".to_owned(),
-                    Err(error(ErrorClass::AccessDenied, "apigateway:GetStages")),
+                    Err(refused(ErrorClass::AccessDenied, "apigateway:GetStages")),
                 ),
                 (
                     "d4e5f6".to_owned(),
@@ -309,11 +293,11 @@ mod tests {
                 ),
                 (
                     "g7h8i9".to_owned(),
-                    Err(error(ErrorClass::NotFound, "apigateway:GetStages")),
+                    Err(refused(ErrorClass::NotFound, "apigateway:GetStages")),
                 ),
             ],
         };
-        let found = run(&fake);
+        let found = discover(&fake);
         assert_eq!(
             found.sources,
             vec![log_source(

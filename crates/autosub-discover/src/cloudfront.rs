@@ -61,13 +61,11 @@ async fn discover_with(api: &dyn CloudFrontApi, p: &Pipeline<'_>) -> Discovery {
 #[cfg(test)]
 mod tests {
     use autosub_aws::apis::AccessLogTarget;
-    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::error::AwsError;
     use autosub_aws::source_apis::{Resource, Tags};
-    use autosub_core::AccountId;
-    use autosub_core::selection::ResourceFilter;
-    use autosub_core::service::global_log_region;
 
     use super::*;
+    use crate::testing::{assert_denied_gap, denied, run};
 
     /// Lists one distribution and refuses to read its configuration, as a role without
     /// `cloudfront:GetDistributionConfig` would.
@@ -83,12 +81,7 @@ mod tests {
         }
 
         async fn logging(&self, _id: &str) -> Result<Option<AccessLogTarget>, AwsError> {
-            Err(AwsError {
-                class: ErrorClass::AccessDenied,
-                operation: "cloudfront:GetDistributionConfig",
-                code: Some("AccessDenied".into()),
-                message: "not authorized".into(),
-            })
+            Err(denied("cloudfront:GetDistributionConfig"))
         }
 
         async fn tags(&self, _arn: &str) -> Result<Tags, AwsError> {
@@ -98,27 +91,9 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_naming_the_distribution() {
-        let (account, region) = (AccountId::new("123456789012"), global_log_region());
-        let p = Pipeline::new(
-            Service::CloudFront,
-            &account,
-            &region,
-            ResourceFilter::default(),
-            4,
-        );
-        let found = futures::executor::block_on(discover_with(&Denied, &p));
-        assert!(found.sources.is_empty());
-        assert_eq!(found.gaps.len(), 1);
-        assert_eq!(found.gaps[0].service, Service::CloudFront);
-        assert!(
-            found.gaps[0].detail.contains("E1DENIED"),
-            "{:?}",
-            found.gaps
-        );
-        assert!(
-            found.gaps[0].detail.contains("access_denied"),
-            "{:?}",
-            found.gaps
-        );
+        let found = run(Service::CloudFront, "us-east-1", &Denied, |api, p| {
+            Box::pin(discover_with(api, p))
+        });
+        assert_denied_gap(&found, Service::CloudFront, "E1DENIED");
     }
 }

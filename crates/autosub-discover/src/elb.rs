@@ -86,12 +86,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     use autosub_aws::apis::AccessLogTarget;
-    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::error::AwsError;
     use autosub_aws::source_apis::{Resource, Tags};
-    use autosub_core::Region;
-    use autosub_core::selection::ResourceFilter;
 
     use super::*;
+    use crate::testing::{assert_denied_gap, denied, run};
 
     #[test]
     fn load_balancer_logs_land_under_awslogs_and_the_account() {
@@ -124,12 +123,9 @@ mod tests {
         }
 
         async fn access_log(&self, _name: &str) -> Result<Option<AccessLogTarget>, AwsError> {
-            Err(AwsError {
-                class: ErrorClass::AccessDenied,
-                operation: "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                code: Some("AccessDenied".into()),
-                message: "not authorized".into(),
-            })
+            Err(denied(
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            ))
         }
 
         async fn tags(&self, _names: &[String]) -> Result<BTreeMap<String, Tags>, AwsError> {
@@ -139,27 +135,9 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_naming_the_load_balancer() {
-        let (account, region) = (AccountId::new("123456789012"), Region::new("us-east-1"));
-        let p = Pipeline::new(
-            Service::Elb,
-            &account,
-            &region,
-            ResourceFilter::default(),
-            4,
-        );
-        let found = futures::executor::block_on(discover_with(&Denied, &p));
-        assert!(found.sources.is_empty());
-        assert_eq!(found.gaps.len(), 1);
-        assert_eq!(found.gaps[0].service, Service::Elb);
-        assert!(
-            found.gaps[0].detail.contains("denied-lb"),
-            "{:?}",
-            found.gaps
-        );
-        assert!(
-            found.gaps[0].detail.contains("access_denied"),
-            "{:?}",
-            found.gaps
-        );
+        let found = run(Service::Elb, "us-east-1", &Denied, |api, p| {
+            Box::pin(discover_with(api, p))
+        });
+        assert_denied_gap(&found, Service::Elb, "denied-lb");
     }
 }

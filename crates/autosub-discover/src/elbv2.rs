@@ -93,12 +93,11 @@ async fn discover_with(api: &dyn Elbv2Api, p: &Pipeline<'_>) -> Discovery {
 
 #[cfg(test)]
 mod tests {
-    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::error::AwsError;
     use autosub_aws::source_apis::{Resource, Tags};
-    use autosub_core::selection::ResourceFilter;
-    use autosub_core::{AccountId, Region};
 
     use super::*;
+    use crate::testing::{assert_denied_gap, denied, run};
 
     fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -174,12 +173,9 @@ mod tests {
         }
 
         async fn attributes(&self, _arn: &str) -> Result<BTreeMap<String, String>, AwsError> {
-            Err(AwsError {
-                class: ErrorClass::AccessDenied,
-                operation: "elasticloadbalancing:DescribeLoadBalancerAttributes",
-                code: Some("AccessDenied".into()),
-                message: "not authorized".into(),
-            })
+            Err(denied(
+                "elasticloadbalancing:DescribeLoadBalancerAttributes",
+            ))
         }
 
         async fn tags(&self, _arns: &[String]) -> Result<BTreeMap<String, Tags>, AwsError> {
@@ -189,27 +185,9 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_naming_the_load_balancer() {
-        let (account, region) = (AccountId::new("123456789012"), Region::new("us-east-1"));
-        let p = Pipeline::new(
-            Service::Elbv2,
-            &account,
-            &region,
-            ResourceFilter::default(),
-            4,
-        );
-        let found = futures::executor::block_on(discover_with(&Denied, &p));
-        assert!(found.sources.is_empty());
-        assert_eq!(found.gaps.len(), 1);
-        assert_eq!(found.gaps[0].service, Service::Elbv2);
-        assert!(
-            found.gaps[0].detail.contains("denied-alb"),
-            "{:?}",
-            found.gaps
-        );
-        assert!(
-            found.gaps[0].detail.contains("access_denied"),
-            "{:?}",
-            found.gaps
-        );
+        let found = run(Service::Elbv2, "us-east-1", &Denied, |api, p| {
+            Box::pin(discover_with(api, p))
+        });
+        assert_denied_gap(&found, Service::Elbv2, "denied-alb");
     }
 }

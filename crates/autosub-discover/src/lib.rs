@@ -24,6 +24,8 @@ pub mod pipeline;
 pub mod redshift;
 pub mod s3_access_logs;
 pub mod step_functions;
+#[cfg(test)]
+mod testing;
 pub mod wafv2;
 
 pub use api_gateway::ApiGatewayDiscoverer;

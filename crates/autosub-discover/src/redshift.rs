@@ -87,14 +87,13 @@ pub fn audit_log_prefix(prefix: &str, account: &AccountId, region: &Region) -> S
 #[cfg(test)]
 mod tests {
     use autosub_aws::apis::AccessLogTarget;
-    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::error::AwsError;
     use autosub_aws::source_apis::{Resource, TaggedResource, Tags};
     use autosub_core::BucketName;
-    use autosub_core::selection::ResourceFilter;
 
     use super::*;
+    use crate::testing::{ACCOUNT, assert_denied_gap, denied, run};
 
-    const ACCOUNT: &str = "123456789012";
     const REGION: &str = "eu-west-1";
 
     fn s3(bucket: &str, prefix: &str) -> Location {
@@ -186,55 +185,31 @@ mod tests {
         }
     }
 
-    fn denied(operation: &'static str) -> AwsError {
-        AwsError {
-            class: ErrorClass::AccessDenied,
-            operation,
-            code: Some("AccessDenied".into()),
-            message: "not authorized".into(),
-        }
-    }
-
-    fn run(fake: &FakeRedshift) -> Discovery {
-        let (account, region) = (AccountId::new(ACCOUNT), Region::new(REGION));
-        let p = Pipeline::new(
-            Service::Redshift,
-            &account,
-            &region,
-            ResourceFilter::default(),
-            2,
-        );
-        futures::executor::block_on(discover_clusters(fake, &p))
-    }
-
     #[test]
     fn access_denied_is_a_gap_and_no_source() {
         let on = RedshiftLogging::CloudWatch {
             log_exports: vec!["userlog".into()],
         };
-        for fake in [
-            FakeRedshift {
-                listing: Some(denied("redshift:DescribeClusters")),
-                logging: Ok(on),
-            },
-            FakeRedshift {
-                listing: None,
-                logging: Err(denied("redshift:DescribeLoggingStatus")),
-            },
+        for (fake, naming) in [
+            (
+                FakeRedshift {
+                    listing: Some(denied("redshift:DescribeClusters")),
+                    logging: Ok(on),
+                },
+                "clusters: ",
+            ),
+            (
+                FakeRedshift {
+                    listing: None,
+                    logging: Err(denied("redshift:DescribeLoggingStatus")),
+                },
+                "cluster dw-1: ",
+            ),
         ] {
-            let found = run(&fake);
-            assert!(found.sources.is_empty(), "{found:?}");
-            assert_eq!(found.gaps.len(), 1, "{found:?}");
-            assert_eq!(found.gaps[0].service, Service::Redshift);
-            assert!(found.gaps[0].detail.contains("access_denied"), "{found:?}");
+            let found = run(Service::Redshift, REGION, &fake, |api, p| {
+                Box::pin(discover_clusters(api, p))
+            });
+            assert_denied_gap(&found, Service::Redshift, naming);
         }
-        let found = run(&FakeRedshift {
-            listing: None,
-            logging: Err(denied("redshift:DescribeLoggingStatus")),
-        });
-        assert!(
-            found.gaps[0].detail.starts_with("cluster dw-1: "),
-            "{found:?}"
-        );
     }
 }

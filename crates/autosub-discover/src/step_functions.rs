@@ -54,14 +54,12 @@ async fn discover_with(api: &dyn StepFunctionsApi, p: &Pipeline<'_>) -> Discover
 
 #[cfg(test)]
 mod tests {
-    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::error::AwsError;
     use autosub_aws::source_apis::{Resource, Tags};
-    use autosub_core::selection::ResourceFilter;
-    use autosub_core::{AccountId, Region};
 
     use super::*;
+    use crate::testing::{ACCOUNT, assert_denied_gap, denied, run};
 
-    const ACCOUNT: &str = "123456789012";
     const REGION: &str = "us-east-1";
 
     /// A StepFunctionsApi with one machine whose calls fail as told.
@@ -91,37 +89,30 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_and_no_source() {
-        let denied = AwsError {
-            class: ErrorClass::AccessDenied,
-            operation: "states:DescribeStateMachine",
-            code: Some("AccessDeniedException".into()),
-            message: "not authorized".into(),
-        };
+        let denied = denied("states:DescribeStateMachine");
         let logging = Ok(vec![format!(
             "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/sfn/orders:*"
         )]);
-        for fake in [
-            FakeSfn {
-                listing: Some(denied.clone()),
-                describe: logging,
-            },
-            FakeSfn {
-                listing: None,
-                describe: Err(denied),
-            },
+        for (fake, naming) in [
+            (
+                FakeSfn {
+                    listing: Some(denied.clone()),
+                    describe: logging,
+                },
+                "state machines: ",
+            ),
+            (
+                FakeSfn {
+                    listing: None,
+                    describe: Err(denied),
+                },
+                "state machine orders: ",
+            ),
         ] {
-            let (account, region) = (AccountId::new(ACCOUNT), Region::new(REGION));
-            let p = Pipeline::new(
-                Service::StepFunctions,
-                &account,
-                &region,
-                ResourceFilter::default(),
-                2,
-            );
-            let found = futures::executor::block_on(discover_with(&fake, &p));
-            assert!(found.sources.is_empty(), "{found:?}");
-            assert_eq!(found.gaps.len(), 1, "{found:?}");
-            assert!(found.gaps[0].detail.contains("access_denied"), "{found:?}");
+            let found = run(Service::StepFunctions, REGION, &fake, |api, p| {
+                Box::pin(discover_with(api, p))
+            });
+            assert_denied_gap(&found, Service::StepFunctions, naming);
         }
     }
 }

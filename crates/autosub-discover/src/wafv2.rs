@@ -107,15 +107,13 @@ pub fn destination_location(
 
 #[cfg(test)]
 mod tests {
-    use autosub_aws::error::{AwsError, ErrorClass};
+    use autosub_aws::error::AwsError;
     use autosub_aws::source_apis::{Resource, Tags};
     use autosub_core::BucketName;
-    use autosub_core::selection::ResourceFilter;
 
     use super::*;
     use crate::destination::FIREHOSE_WHY;
-
-    const ACCOUNT: &str = "123456789012";
+    use crate::testing::{ACCOUNT, assert_denied_gap, denied, run};
 
     fn s3(bucket: &str, prefix: &str) -> Result<Location, String> {
         Ok(Location::S3 {
@@ -213,34 +211,27 @@ mod tests {
 
     #[test]
     fn access_denied_is_a_gap_and_no_source() {
-        let denied = AwsError {
-            class: ErrorClass::AccessDenied,
-            operation: "wafv2:GetLoggingConfiguration",
-            code: Some("AccessDeniedException".into()),
-            message: "not authorized".into(),
-        };
-        for fake in [
-            FakeWaf {
-                listing: Some(denied.clone()),
-                logging: Ok(vec!["arn:aws:s3:::aws-waf-logs-a".into()]),
-            },
-            FakeWaf {
-                listing: None,
-                logging: Err(denied),
-            },
+        let denied = denied("wafv2:GetLoggingConfiguration");
+        for (fake, naming) in [
+            (
+                FakeWaf {
+                    listing: Some(denied.clone()),
+                    logging: Ok(vec!["arn:aws:s3:::aws-waf-logs-a".into()]),
+                },
+                "REGIONAL web ACLs: ",
+            ),
+            (
+                FakeWaf {
+                    listing: None,
+                    logging: Err(denied),
+                },
+                "web ACL app: ",
+            ),
         ] {
-            let (account, region) = (AccountId::new(ACCOUNT), Region::new("us-east-1"));
-            let p = Pipeline::new(
-                Service::Wafv2,
-                &account,
-                &region,
-                ResourceFilter::default(),
-                2,
-            );
-            let found = futures::executor::block_on(discover_acls(&fake, WafScope::Regional, &p));
-            assert!(found.sources.is_empty(), "{found:?}");
-            assert_eq!(found.gaps.len(), 1, "{found:?}");
-            assert!(found.gaps[0].detail.contains("access_denied"), "{found:?}");
+            let found = run(Service::Wafv2, "us-east-1", &fake, |api, p| {
+                Box::pin(discover_acls(api, WafScope::Regional, p))
+            });
+            assert_denied_gap(&found, Service::Wafv2, naming);
         }
     }
 }
