@@ -25,6 +25,7 @@ mod datadog;
 mod exclude;
 mod fleet;
 mod forwarders;
+mod events;
 mod lease;
 mod ledger;
 mod loop_guard;
@@ -43,6 +44,7 @@ pub use datadog::DatadogConfig;
 pub use exclude::ExcludeConfig;
 pub use fleet::{AccountConfig, FleetConfig, OrganizationsConfig, role_arn_account};
 pub use forwarders::{ForwarderRef, Forwarders};
+pub use events::{EventsConfig, QueueUrl};
 pub use lease::LeaseConfig;
 pub use ledger::{LedgerConfig, LedgerLocation};
 pub use loop_guard::LoopGuardConfig;
@@ -88,6 +90,8 @@ pub struct Config {
     pub lease: LeaseConfig,
     /// Client-side pacing of AWS calls.
     pub pacing: PacingConfig,
+    /// Event-driven mode: the queue of CloudTrail events `autosub run` follows.
+    pub events: EventsConfig,
 }
 
 /// The file as written: what serde reads before validation.
@@ -125,6 +129,8 @@ struct RawConfig {
     lease: LeaseConfig,
     #[serde(default)]
     pacing: PacingConfig,
+    #[serde(default)]
+    events: events::RawEventsConfig,
 }
 
 /// One problem in the configuration.
@@ -209,6 +215,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("AUTOSUB_AUDIT_WINDOW_SECS", "audit.window_secs"),
     ("AUTOSUB_ACCOUNT_POLICY", "account_policy.enabled"),
     ("AUTOSUB_LISTEN", "run.listen"),
+    ("AUTOSUB_EVENTS_QUEUE_URL", "events.queue_url"),
     (
         "AUTOSUB_STALE_PASSES_BEFORE_DELETE",
         "safety.stale_passes_before_delete",
@@ -317,6 +324,8 @@ impl RawConfig {
                 };
             }
             "run.listen" => value.clone_into(&mut self.run.listen),
+            // Empty turns event-driven mode off.
+            "events.queue_url" => self.events.queue_url = Some(value.to_owned()),
             "safety.stale_passes_before_delete" => {
                 let n = number(value)?;
                 self.safety.stale_passes_before_delete =
@@ -349,6 +358,7 @@ impl RawConfig {
         let fleet = self.fleet.validate(p);
         self.lease.check(p);
         self.pacing.check(p);
+        let events = self.events.validate(p);
         Some(Config {
             aws: self.aws,
             forwarders: forwarders?,
@@ -365,6 +375,7 @@ impl RawConfig {
             fleet: fleet?,
             lease: self.lease,
             pacing: self.pacing,
+            events: events?,
         })
     }
 }

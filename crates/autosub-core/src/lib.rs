@@ -5,6 +5,7 @@
 pub mod account_policy;
 pub mod audit;
 pub mod change;
+pub mod cloudtrail;
 pub mod datadog;
 pub mod desired;
 pub mod ids;

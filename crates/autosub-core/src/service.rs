@@ -105,6 +105,23 @@ pub struct ServiceSpec {
     pub tag_actions: &'static [&'static str],
     /// The AWS services its discovery calls (beyond the infrastructure every run calls).
     pub endpoints: &'static [AwsService],
+    /// The CloudTrail management events that change where its resources log, or which are
+    /// selected (tags): each names the resource it touches. Event-driven mode follows them.
+    pub events: &'static [EventSpec],
+}
+
+/// CloudTrail management events of one API that touch one kind of resource.
+#[derive(Clone, Copy, Debug)]
+pub struct EventSpec {
+    /// The event's `eventSource`, e.g. `lambda.amazonaws.com`.
+    pub source: &'static str,
+    /// The operations, without the API version some services append to `eventName`
+    /// (`CreateFunction20150331`, `UpdateDistribution2020_05_31`).
+    pub operations: &'static [&'static str],
+    /// Where in the event's `detail` the touched resource's name, id or ARN is, as dotted paths
+    /// (`requestParameters.functionName`); each present one names a resource (a string, or an
+    /// array of them).
+    pub keys: &'static [&'static str],
 }
 
 impl Service {
@@ -130,6 +147,21 @@ impl Service {
                 iam_actions: &["lambda:ListFunctions"],
                 tag_actions: &["lambda:ListTags"],
                 endpoints: &[AwsService::Lambda],
+                events: &[EventSpec {
+                    source: "lambda.amazonaws.com",
+                    operations: &[
+                        "CreateFunction",
+                        "UpdateFunctionConfiguration",
+                        "DeleteFunction",
+                        "TagResource",
+                        "UntagResource",
+                    ],
+                    keys: &[
+                        "responseElements.functionArn",
+                        "requestParameters.functionName",
+                        "requestParameters.resource",
+                    ],
+                }],
             },
             Self::S3AccessLogs => &ServiceSpec {
                 id: "s3_access_logs",
@@ -143,6 +175,16 @@ impl Service {
                 ],
                 tag_actions: &["s3:GetBucketTagging"],
                 endpoints: &[AwsService::S3],
+                events: &[EventSpec {
+                    source: "s3.amazonaws.com",
+                    operations: &[
+                        "PutBucketLogging",
+                        "DeleteBucket",
+                        "PutBucketTagging",
+                        "DeleteBucketTagging",
+                    ],
+                    keys: &["requestParameters.bucketName"],
+                }],
             },
             Self::CloudFront => &ServiceSpec {
                 id: "cloudfront",
@@ -155,6 +197,22 @@ impl Service {
                 ],
                 tag_actions: &["cloudfront:ListTagsForResource"],
                 endpoints: &[AwsService::CloudFront],
+                events: &[EventSpec {
+                    source: "cloudfront.amazonaws.com",
+                    operations: &[
+                        "CreateDistribution",
+                        "CreateDistributionWithTags",
+                        "UpdateDistribution",
+                        "DeleteDistribution",
+                        "TagResource",
+                        "UntagResource",
+                    ],
+                    keys: &[
+                        "responseElements.distribution.id",
+                        "requestParameters.id",
+                        "requestParameters.resource",
+                    ],
+                }],
             },
             Self::Elbv2 => &ServiceSpec {
                 id: "elbv2",
@@ -167,6 +225,19 @@ impl Service {
                 ],
                 tag_actions: &["elasticloadbalancing:DescribeTags"],
                 endpoints: &[AwsService::Elbv2],
+                events: &[EventSpec {
+                    source: "elasticloadbalancing.amazonaws.com",
+                    operations: &[
+                        "ModifyLoadBalancerAttributes",
+                        "DeleteLoadBalancer",
+                        "AddTags",
+                        "RemoveTags",
+                    ],
+                    keys: &[
+                        "requestParameters.loadBalancerArn",
+                        "requestParameters.resourceArns",
+                    ],
+                }],
             },
             Self::Elb => &ServiceSpec {
                 id: "elb",
@@ -179,6 +250,19 @@ impl Service {
                 ],
                 tag_actions: &["elasticloadbalancing:DescribeTags"],
                 endpoints: &[AwsService::Elb],
+                events: &[EventSpec {
+                    source: "elasticloadbalancing.amazonaws.com",
+                    operations: &[
+                        "ModifyLoadBalancerAttributes",
+                        "DeleteLoadBalancer",
+                        "AddTags",
+                        "RemoveTags",
+                    ],
+                    keys: &[
+                        "requestParameters.loadBalancerName",
+                        "requestParameters.loadBalancerNames",
+                    ],
+                }],
             },
             Self::Redshift => &ServiceSpec {
                 id: "redshift",
@@ -191,6 +275,20 @@ impl Service {
                 ],
                 tag_actions: &[],
                 endpoints: &[AwsService::Redshift],
+                events: &[EventSpec {
+                    source: "redshift.amazonaws.com",
+                    operations: &[
+                        "EnableLogging",
+                        "DisableLogging",
+                        "DeleteCluster",
+                        "CreateTags",
+                        "DeleteTags",
+                    ],
+                    keys: &[
+                        "requestParameters.clusterIdentifier",
+                        "requestParameters.resourceName",
+                    ],
+                }],
             },
             Self::StepFunctions => &ServiceSpec {
                 id: "step_functions",
@@ -200,6 +298,21 @@ impl Service {
                 iam_actions: &["states:ListStateMachines", "states:DescribeStateMachine"],
                 tag_actions: &["states:ListTagsForResource"],
                 endpoints: &[AwsService::StepFunctions],
+                events: &[EventSpec {
+                    source: "states.amazonaws.com",
+                    operations: &[
+                        "CreateStateMachine",
+                        "UpdateStateMachine",
+                        "DeleteStateMachine",
+                        "TagResource",
+                        "UntagResource",
+                    ],
+                    keys: &[
+                        "responseElements.stateMachineArn",
+                        "requestParameters.stateMachineArn",
+                        "requestParameters.resourceArn",
+                    ],
+                }],
             },
             Self::Wafv2 => &ServiceSpec {
                 id: "wafv2",
@@ -209,6 +322,22 @@ impl Service {
                 iam_actions: &["wafv2:ListWebACLs", "wafv2:GetLoggingConfiguration"],
                 tag_actions: &["wafv2:ListTagsForResource"],
                 endpoints: &[AwsService::Wafv2],
+                events: &[EventSpec {
+                    source: "wafv2.amazonaws.com",
+                    operations: &[
+                        "PutLoggingConfiguration",
+                        "DeleteLoggingConfiguration",
+                        "DeleteWebACL",
+                        "TagResource",
+                        "UntagResource",
+                    ],
+                    keys: &[
+                        "requestParameters.loggingConfiguration.resourceArn",
+                        "requestParameters.resourceArn",
+                        "requestParameters.resourceARN",
+                        "requestParameters.name",
+                    ],
+                }],
             },
             Self::ApiGateway => &ServiceSpec {
                 id: "api_gateway",
@@ -219,6 +348,12 @@ impl Service {
                 iam_actions: &["apigateway:GET"],
                 tag_actions: &[],
                 endpoints: &[AwsService::ApiGateway, AwsService::ApiGatewayV2],
+                events: &[EventSpec {
+                    // REST (v1) and HTTP/WebSocket (v2) APIs share the event source.
+                    source: "apigateway.amazonaws.com",
+                    operations: &["CreateStage", "UpdateStage", "DeleteStage", "CreateDeployment"],
+                    keys: &["requestParameters.restApiId", "requestParameters.apiId"],
+                }],
             },
         }
     }
