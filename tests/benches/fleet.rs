@@ -84,6 +84,7 @@ async fn pass(factory: &ClientFactory, config: &Config, now: u64) -> (RunReport,
         progress: &Quiet,
         now,
         full_audit: false,
+        targeting: Default::default(),
     };
     let (wall, simulated) = (Instant::now(), tokio::time::Instant::now());
     let report = reconcile::run(&cx, &CancellationToken::new())

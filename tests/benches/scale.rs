@@ -103,6 +103,7 @@ async fn pass(
         progress: &Quiet,
         now,
         full_audit,
+        targeting: Default::default(),
     };
     let (wall, simulated) = (Instant::now(), tokio::time::Instant::now());
     let report = reconcile::run(&cx, &CancellationToken::new())

@@ -27,6 +27,7 @@ async fn run(
         forwarders,
         filters: &BTreeMap::new(),
         concurrency: 4,
+        focus: None,
     };
     d.discover(&cx).await
 }
@@ -188,6 +189,7 @@ async fn discover_all_merges_the_enabled_services_sorted() {
         forwarders: &forwarders,
         filters: &BTreeMap::new(),
         concurrency: 2,
+        focus: None,
     };
 
     let both = discoverers(&BTreeSet::from([Service::Lambda, Service::S3AccessLogs]));

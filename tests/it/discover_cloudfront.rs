@@ -28,6 +28,7 @@ async fn run(moto: &Moto, region: &Region, filter: Option<ResourceFilter>) -> Di
         forwarders: &forwarders,
         filters: &filters,
         concurrency: 4,
+        focus: None,
     };
     CloudFrontDiscoverer.discover(&cx).await
 }

@@ -24,6 +24,7 @@ async fn run(moto: &Moto, region: &Region, filter: Option<ResourceFilter>) -> Di
         forwarders: &forwarders,
         filters: &filters,
         concurrency: 4,
+        focus: None,
     };
     ElbDiscoverer.discover(&cx).await
 }

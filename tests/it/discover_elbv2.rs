@@ -27,6 +27,7 @@ async fn run(moto: &Moto, region: &Region, filter: Option<ResourceFilter>) -> Di
         forwarders: &forwarders,
         filters: &filters,
         concurrency: 4,
+        focus: None,
     };
     Elbv2Discoverer.discover(&cx).await
 }

@@ -31,6 +31,7 @@ async fn run(
         forwarders: &forwarders,
         filters: &filters,
         concurrency: 4,
+        focus: None,
     };
     d.discover(&cx).await
 }

@@ -106,6 +106,7 @@ async fn run(fake: &FakeAws, config: &Config, now: u64) -> RunReport {
         progress: &Quiet,
         now,
         full_audit: false,
+        targeting: Default::default(),
     };
     reconcile::run(&cx, &CancellationToken::new())
         .await
@@ -713,6 +714,7 @@ async fn under_throttling_and_server_errors_the_estate_converges_and_keeps_every
             progress: &Quiet,
             now: 1_000 * pass,
             full_audit: true,
+            targeting: Default::default(),
         };
         let report = reconcile::run(&cx, &CancellationToken::new())
             .await

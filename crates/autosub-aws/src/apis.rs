@@ -84,6 +84,10 @@ pub trait LogsApi: Send + Sync {
     /// Every log group of the region with its class (DescribeLogGroups, all pages): one sweep
     /// finds both the groups to subscribe and those still holding our filter.
     async fn log_groups(&self) -> Result<Vec<(LogGroupName, LogGroupClass)>, AwsError>;
+    /// One log group's class, `None` when it does not exist (one DescribeLogGroups by prefix:
+    /// the exact name sorts first among the names it prefixes). A targeted pass asks this
+    /// instead of listing the region.
+    async fn log_group(&self, name: &LogGroupName) -> Result<Option<LogGroupClass>, AwsError>;
     /// The subscription filters of a log group (all pages); `NotFound` when it does not exist.
     async fn subscription_filters(
         &self,

@@ -38,6 +38,7 @@ use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
 use crate::secrets::SdkSecrets;
 use crate::source_apis::SourceApis;
+use crate::queue::{QueueApi, SdkQueue};
 use crate::step_functions::SdkStepFunctions;
 use crate::wafv2::SdkWafv2;
 
@@ -311,6 +312,23 @@ impl ClientFactory {
             region
         );
         aws_sdk_dynamodb::Client::from_conf(config.build())
+    }
+
+    /// The SQS queue at `url` in `region`, with the credentials' own account (the queue of
+    /// event-driven mode lives in the account autosub runs in).
+    pub fn queue(&self, url: &str, region: &Region) -> Arc<dyn QueueApi> {
+        let config = configure!(
+            aws_sdk_sqs::config::Builder,
+            &self.clients,
+            "sqs",
+            "sqs",
+            &own_account(),
+            region
+        );
+        Arc::new(SdkQueue {
+            client: aws_sdk_sqs::Client::from_conf(config.build()),
+            url: url.to_owned(),
+        })
     }
 
     /// The DynamoDB lease table `table` in `region`, with the credentials' own account.

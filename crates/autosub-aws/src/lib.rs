@@ -6,6 +6,7 @@
 //!   the SDK implementations behind them stay private, as do all SDK types.
 //! - [`source_apis`] holds the same for the services whose resources write logs.
 //! - [`lease_store`] and [`organizations`] hold the fleet's lease table and account discovery.
+//! - [`queue`] is the SQS queue of event-driven mode.
 //! - [`endpoints`] names the endpoint each client calls, for `autosub doctor`.
 //! - [`error`] classifies every failure once; [`calls::CallRecorder`] counts every call.
 
@@ -18,6 +19,7 @@ pub mod lease_store;
 pub mod ledger_store;
 pub mod organizations;
 pub mod pacing;
+pub mod queue;
 pub mod source_apis;
 
 mod api_gateway;

@@ -34,15 +34,26 @@ impl LogsApi for SdkLogs {
                 let Some(name) = group.log_group_name() else {
                     continue;
                 };
-                let class = match group.log_group_class() {
-                    // Groups created before classes existed report none: they are STANDARD.
-                    None | Some(SdkLogGroupClass::Standard) => LogGroupClass::Standard,
-                    Some(other) => LogGroupClass::Other(other.as_str().to_owned()),
-                };
-                groups.push((LogGroupName::new(name), class));
+                groups.push((LogGroupName::new(name), class_of(group)));
             }
         }
         Ok(groups)
+    }
+
+    async fn log_group(&self, name: &LogGroupName) -> Result<Option<LogGroupClass>, AwsError> {
+        let page = self
+            .client
+            .describe_log_groups()
+            .log_group_name_prefix(name.as_str())
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| aws_error("logs:DescribeLogGroups", e))?;
+        Ok(page
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name.as_str()))
+            .map(class_of))
     }
 
     async fn subscription_filters(
@@ -154,5 +165,14 @@ impl LogsApi for SdkLogs {
             .await
             .map_err(|e| aws_error("logs:DeleteAccountPolicy", e))?;
         Ok(())
+    }
+}
+
+/// A listed group's class; groups created before classes existed report none: they are
+/// STANDARD.
+fn class_of(group: &aws_sdk_cloudwatchlogs::types::LogGroup) -> LogGroupClass {
+    match group.log_group_class() {
+        None | Some(SdkLogGroupClass::Standard) => LogGroupClass::Standard,
+        Some(other) => LogGroupClass::Other(other.as_str().to_owned()),
     }
 }

@@ -108,7 +108,9 @@ pub enum EventError {
     #[error("the message is not JSON: {0}")]
     NotJson(String),
     /// JSON, but not a CloudTrail management event delivered by EventBridge.
-    #[error("not a CloudTrail management event ({0}); the queue should receive only what the autosub rule sends")]
+    #[error(
+        "not a CloudTrail management event ({0}); the queue should receive only what the autosub rule sends"
+    )]
     Unknown(String),
     /// A followed event without a field autosub needs.
     #[error("{operation} event from {event_source} lacks {missing}")]
@@ -150,7 +152,8 @@ pub fn operation(event_name: &str) -> &str {
 
 /// Reads one EventBridge message: what it touches, why it is ignored, or why it is unreadable.
 pub fn read(body: &str) -> Result<Verdict, EventError> {
-    let event: Value = serde_json::from_str(body).map_err(|e| EventError::NotJson(e.to_string()))?;
+    let event: Value =
+        serde_json::from_str(body).map_err(|e| EventError::NotJson(e.to_string()))?;
     let detail_type = event.get("detail-type").and_then(Value::as_str);
     if detail_type != Some(DETAIL_TYPE) {
         return Err(EventError::Unknown(match detail_type {
@@ -330,10 +333,16 @@ mod tests {
     fn api_versions_are_cut_from_event_names() {
         for (name, op) in [
             ("CreateFunction20150331", "CreateFunction"),
-            ("UpdateFunctionConfiguration20150331v2", "UpdateFunctionConfiguration"),
+            (
+                "UpdateFunctionConfiguration20150331v2",
+                "UpdateFunctionConfiguration",
+            ),
             ("TagResource20170331v2", "TagResource"),
             ("UpdateDistribution2020_05_31", "UpdateDistribution"),
-            ("CreateDistributionWithTags2019_03_26", "CreateDistributionWithTags"),
+            (
+                "CreateDistributionWithTags2019_03_26",
+                "CreateDistributionWithTags",
+            ),
             ("PutBucketLogging", "PutBucketLogging"),
             ("CreateLogGroup", "CreateLogGroup"),
             ("Get2", "Get2"),
@@ -403,7 +412,10 @@ mod tests {
             "ModifyLoadBalancerAttributes",
             json!({"requestParameters": {"loadBalancerName": "web"}}),
         );
-        assert_eq!(touched(&classic), BTreeSet::from([resource(Service::Elb, "web")]));
+        assert_eq!(
+            touched(&classic),
+            BTreeSet::from([resource(Service::Elb, "web")])
+        );
     }
 
     #[test]
@@ -472,12 +484,19 @@ mod tests {
         let all: BTreeSet<Service> = Service::ALL.into_iter().collect();
         let pattern = rule_pattern(&all).to_string();
         // EventBridge's default quota for an event pattern is 2,048 characters.
-        assert!(pattern.len() <= 2048, "{} characters: {pattern}", pattern.len());
+        assert!(
+            pattern.len() <= 2048,
+            "{} characters: {pattern}",
+            pattern.len()
+        );
         // Every followed event is matched by the rule.
         for (source, ops) in followed(&all) {
             assert!(pattern.contains(&format!("\"{source}\"")));
             for op in ops {
-                assert!(pattern.contains(&format!("{{\"prefix\":\"{op}\"}}")), "{op}");
+                assert!(
+                    pattern.contains(&format!("{{\"prefix\":\"{op}\"}}")),
+                    "{op}"
+                );
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod change;
 pub mod cloudtrail;
 pub mod datadog;
 pub mod desired;
+pub mod focus;
 pub mod ids;
 pub mod ledger;
 pub mod net;

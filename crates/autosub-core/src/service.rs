@@ -351,7 +351,12 @@ impl Service {
                 events: &[EventSpec {
                     // REST (v1) and HTTP/WebSocket (v2) APIs share the event source.
                     source: "apigateway.amazonaws.com",
-                    operations: &["CreateStage", "UpdateStage", "DeleteStage", "CreateDeployment"],
+                    operations: &[
+                        "CreateStage",
+                        "UpdateStage",
+                        "DeleteStage",
+                        "CreateDeployment",
+                    ],
                     keys: &["requestParameters.restApiId", "requestParameters.apiId"],
                 }],
             },

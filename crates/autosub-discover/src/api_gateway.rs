@@ -60,7 +60,7 @@ async fn discover_stages(api: &dyn ApiGatewayApi, p: &Pipeline<'_>) -> Discovery
             // The listings return the tags, so the filter needs no extra calls.
             Ok(apis) => selected.extend(
                 apis.into_iter()
-                    .filter(|a| p.selects(&a.resource.name, Some(&a.tags)))
+                    .filter(|a| p.selects(&a.resource.name, &a.resource.arn, Some(&a.tags)))
                     .map(|a| (kind, a)),
             ),
             Err(e) => found.merge(p.gap(&format!("{}s", kind.label()), e)),

@@ -39,7 +39,7 @@ async fn discover_with(api: &dyn CloudFrontApi, p: &Pipeline<'_>) -> Discovery {
         Err(e) => return p.gap("distributions", e),
     };
     p.read_each(
-        p.by_name(distributions, |d| &d.name),
+        p.by_name(distributions, |d| &d.name, |d| d.arn.clone()),
         |d| format!("distribution {}", d.name),
         |d| async move {
             if !p.admits(&d.name, || api.tags(&d.arn)).await? {

@@ -64,7 +64,7 @@ async fn discover_with(api: &dyn ElbApi, p: &Pipeline<'_>) -> Discovery {
     };
     p.read_each(
         lbs.into_iter()
-            .filter(|lb| p.selects(&lb.name, tags.get(&lb.name)))
+            .filter(|lb| p.selects(&lb.name, &lb.arn, tags.get(&lb.name)))
             .collect(),
         |lb| format!("load balancer {}", lb.name),
         |lb| async move {

@@ -72,7 +72,7 @@ async fn discover_with(api: &dyn Elbv2Api, p: &Pipeline<'_>) -> Discovery {
     };
     p.read_each(
         lbs.into_iter()
-            .filter(|lb| p.selects(&lb.name, tags.get(&lb.arn)))
+            .filter(|lb| p.selects(&lb.name, &lb.arn, tags.get(&lb.arn)))
             .collect(),
         |lb| format!("load balancer {}", lb.name),
         |lb| async move {

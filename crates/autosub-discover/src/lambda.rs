@@ -28,7 +28,7 @@ impl Discoverer for LambdaDiscoverer {
             .filter(|f| !cx.forwarders.contains(&f.arn))
             .collect();
         p.read_each(
-            p.by_name(functions, |f| f.arn.name()),
+            p.by_name(functions, |f| f.arn.name(), |f| f.arn.to_string()),
             |f| format!("function {}", f.arn.name()),
             |f| async move {
                 if !p.admits(f.arn.name(), || api.tags(&f.arn)).await? {

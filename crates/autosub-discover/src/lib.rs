@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use autosub_aws::apis::TargetApis;
+use autosub_core::focus::Focus;
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{AccountId, Discovery, FunctionArn, Region, Service};
 
@@ -52,6 +53,8 @@ pub struct DiscoverCx<'a> {
     pub filters: &'a BTreeMap<Service, ResourceFilter>,
     /// AWS calls in flight at once.
     pub concurrency: usize,
+    /// In a targeted pass, the only resources to read (the others are listed, never read).
+    pub focus: Option<&'a Focus>,
 }
 
 impl DiscoverCx<'_> {

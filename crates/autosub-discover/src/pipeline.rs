@@ -10,6 +10,7 @@ use std::future::Future;
 
 use autosub_aws::error::{AwsError, ErrorClass};
 use autosub_aws::source_apis::Tags;
+use autosub_core::focus::Focus;
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{
     AccountId, Discovery, Gap, Location, LogSource, Region, Service, Unsubscribable,
@@ -25,6 +26,7 @@ pub struct Pipeline<'a> {
     region: &'a Region,
     filter: ResourceFilter,
     concurrency: usize,
+    focus: Option<&'a Focus>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -43,7 +45,13 @@ impl<'a> Pipeline<'a> {
             region,
             filter,
             concurrency: concurrency.max(1),
+            focus: None,
         }
+    }
+
+    /// The same discovery narrowed to the resources `focus` names (a targeted pass).
+    pub fn focused(self, focus: Option<&'a Focus>) -> Self {
+        Self { focus, ..self }
     }
 
     /// The discovery of `service` for the target `cx` runs for, with the service's filter.
@@ -55,6 +63,7 @@ impl<'a> Pipeline<'a> {
             cx.filter(service),
             cx.concurrency,
         )
+        .focused(cx.focus)
     }
 
     /// The same discovery for resources that live in `region` (a global service's home).
@@ -87,9 +96,15 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// The resources whose name the filter admits, before any tag is read. With a tag filter,
-    /// [`Self::admits`] decides the rest per resource.
-    pub fn by_name<T>(&self, resources: Vec<T>, name: impl Fn(&T) -> &str) -> Vec<T> {
+    /// The resources whose name the filter admits (and, in a targeted pass, that the focus
+    /// names by their `arn`), before any tag is read. With a tag filter, [`Self::admits`]
+    /// decides the rest per resource.
+    pub fn by_name<T>(
+        &self,
+        resources: Vec<T>,
+        name: impl Fn(&T) -> &str,
+        arn: impl Fn(&T) -> String,
+    ) -> Vec<T> {
         let no_tags = Tags::new();
         let names_only = ResourceFilter {
             tags: Default::default(),
@@ -97,14 +112,19 @@ impl<'a> Pipeline<'a> {
         };
         resources
             .into_iter()
-            .filter(|r| names_only.admits(name(r), &no_tags))
+            .filter(|r| self.in_focus(&arn(r)) && names_only.admits(name(r), &no_tags))
             .collect()
     }
 
-    /// Whether the filter admits the resource `name` whose tags are already known (listed with
-    /// it, or read in one batch); a resource with no tags entry has none.
-    pub fn selects(&self, name: &str, tags: Option<&Tags>) -> bool {
-        self.filter.admits(name, tags.unwrap_or(&Tags::new()))
+    /// Whether the resource `name` (`arn`) is selected, when its tags are already known (listed
+    /// with it, or read in one batch; a resource with no tags entry has none).
+    pub fn selects(&self, name: &str, arn: &str, tags: Option<&Tags>) -> bool {
+        self.in_focus(arn) && self.filter.admits(name, tags.unwrap_or(&Tags::new()))
+    }
+
+    /// True outside a targeted pass, and in one for the resources its focus names.
+    fn in_focus(&self, arn: &str) -> bool {
+        self.focus.is_none_or(|f| f.names(self.service, arn))
     }
 
     /// True when the filter needs tags, so that batch tag reads are made only then.
@@ -305,14 +325,14 @@ mod tests {
         };
         let p = pipeline(&account, &region, tagged);
         assert_eq!(
-            p.by_name(vec!["prod-a", "dev-b"], |n| n),
+            p.by_name(vec!["prod-a", "dev-b"], |n| n, |n| format!("arn:x:{n}")),
             vec!["prod-a"],
             "names first, whatever the tags"
         );
         let datadog = Tags::from([("logs".into(), "datadog".into())]);
-        assert!(p.selects("prod-a", Some(&datadog)));
-        assert!(!p.selects("prod-a", None));
-        assert!(!p.selects("dev-b", Some(&datadog)));
+        assert!(p.selects("prod-a", "arn:x:prod-a", Some(&datadog)));
+        assert!(!p.selects("prod-a", "arn:x:prod-a", None));
+        assert!(!p.selects("dev-b", "arn:x:dev-b", Some(&datadog)));
         let admits = |tags: Result<Tags, AwsError>| {
             futures::executor::block_on(p.admits("prod-a", || async { tags }))
         };
@@ -325,6 +345,30 @@ mod tests {
             panic!("no tag read without a tag filter")
         }));
         assert!(read.unwrap());
+    }
+
+    #[test]
+    fn a_targeted_pass_selects_only_what_its_focus_names() {
+        let (account, region) = (AccountId::new("123456789012"), Region::new("eu-west-1"));
+        let mut focus = Focus::default();
+        focus.add(autosub_core::cloudtrail::Touched::Resource {
+            service: Service::StepFunctions,
+            key: "orders".into(),
+        });
+        let p = pipeline(&account, &region, ResourceFilter::default()).focused(Some(&focus));
+        let arn = |n: &&str| format!("arn:aws:states:eu-west-1:123456789012:stateMachine:{n}");
+        assert_eq!(
+            p.by_name(vec!["orders", "billing"], |n| n, arn),
+            vec!["orders"]
+        );
+        assert!(!p.selects("billing", &arn(&"billing"), None));
+        let everything = pipeline(&account, &region, ResourceFilter::default());
+        assert_eq!(
+            everything
+                .by_name(vec!["orders", "billing"], |n| n, arn)
+                .len(),
+            2
+        );
     }
 
     #[test]

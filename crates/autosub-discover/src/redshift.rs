@@ -41,7 +41,7 @@ async fn discover_clusters(api: &dyn RedshiftApi, p: &Pipeline<'_>) -> Discovery
     p.read_each(
         clusters
             .into_iter()
-            .filter(|c| p.selects(&c.resource.name, Some(&c.tags)))
+            .filter(|c| p.selects(&c.resource.name, &c.resource.arn, Some(&c.tags)))
             .collect(),
         |c| format!("cluster {}", c.resource.name),
         |c| async move {

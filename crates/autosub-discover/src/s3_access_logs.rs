@@ -24,7 +24,11 @@ impl Discoverer for S3AccessLogsDiscoverer {
             Err(e) => return p.gap("buckets", e),
         };
         p.read_each(
-            p.by_name(buckets, |b| b.name.as_str()),
+            p.by_name(
+                buckets,
+                |b| b.name.as_str(),
+                |b| b.name.arn(Partition::of(p.region())),
+            ),
             |b| format!("bucket {}", b.name),
             |b| async move {
                 let bucket = &b.name;

@@ -37,7 +37,7 @@ async fn discover_with(api: &dyn StepFunctionsApi, p: &Pipeline<'_>) -> Discover
         Err(e) => return p.gap("state machines", e),
     };
     p.read_each(
-        p.by_name(machines, |m| &m.name),
+        p.by_name(machines, |m| &m.name, |m| m.arn.clone()),
         |m| format!("state machine {}", m.name),
         |m| async move {
             if !p.admits(&m.name, || api.tags(&m.arn)).await? {

@@ -68,7 +68,7 @@ async fn discover_acls(api: &dyn Wafv2Api, scope: WafScope, p: &Pipeline<'_>) ->
         Err(e) => return p.gap(label, e),
     };
     p.read_each(
-        p.by_name(acls, |acl| &acl.name),
+        p.by_name(acls, |acl| &acl.name, |acl| acl.arn.clone()),
         |acl| format!("web ACL {}", acl.name),
         |acl| async move {
             if !p.admits(&acl.name, || api.tags(&acl.arn)).await? {

@@ -7,9 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use autosub_aws::apis::TargetApis;
 use autosub_config::{Config, ForwarderRef};
 use autosub_core::audit::AuditPolicy;
+use autosub_core::focus::Focus;
 use autosub_core::{AccountId, Discovery, FunctionArn, PolicyState, Region};
 use serde::Serialize;
 use tokio::sync::OnceCell;
+
+use crate::targeted::Discoveries;
 
 /// An account and region to reconcile.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -102,4 +105,9 @@ pub struct PassCx<'a> {
     pub mode: Mode,
     /// Where progress goes.
     pub progress: &'a dyn Progress,
+    /// In a targeted pass, what the events touched in the target.
+    pub focus: Option<&'a Focus>,
+    /// The targets' latest discoveries: a pass remembers its own, a targeted pass plans from
+    /// it (without one, it runs as a full pass).
+    pub discoveries: Option<&'a Discoveries>,
 }

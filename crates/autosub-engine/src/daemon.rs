@@ -256,6 +256,7 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
             progress: &LogProgress,
             now: reconcile::now_secs(),
             full_audit: false,
+            targeting: Default::default(),
         };
         tracing::info!("pass started");
         cx.state.started();

@@ -6,6 +6,7 @@
 mod context;
 pub mod daemon;
 pub mod fleet;
+pub mod follow;
 pub mod lease;
 pub mod ledger;
 pub mod memo;
@@ -16,6 +17,7 @@ pub mod pass;
 mod pipeline;
 pub mod reconcile;
 pub mod report;
+pub mod targeted;
 
 pub use autosub_triggers::{ChangeOutcome, Outcome};
 pub use pass::{Mode, PassReport, Progress, Run, Target, run_pass};

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use autosub_core::account_policy::AccountPolicies;
 use autosub_core::audit::{FullReason, Scope, scope};
 use autosub_core::desired::{Desired, Routing};
+use autosub_core::focus::InPlay;
 use autosub_core::ledger::{self, TargetLedger};
 use autosub_core::plan::{Action, Plan, PlanPolicy};
 use autosub_core::{
@@ -42,19 +43,23 @@ pub struct AuditReport {
     pub drift: usize,
     /// Triggers of ours the sweep found that the ledger did not know.
     pub recovered: usize,
+    /// A targeted pass: it read and planned only what events touched, and deleted nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub targeted: bool,
 }
 
 /// The region's log groups and their classes (DescribeLogGroups), or why they could not be listed.
 pub(crate) type ListedGroups = Result<BTreeMap<LogGroupName, LogGroupClass>, String>;
 
 /// With the region's log groups listed, lists the account's buckets, chooses what to read from the
-/// desire and the ledger ([`scope`]), and reads it (applying filters on the way with `early`).
+/// desire and the ledger ([`scope`]; in a targeted pass, what is `in_play`), and reads it
+/// (applying filters on the way with `early`).
 pub(crate) async fn observe_scope(
     cx: &PassCx<'_>,
     (desired, routing, listed_groups): (&Desired, &Routing, ListedGroups),
     policy: &PlanPolicy,
     ledger: TargetLedger,
-    early: Option<&EarlyApply<'_>>,
+    (in_play, early): (Option<&InPlay>, Option<&EarlyApply<'_>>),
 ) -> (Observed, Scope, Vec<ChangeOutcome>) {
     let PassCx {
         apis,
@@ -67,18 +72,29 @@ pub(crate) async fn observe_scope(
     let concurrency = config.aws.concurrency;
     progress.step(target, "listing buckets");
     let listed_buckets = observe::list_buckets(apis).await;
-    let scope = scope(
-        desired,
-        &ledger,
-        &listed_groups
-            .as_ref()
-            .map(|g| g.keys().cloned().collect())
-            .unwrap_or_default(),
-        listed_buckets.as_ref().unwrap_or(&BTreeSet::new()),
-        policy,
-        run.audit,
-        run.now,
-    );
+    let scope = match in_play {
+        // A targeted pass reads what is in play, and trusts nothing else.
+        Some(in_play) => Scope {
+            log_groups: listed_groups
+                .as_ref()
+                .map(|g| g.keys().cloned().collect())
+                .unwrap_or_default(),
+            buckets: in_play.buckets.clone(),
+            ..Scope::default()
+        },
+        None => scope(
+            desired,
+            &ledger,
+            &listed_groups
+                .as_ref()
+                .map(|g| g.keys().cloned().collect())
+                .unwrap_or_default(),
+            listed_buckets.as_ref().unwrap_or(&BTreeSet::new()),
+            policy,
+            run.audit,
+            run.now,
+        ),
+    };
 
     progress.step(target, "reading subscription filters");
     // Desired and held groups: absent from the listing means not there (yet), with no call.
@@ -208,5 +224,6 @@ pub(crate) fn audit_report(scope: &Scope, observed: &Observed, plan: &Plan) -> A
         audited: scope.audited.len(),
         drift,
         recovered,
+        targeted: false,
     }
 }

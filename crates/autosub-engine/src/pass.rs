@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use autosub_config::Config;
 use autosub_core::desired::{Routing, Selection, desire, forwarder_log_groups};
+use autosub_core::focus::InPlay;
 use autosub_core::ledger::{TargetLedger, location_of_account_policy};
 use autosub_core::plan::{Plan, PlanPolicy, Skip, SkipReason, plan};
 use autosub_core::policy_routing;
@@ -25,6 +26,7 @@ pub use crate::context::{Mode, PassCx, Progress, Run, Target};
 pub use crate::observe::AuditReport;
 use crate::observe::{audit_report, observe_scope};
 use crate::pipeline::{EarlyApply, apply_rest};
+use crate::targeted;
 
 /// Everything one pass found, planned and did.
 #[derive(Clone, Debug, Serialize)]
@@ -96,16 +98,18 @@ pub async fn run_pass(
         config,
         mode,
         progress,
+        ..
     } = *cx;
     let policy = plan_policy(config, &target.account, run.stale_passes_before_delete);
     // In apply mode, filters are written while the other log groups are still being read.
     let early = (mode == Mode::Apply).then_some(cancel);
+    let previous = ledger.clone();
     let planned = tokio::select! {
         biased;
         () = cancel.cancelled() => None,
         planned = discover_and_plan(cx, &policy, ledger, early) => Some(planned),
     };
-    let Some((discovery, plan, no_forwarder, audit, early)) = planned else {
+    let Some((discovery, plan, no_forwarder, audit, early, in_play)) = planned else {
         return PassReport {
             target: target.clone(),
             discovery: Discovery::default(),
@@ -129,6 +133,9 @@ pub async fn run_pass(
             Some(outcomes)
         }
     };
+    if let Some(in_play) = &in_play {
+        ledger = in_play.merge_ledger(&previous, &ledger);
+    }
     PassReport {
         target: target.clone(),
         discovery,
@@ -142,13 +149,15 @@ pub async fn run_pass(
 }
 
 /// What the read-only part of a pass found: the discovery, the plan, why the target's region
-/// has no forwarder (if so), what the pass read, and the changes applied early.
+/// has no forwarder (if so), what the pass read, the changes applied early, and in a targeted
+/// pass the locations in play.
 type Planned = (
     Discovery,
     Plan,
     Option<String>,
     AuditReport,
     Vec<ChangeOutcome>,
+    Option<InPlay>,
 );
 
 /// The read part of a pass: discover, desire, observe, plan. With `early` (apply mode, the
@@ -207,6 +216,15 @@ async fn discover_and_plan(
     }
 
     progress.step(target, "discovering log sources");
+    let account_mode = config
+        .account_policy
+        .applies(target.account.as_str(), target.region.as_str());
+    // In account-policy mode the policy's exclusions come from the region's listing, which a
+    // targeted pass does not make: events there run a full pass.
+    let targeted = pass
+        .focus
+        .filter(|_| !account_mode)
+        .zip(pass.discoveries.and_then(|d| d.get(target)));
     let all_forwarders: BTreeSet<FunctionArn> = forwarders.values().cloned().collect();
     let filters = config.services.enabled();
     let cx = DiscoverCx {
@@ -216,26 +234,19 @@ async fn discover_and_plan(
         forwarders: &all_forwarders,
         filters: &filters,
         concurrency,
+        focus: targeted.as_ref().map(|(focus, _)| *focus),
     };
-    let enabled: BTreeSet<Service> = filters.keys().copied().collect();
-    let all = discoverers_by_scope(&enabled);
-    let regional: Vec<&dyn Discoverer> = all.regional.iter().map(AsRef::as_ref).collect();
-    let global: Vec<&dyn Discoverer> = all.global.iter().map(AsRef::as_ref).collect();
-    let mut discovery = discover_all(&cx, &regional).await;
-    let mut shared = run
-        .global
-        .get_or_init(|| discover_all(&cx, &global))
-        .await
-        .clone();
-    // Global services deliver CloudWatch Logs in GLOBAL_LOG_REGION: those log groups are that
-    // pass's.
-    if target.region.as_str() != GLOBAL_LOG_REGION {
-        shared
-            .sources
-            .retain(|s| !matches!(s.location, Location::LogGroup { .. }));
+    let (discovery, in_play) = match &targeted {
+        None => (discover(&cx, run, target).await, None),
+        Some((focus, remembered)) => {
+            let fresh = discover(&cx, run, target).await;
+            let in_play = focus.in_play(remembered, &fresh);
+            (focus.refresh(remembered, fresh), Some(in_play))
+        }
+    };
+    if let Some(discoveries) = pass.discoveries {
+        discoveries.put(target, discovery.clone());
     }
-    discovery.merge(shared);
-    let discovery = discovery.normalize();
 
     progress.step(target, "resolving bucket regions");
     let source_buckets: BTreeSet<_> = discovery
@@ -245,6 +256,7 @@ async fn discover_and_plan(
             Location::S3 { bucket, .. } => Some(bucket.clone()),
             Location::LogGroup { .. } => None,
         })
+        .filter(|b| in_play.as_ref().is_none_or(|p| p.buckets.contains(b)))
         .collect();
     let (bucket_regions, unresolved_buckets) =
         observe::bucket_regions(apis, &source_buckets, concurrency).await;
@@ -283,12 +295,20 @@ async fn discover_and_plan(
         .guarded_log_groups
         .extend(forwarder_log_groups(&discovery, forwarders.values()));
     let mut desired = desire(&discovery, &selection, &routing);
+    if let Some(in_play) = &in_play {
+        targeted::narrow(&mut desired, in_play);
+    }
 
-    progress.step(target, "listing log groups");
-    let listed_groups = observe::list_log_groups(apis).await;
-    let account_mode = config
-        .account_policy
-        .applies(target.account.as_str(), target.region.as_str());
+    let listed_groups = match &in_play {
+        None => {
+            progress.step(target, "listing log groups");
+            observe::list_log_groups(apis).await
+        }
+        Some(in_play) => {
+            progress.step(target, "looking up the log groups in play");
+            targeted::look_up_log_groups(apis, in_play, concurrency).await
+        }
+    };
     // Read in either mode: a policy to the forwarder already delivers what it selects.
     progress.step(target, "reading the account's subscription filter policies");
     let account_policies = observe::account_policies(apis).await;
@@ -335,20 +355,60 @@ async fn discover_and_plan(
         policy,
         cancel,
     });
+    let ledger = match &in_play {
+        Some(in_play) => targeted::ledger_in_play(&ledger, in_play),
+        None => ledger,
+    };
     let (mut observed, scope, early) = observe_scope(
         pass,
         (&desired, &routing, listed_groups),
         policy,
         ledger,
-        early.as_ref(),
+        (in_play.as_ref(), early.as_ref()),
     )
     .await;
     observed.policies = policies;
     observed.policies.extend(former);
     observed.account_policies = account_policies;
     let plan = plan(&desired, &observed, policy);
-    let audit = audit_report(&scope, &observed, &plan);
-    (discovery, plan, no_forwarder, audit, early)
+    let plan = match in_play {
+        Some(_) => targeted::without_deletes(plan),
+        None => plan,
+    };
+    let audit = AuditReport {
+        targeted: in_play.is_some(),
+        ..audit_report(&scope, &observed, &plan)
+    };
+    (discovery, plan, no_forwarder, audit, early, in_play)
+}
+
+/// Runs the enabled services' discoverers (in a targeted pass, only the focused services'),
+/// the global ones once per run unless targeted; global services' log groups belong to the
+/// pass of [`GLOBAL_LOG_REGION`].
+async fn discover(cx: &DiscoverCx<'_>, run: &Run, target: &Target) -> Discovery {
+    let enabled: BTreeSet<Service> = match cx.focus {
+        None => cx.filters.keys().copied().collect(),
+        Some(focus) => focus
+            .services()
+            .into_iter()
+            .filter(|s| cx.filters.contains_key(s))
+            .collect(),
+    };
+    let all = discoverers_by_scope(&enabled);
+    let regional: Vec<&dyn Discoverer> = all.regional.iter().map(AsRef::as_ref).collect();
+    let global: Vec<&dyn Discoverer> = all.global.iter().map(AsRef::as_ref).collect();
+    let mut discovery = discover_all(cx, &regional).await;
+    let mut shared = match cx.focus {
+        None => run.global.get_or_init(|| discover_all(cx, &global)).await.clone(),
+        Some(_) => discover_all(cx, &global).await,
+    };
+    if target.region.as_str() != GLOBAL_LOG_REGION {
+        shared
+            .sources
+            .retain(|s| !matches!(s.location, Location::LogGroup { .. }));
+    }
+    discovery.merge(shared);
+    discovery.normalize()
 }
 
 /// Exclusions from the config, and loop guards: every forwarder's default log group plus the

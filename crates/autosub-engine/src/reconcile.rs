@@ -19,6 +19,7 @@ use autosub_aws::apis::{S3Api, TargetApis};
 use autosub_aws::factory::ClientFactory;
 use autosub_config::{Config, LedgerLocation};
 use autosub_core::audit::{AuditPolicy, FullReason};
+use autosub_core::focus::Focus;
 use futures::future::join_all;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,7 @@ use crate::lease::{Hold, Leases};
 use crate::ledger::LedgerStore;
 use crate::memo::MemoS3;
 use crate::pass::{Mode, PassCx, PassReport, Progress, Run, Target, run_pass};
+use crate::targeted::Targeting;
 pub use crate::report::{FailureReason, HeldTarget, RunError, RunReport, TargetFailure};
 
 /// What a run needs beyond the config.
@@ -52,6 +54,8 @@ pub struct RunCx<'a> {
     /// Read every log group and bucket (`--full-audit`) instead of what the ledger cannot
     /// vouch for.
     pub full_audit: bool,
+    /// Event-driven mode: remembered discoveries, and the focus of a targeted run.
+    pub targeting: Targeting<'a>,
 }
 
 /// The system's wall clock, in seconds since the Unix epoch.
@@ -80,7 +84,11 @@ pub async fn run(cx: &RunCx<'_>, cancel: &CancellationToken) -> Result<RunReport
     let started = Instant::now();
     let calls_before = cx.factory.calls().snapshot();
     let throttles_before = cx.factory.calls().throttles();
-    let accounts = fleet::accounts(cx.factory, cx.config).await?;
+    let mut accounts = fleet::accounts(cx.factory, cx.config).await?;
+    if let Some(focused) = cx.targeting.focused {
+        let touched = focused.accounts();
+        accounts.retain(|a| touched.contains(&a.id));
+    }
     let in_flight = Semaphore::new(cx.config.fleet.targets_in_flight);
     let done = join_all(
         accounts
@@ -156,15 +164,19 @@ async fn run_account(
                 .targets_in_flight_per_account
                 .unwrap_or(Semaphore::MAX_PERMITS),
         );
-        let targets: Vec<Target> = regions
+        let targets: Vec<(Target, Option<Focus>)> = regions
             .into_iter()
             .map(|region| Target {
                 account: account.id.clone(),
                 region,
             })
+            .filter_map(|target| match cx.targeting.focused {
+                None => Some((target, None)),
+                Some(focused) => focused.of(&target).map(|focus| (target, Some(focus))),
+            })
             .collect();
         let (per_account, run, s3) = (&per_account, &run, &s3);
-        let done = join_all(targets.iter().map(|target| async move {
+        let done = join_all(targets.iter().map(|(target, focus)| async move {
             let (Ok(_account_slot), Ok(_run_slot)) =
                 (per_account.acquire().await, in_flight.acquire().await)
             else {
@@ -173,7 +185,7 @@ async fn run_account(
             if cancel.is_cancelled() {
                 return AccountReport::default();
             }
-            run_target(cx, target, run, s3.as_ref(), cancel)
+            run_target(cx, (target, focus.as_ref()), run, s3.as_ref(), cancel)
                 .instrument(tracing::info_span!("target", target = %target))
                 .await
         }))
@@ -190,10 +202,10 @@ async fn run_account(
     .await
 }
 
-/// One target's pass, under its lease (apply mode) and between loading and saving its ledger.
+/// One target's pass (narrowed to `focus` in a targeted run), under its lease (apply mode) and between loading and saving its ledger.
 async fn run_target(
     cx: &RunCx<'_>,
-    target: &Target,
+    (target, focus): (&Target, Option<&Focus>),
     run: &Run,
     s3: Option<&Arc<dyn S3Api>>,
     shutdown: &CancellationToken,
@@ -263,6 +275,8 @@ async fn run_target(
         config: cx.config,
         mode: cx.mode,
         progress: cx.progress,
+        focus,
+        discoveries: cx.targeting.discoveries,
     };
     let mut report = run_pass(&pass, previous, &cancel).await;
     if cx.mode == Mode::Apply

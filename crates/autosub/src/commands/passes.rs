@@ -45,6 +45,7 @@ pub async fn run(
         progress: &progress,
         now: reconcile::now_secs(),
         full_audit,
+        targeting: Default::default(),
     };
     let report = reconcile::run(&cx, &CancellationToken::new()).await;
     progress.finish();
