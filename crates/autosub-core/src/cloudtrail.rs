@@ -16,6 +16,11 @@ use crate::{AccountId, BucketName, LogGroupName, Region, Service};
 /// The EventBridge `detail-type` of CloudTrail management events.
 pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
+/// The name of the EventBridge rule, in every account and region, that sends the followed
+/// events on (to the central event bus, or straight to the queue in the queue's own account and
+/// region); `autosub doctor` looks for it by this name.
+pub const RULE_NAME: &str = "autosub-log-source-changes";
+
 /// What an event of [`TRIGGER_EVENTS`] touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TriggerKind {

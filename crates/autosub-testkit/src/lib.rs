@@ -26,6 +26,7 @@
 
 pub mod demo;
 pub mod estate;
+pub mod events;
 pub mod fake;
 pub mod moto;
 pub mod sts_gate;
