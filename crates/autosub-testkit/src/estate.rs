@@ -7,18 +7,14 @@
 
 use std::io::Write;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudwatchlogs as logs;
 use aws_sdk_iam as iam;
 use aws_sdk_lambda as lambda;
 use aws_sdk_s3 as s3;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::moto::MOTO_DEFAULT_ACCOUNT;
+use crate::moto_account::moto_client;
 
 /// A seeding step that failed: what we were doing, on which resource.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +29,8 @@ pub struct SeedError {
     pub source: BoxError,
 }
 
-fn seed_err<E: Into<BoxError>>(
+/// Wraps an error as the [`SeedError`] of `action` on `resource`, for `map_err`.
+pub(crate) fn seed_err<E: Into<BoxError>>(
     action: &'static str,
     resource: &str,
 ) -> impl FnOnce(E) -> SeedError + use<E> {
@@ -67,30 +64,13 @@ impl Clients {
     ///
     /// A non-default account is reached with moto's `x-moto-account-id` header.
     pub fn new(sdk: &SdkConfig, account: &str, region: &str) -> Clients {
-        let sdk = sdk
-            .to_builder()
-            .region(Region::new(region.to_owned()))
-            .build();
-        let header =
-            (account != MOTO_DEFAULT_ACCOUNT).then(|| MotoAccountHeader(account.to_owned()));
-
-        let mut s3_conf = s3::config::Builder::from(&sdk).force_path_style(true);
-        let mut lambda_conf = lambda::config::Builder::from(&sdk);
-        let mut logs_conf = logs::config::Builder::from(&sdk);
-        let mut iam_conf = iam::config::Builder::from(&sdk);
-        if let Some(header) = header {
-            s3_conf = s3_conf.interceptor(header.clone());
-            lambda_conf = lambda_conf.interceptor(header.clone());
-            logs_conf = logs_conf.interceptor(header.clone());
-            iam_conf = iam_conf.interceptor(header);
-        }
         Clients {
             account: account.to_owned(),
             region: region.to_owned(),
-            s3: s3::Client::from_conf(s3_conf.build()),
-            lambda: lambda::Client::from_conf(lambda_conf.build()),
-            logs: logs::Client::from_conf(logs_conf.build()),
-            iam: iam::Client::from_conf(iam_conf.build()),
+            s3: moto_client!(s3, sdk, account, region, force_path_style(true)),
+            lambda: moto_client!(lambda, sdk, account, region),
+            logs: moto_client!(logs, sdk, account, region),
+            iam: moto_client!(iam, sdk, account, region),
         }
     }
 
@@ -108,29 +88,6 @@ impl Clients {
             "arn:aws:logs:{}:{}:log-group:{name}:*",
             self.region, self.account
         )
-    }
-}
-
-/// Sends `x-moto-account-id` so moto acts in that account.
-#[derive(Debug, Clone)]
-struct MotoAccountHeader(String);
-
-impl Intercept for MotoAccountHeader {
-    fn name(&self) -> &'static str {
-        "MotoAccountHeader"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        context
-            .request_mut()
-            .headers_mut()
-            .insert("x-moto-account-id", self.0.clone());
-        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ pub mod estate;
 pub mod events;
 pub mod fake;
 pub mod moto;
+mod moto_account;
 pub mod sts_gate;
 
 pub use demo::{DemoEstate, seed_demo_estate};

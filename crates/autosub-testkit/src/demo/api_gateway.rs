@@ -17,32 +17,15 @@
 
 use std::collections::BTreeMap;
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_apigateway as v1;
 use aws_sdk_apigatewayv2 as v2;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::estate::{Clients, SeedError, create_log_group};
-use crate::moto::MOTO_DEFAULT_ACCOUNT;
+use crate::estate::{Clients, SeedError, create_log_group, seed_err};
+use crate::moto_account::moto_client;
 
 /// The access log format of every seeded stage (REST requires `$context.requestId`).
 const ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","status":"$context.status","ip":"$context.identity.sourceIp"}"#;
-
-fn seed_err<E: Into<BoxError>>(
-    action: &'static str,
-    resource: &str,
-) -> impl FnOnce(E) -> SeedError + use<E> {
-    let resource = resource.to_owned();
-    move |source| SeedError {
-        action,
-        resource,
-        source: source.into(),
-    }
-}
 
 /// API Gateway REST (v1) and HTTP/WebSocket (v2) clients for one account and region.
 #[derive(Debug, Clone)]
@@ -61,21 +44,11 @@ impl ApiGatewayClients {
     /// Clients for `account` in `region`, from an SDK config that points at moto; a non-default
     /// account is reached with moto's `x-moto-account-id` header.
     pub fn new(sdk: &SdkConfig, account: &str, region: &str) -> ApiGatewayClients {
-        let sdk = sdk
-            .to_builder()
-            .region(Region::new(region.to_owned()))
-            .build();
-        let mut v1_conf = v1::config::Builder::from(&sdk);
-        let mut v2_conf = v2::config::Builder::from(&sdk);
-        if account != MOTO_DEFAULT_ACCOUNT {
-            v1_conf = v1_conf.interceptor(MotoAccountHeader(account.to_owned()));
-            v2_conf = v2_conf.interceptor(MotoAccountHeader(account.to_owned()));
-        }
         ApiGatewayClients {
             account: account.to_owned(),
             region: region.to_owned(),
-            v1: v1::Client::from_conf(v1_conf.build()),
-            v2: v2::Client::from_conf(v2_conf.build()),
+            v1: moto_client!(v1, sdk, account, region),
+            v2: moto_client!(v2, sdk, account, region),
         }
     }
 
@@ -110,29 +83,6 @@ impl ApiGatewayClients {
             "arn:aws:apigateway:{}::/apis/{api_id}/stages/{stage}",
             self.region
         )
-    }
-}
-
-/// Sends `x-moto-account-id` so moto acts in that account.
-#[derive(Debug, Clone)]
-struct MotoAccountHeader(String);
-
-impl Intercept for MotoAccountHeader {
-    fn name(&self) -> &'static str {
-        "MotoAccountHeader"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        context
-            .request_mut()
-            .headers_mut()
-            .insert("x-moto-account-id", self.0.clone());
-        Ok(())
     }
 }
 

@@ -10,44 +10,22 @@
 //! Distributions are found by their caller reference (the comment), so seeding is re-runnable. CloudFront's standard
 //! logging only writes to S3: there is no Firehose case to seed.
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudfront as cloudfront;
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, DistributionConfig, DistributionConfigWithTags, LoggingConfig, Origin,
     Origins, S3OriginConfig, Tag, Tags, ViewerProtocolPolicy,
 };
-use aws_smithy_runtime_api::box_error::BoxError;
 
-use crate::demo::elb::MotoAccount;
-use crate::estate::{Clients, SeedError, create_bucket};
-use crate::moto::MOTO_DEFAULT_ACCOUNT;
+use crate::estate::{Clients, SeedError, create_bucket, seed_err};
+use crate::moto_account::moto_client;
 
 /// The region CloudFront's control plane answers in.
 const CLOUDFRONT_REGION: &str = "us-east-1";
 
-fn seed_err<E: Into<BoxError>>(
-    action: &'static str,
-    resource: &str,
-) -> impl FnOnce(E) -> SeedError + use<E> {
-    let resource = resource.to_owned();
-    move |source| SeedError {
-        action,
-        resource,
-        source: source.into(),
-    }
-}
-
 /// A CloudFront client for `account` (always us-east-1) from an SDK config that points at moto.
 pub fn cloudfront_client(sdk: &SdkConfig, account: &str) -> cloudfront::Client {
-    let sdk = sdk
-        .to_builder()
-        .region(Region::new(CLOUDFRONT_REGION))
-        .build();
-    let mut conf = cloudfront::config::Builder::from(&sdk);
-    if account != MOTO_DEFAULT_ACCOUNT {
-        conf = conf.interceptor(MotoAccount(account.to_owned()));
-    }
-    cloudfront::Client::from_conf(conf.build())
+    moto_client!(cloudfront, sdk, account, CLOUDFRONT_REGION)
 }
 
 /// A distribution to create with [`create_distribution`].

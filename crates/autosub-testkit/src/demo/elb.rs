@@ -10,65 +10,16 @@
 //! Classic Load Balancers only log to S3: there is no Firehose case to seed. Seeding is
 //! re-runnable: a load balancer is found by name, its attributes and tags are set again.
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_elasticloadbalancing as elb;
 use aws_sdk_elasticloadbalancing::types::{AccessLog, Listener, LoadBalancerAttributes, Tag};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::estate::{Clients, SeedError, create_bucket};
-use crate::moto::MOTO_DEFAULT_ACCOUNT;
-
-fn seed_err<E: Into<BoxError>>(
-    action: &'static str,
-    resource: &str,
-) -> impl FnOnce(E) -> SeedError + use<E> {
-    let resource = resource.to_owned();
-    move |source| SeedError {
-        action,
-        resource,
-        source: source.into(),
-    }
-}
-
-/// Sends `x-moto-account-id` so moto acts in that account (the load balancer and CloudFront
-/// clients of the demo modules).
-#[derive(Debug, Clone)]
-pub(crate) struct MotoAccount(pub(crate) String);
-
-impl Intercept for MotoAccount {
-    fn name(&self) -> &'static str {
-        "MotoAccount"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        context
-            .request_mut()
-            .headers_mut()
-            .insert("x-moto-account-id", self.0.clone());
-        Ok(())
-    }
-}
+use crate::estate::{Clients, SeedError, create_bucket, seed_err};
+use crate::moto_account::moto_client;
 
 /// A Classic Load Balancing client for `account` in `region`, from an SDK config on moto.
 pub fn elb_client(sdk: &SdkConfig, account: &str, region: &str) -> elb::Client {
-    let sdk = sdk
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .build();
-    let mut conf = elb::config::Builder::from(&sdk);
-    if account != MOTO_DEFAULT_ACCOUNT {
-        conf = conf.interceptor(MotoAccount(account.to_owned()));
-    }
-    elb::Client::from_conf(conf.build())
+    moto_client!(elb, sdk, account, region)
 }
 
 /// Creates (or finds) an internet-facing classic load balancer with an HTTP listener in the

@@ -10,27 +10,13 @@
 //! Load balancers only log to S3: there is no Firehose case to seed. Seeding is re-runnable: a
 //! load balancer is found by name, its attributes and tags are set again.
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_ec2 as ec2;
 use aws_sdk_elasticloadbalancingv2 as elbv2;
 use aws_sdk_elasticloadbalancingv2::types::{LoadBalancerAttribute, LoadBalancerTypeEnum, Tag};
-use aws_smithy_runtime_api::box_error::BoxError;
 
-use crate::demo::elb::MotoAccount;
-use crate::estate::{Clients, SeedError, create_bucket};
-use crate::moto::MOTO_DEFAULT_ACCOUNT;
-
-fn seed_err<E: Into<BoxError>>(
-    action: &'static str,
-    resource: &str,
-) -> impl FnOnce(E) -> SeedError + use<E> {
-    let resource = resource.to_owned();
-    move |source| SeedError {
-        action,
-        resource,
-        source: source.into(),
-    }
-}
+use crate::estate::{Clients, SeedError, create_bucket, seed_err};
+use crate::moto_account::moto_client;
 
 /// ELBv2 and EC2 clients for one account and region.
 #[derive(Debug, Clone)]
@@ -44,19 +30,9 @@ pub struct Elbv2Clients {
 impl Elbv2Clients {
     /// Clients for `account` in `region`, from an SDK config that points at moto.
     pub fn new(sdk: &SdkConfig, account: &str, region: &str) -> Elbv2Clients {
-        let sdk = sdk
-            .to_builder()
-            .region(Region::new(region.to_owned()))
-            .build();
-        let mut lb = elbv2::config::Builder::from(&sdk);
-        let mut ec2 = ec2::config::Builder::from(&sdk);
-        if account != MOTO_DEFAULT_ACCOUNT {
-            lb = lb.interceptor(MotoAccount(account.to_owned()));
-            ec2 = ec2.interceptor(MotoAccount(account.to_owned()));
-        }
         Elbv2Clients {
-            elbv2: elbv2::Client::from_conf(lb.build()),
-            ec2: ec2::Client::from_conf(ec2.build()),
+            elbv2: moto_client!(elbv2, sdk, account, region),
+            ec2: moto_client!(ec2, sdk, account, region),
         }
     }
 }

@@ -15,17 +15,12 @@ use aws_config::SdkConfig;
 use aws_sdk_redshift as redshift;
 use aws_sdk_redshift::types::{LogDestinationType, Tag};
 
-use crate::demo::step_functions::{regional, seed_err};
-use crate::estate::{Clients, SeedError, create_bucket, create_log_group};
+use crate::estate::{Clients, SeedError, create_bucket, create_log_group, seed_err};
+use crate::moto_account::moto_client;
 
 /// A Redshift client for `account` in `region`.
 pub fn client(sdk: &SdkConfig, account: &str, region: &str) -> redshift::Client {
-    let (sdk, header) = regional(sdk, account, region);
-    let mut conf = redshift::config::Builder::from(&sdk);
-    if let Some(header) = header {
-        conf = conf.interceptor(header);
-    }
-    redshift::Client::from_conf(conf.build())
+    moto_client!(redshift, sdk, account, region)
 }
 
 /// Creates a single-node cluster `id` with `tags` (an existing one is kept).

@@ -11,79 +11,20 @@
 //! Step Functions only logs to CloudWatch Logs: there is no Firehose case. Re-runnable: moto
 //! returns the existing machine when one of the same name is created again.
 
-use aws_config::{Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_sfn as sfn;
 /// The logging level of a state machine, re-exported for tests that have no SDK dependency.
 pub use aws_sdk_sfn::types::LogLevel;
 use aws_sdk_sfn::types::{CloudWatchLogsLogGroup, LogDestination, LoggingConfiguration, Tag};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::estate::{Clients, SeedError, create_log_group};
-use crate::moto::MOTO_DEFAULT_ACCOUNT;
+use crate::estate::{Clients, SeedError, create_log_group, seed_err};
+use crate::moto_account::moto_client;
 
 const DEFINITION: &str = r#"{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}"#;
 
-pub(crate) fn seed_err<E: Into<BoxError>>(
-    action: &'static str,
-    resource: &str,
-) -> impl FnOnce(E) -> SeedError + use<E> {
-    let resource = resource.to_owned();
-    move |source| SeedError {
-        action,
-        resource,
-        source: source.into(),
-    }
-}
-
-/// Sends `x-moto-account-id` so moto acts in that account.
-#[derive(Debug, Clone)]
-pub(crate) struct MotoAccountHeader(pub(crate) String);
-
-impl Intercept for MotoAccountHeader {
-    fn name(&self) -> &'static str {
-        "DemoMotoAccountHeader"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        context
-            .request_mut()
-            .headers_mut()
-            .insert("x-moto-account-id", self.0.clone());
-        Ok(())
-    }
-}
-
-/// `sdk` in `region`, and the account header when `account` is not moto's default.
-pub(crate) fn regional(
-    sdk: &SdkConfig,
-    account: &str,
-    region: &str,
-) -> (SdkConfig, Option<MotoAccountHeader>) {
-    let sdk = sdk
-        .to_builder()
-        .region(Region::new(region.to_owned()))
-        .build();
-    let header = (account != MOTO_DEFAULT_ACCOUNT).then(|| MotoAccountHeader(account.to_owned()));
-    (sdk, header)
-}
-
 /// A Step Functions client for `account` in `region`.
 pub fn client(sdk: &SdkConfig, account: &str, region: &str) -> sfn::Client {
-    let (sdk, header) = regional(sdk, account, region);
-    let mut conf = sfn::config::Builder::from(&sdk);
-    if let Some(header) = header {
-        conf = conf.interceptor(header);
-    }
-    sfn::Client::from_conf(conf.build())
+    moto_client!(sfn, sdk, account, region)
 }
 
 /// A state machine to create with [`create_state_machine`].

@@ -21,17 +21,12 @@ use aws_sdk_wafv2::types::{
     AllowAction, DefaultAction, LoggingConfiguration, Tag, VisibilityConfig,
 };
 
-use crate::demo::step_functions::{regional, seed_err};
-use crate::estate::{Clients, SeedError, create_bucket, create_log_group};
+use crate::estate::{Clients, SeedError, create_bucket, create_log_group, seed_err};
+use crate::moto_account::moto_client;
 
 /// A WAFv2 client for `account` in `region` (CLOUDFRONT scope: us-east-1).
 pub fn client(sdk: &SdkConfig, account: &str, region: &str) -> wafv2::Client {
-    let (sdk, header) = regional(sdk, account, region);
-    let mut conf = wafv2::config::Builder::from(&sdk);
-    if let Some(header) = header {
-        conf = conf.interceptor(header);
-    }
-    wafv2::Client::from_conf(conf.build())
+    moto_client!(wafv2, sdk, account, region)
 }
 
 /// Creates a web ACL (an existing one of that name is found); its ARN.
