@@ -16,6 +16,7 @@ mod discover_redshift;
 mod discover_step_functions;
 mod discover_wafv2;
 mod docs;
+mod doctor_events;
 mod e2e;
 mod faults;
 mod fleet;

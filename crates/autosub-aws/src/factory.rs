@@ -27,19 +27,22 @@ use crate::elb::SdkElb;
 use crate::elbv2::SdkElbv2;
 use crate::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
 use crate::error::{AwsError, ErrorClass};
+use crate::event_rules::{EventRulesApi, SdkEventRules};
 use crate::lambda::SdkLambda;
 use crate::lease_store::{LeaseTable, SdkLeaseTable};
 use crate::ledger_store::{LedgerTable, ObjectStore, SdkLedgerTable, SdkObject};
 use crate::logs::SdkLogs;
 use crate::organizations::{OrganizationsApi, SdkOrganizations};
 use crate::pacing::{PacedHttpClient, Pacer, Rates};
+use crate::queue::{QueueApi, SdkQueue};
+use crate::queue_attributes::{QueueAttributesApi, SdkQueueAttributes};
 use crate::redshift::SdkRedshift;
 use crate::s3::SdkS3;
 use crate::sdk_error::aws_error;
 use crate::secrets::SdkSecrets;
 use crate::source_apis::SourceApis;
-use crate::queue::{QueueApi, SdkQueue};
 use crate::step_functions::SdkStepFunctions;
+use crate::trails::{SdkTrails, TrailsApi};
 use crate::wafv2::SdkWafv2;
 
 /// How the factory reaches AWS.
@@ -328,6 +331,56 @@ impl ClientFactory {
         Arc::new(SdkQueue {
             client: aws_sdk_sqs::Client::from_conf(config.build()),
             url: url.to_owned(),
+        })
+    }
+
+    /// The settings of the SQS queue at `url` in `region` (event-driven mode's), with the
+    /// credentials' own account, for `autosub doctor`.
+    pub fn queue_attributes(&self, url: &str, region: &Region) -> Arc<dyn QueueAttributesApi> {
+        let config = configure!(
+            aws_sdk_sqs::config::Builder,
+            &self.clients,
+            "sqs",
+            "sqs",
+            &own_account(),
+            region
+        );
+        Arc::new(SdkQueueAttributes {
+            client: aws_sdk_sqs::Client::from_conf(config.build()),
+            url: url.to_owned(),
+        })
+    }
+
+    /// EventBridge on the default bus of `account` in `region`, with the account's registered
+    /// credentials (the credentials as they are when it has none), for `autosub doctor`.
+    pub fn event_rules(&self, account: &AccountId, region: &Region) -> Arc<dyn EventRulesApi> {
+        let config = configure!(
+            aws_sdk_eventbridge::config::Builder,
+            &self.clients,
+            "events",
+            "events",
+            account,
+            region
+        );
+        Arc::new(SdkEventRules {
+            client: aws_sdk_eventbridge::Client::from_conf(config.build()),
+        })
+    }
+
+    /// CloudTrail of `account` in `region`, with the account's registered credentials (the
+    /// credentials as they are when it has none), for `autosub doctor`.
+    pub fn trails(&self, account: &AccountId, region: &Region) -> Arc<dyn TrailsApi> {
+        let config = configure!(
+            aws_sdk_cloudtrail::config::Builder,
+            &self.clients,
+            "cloudtrail",
+            "cloudtrail",
+            account,
+            region
+        );
+        Arc::new(SdkTrails {
+            client: aws_sdk_cloudtrail::Client::from_conf(config.build()),
+            region: region.clone(),
         })
     }
 

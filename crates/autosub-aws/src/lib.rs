@@ -6,7 +6,9 @@
 //!   the SDK implementations behind them stay private, as do all SDK types.
 //! - [`source_apis`] holds the same for the services whose resources write logs.
 //! - [`lease_store`] and [`organizations`] hold the fleet's lease table and account discovery.
-//! - [`queue`] is the SQS queue of event-driven mode.
+//! - [`queue`] is the SQS queue of event-driven mode; [`queue_attributes`], [`event_rules`] and
+//!   [`trails`] are the reads `autosub doctor` checks that mode's set-up with (the queue's
+//!   settings, the EventBridge rule on each default bus, the CloudTrail trails).
 //! - [`endpoints`] names the endpoint each client calls, for `autosub doctor`.
 //! - [`error`] classifies every failure once; [`calls::CallRecorder`] counts every call.
 
@@ -14,13 +16,16 @@ pub mod apis;
 pub mod calls;
 pub mod endpoints;
 pub mod error;
+pub mod event_rules;
 pub mod factory;
 pub mod lease_store;
 pub mod ledger_store;
 pub mod organizations;
 pub mod pacing;
 pub mod queue;
+pub mod queue_attributes;
 pub mod source_apis;
+pub mod trails;
 
 mod api_gateway;
 mod clients;

@@ -8,6 +8,8 @@
 //!
 //! The checks are grouped per account, in the order a run reaches them: a fleet member's role
 //! is assumed (and proven to act in its account) before its regions and forwarders are checked.
+//! With `[events] queue_url` set, each account's group also checks event-driven mode's rule and
+//! CloudTrail trails in its regions, and the queue gets checks of its own ([`events`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -30,6 +32,8 @@ use autosub_core::{
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+
+pub mod events;
 
 use crate::iam::lists_all_regions;
 use crate::telemetry::{ApiKeySource, TelemetryError};
@@ -239,10 +243,12 @@ pub struct DoctorCx<'a> {
     pub api_key: Result<Option<ApiKeySource>, TelemetryError>,
 }
 
-/// Every check, in order: the accounts (credentials, roles, regions, forwarders, policies), the
-/// AWS endpoints, PrivateLink, telemetry.
+/// Every check, in order: the accounts (credentials, roles, regions, forwarders, policies, and
+/// with `[events]` each region's rule and trail), event-driven mode's queue, the AWS endpoints,
+/// PrivateLink, telemetry.
 pub async fn doctor(cx: &DoctorCx<'_>) -> Vec<Check> {
     let (mut checks, regions) = account_checks(cx).await;
+    checks.extend(events::queue_checks(cx).await);
     checks.extend(endpoint_checks(cx.net, &aws_endpoints(cx, &regions)).await);
     checks.extend(privatelink_checks(cx.config, cx.net).await);
     checks.extend(telemetry_checks(cx).await);
@@ -423,6 +429,7 @@ async fn checks_of(
             format!("add forwarders.{region} (S3 and CloudWatch Logs only invoke a function in their own region)"),
         ));
     }
+    checks.extend(events::account_checks(cx, id, &regions, &scope).await);
     (checks, regions)
 }
 
