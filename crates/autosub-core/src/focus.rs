@@ -271,8 +271,10 @@ mod tests {
             log_groups: BTreeSet::from([LogGroupName::new("/a")]),
             buckets: BTreeSet::from([BucketName::new("b")]),
         };
-        let mut previous = TargetLedger::default();
-        previous.last_pass_at = Some(100);
+        let mut previous = TargetLedger {
+            last_pass_at: Some(100),
+            ..TargetLedger::default()
+        };
         previous
             .triggers
             .insert("a".into(), entry("log-group:/a", 1));
@@ -287,8 +289,10 @@ mod tests {
                 seen_at: 5,
             },
         );
-        let mut after = TargetLedger::default();
-        after.last_pass_at = Some(200);
+        let mut after = TargetLedger {
+            last_pass_at: Some(200),
+            ..TargetLedger::default()
+        };
         // Found unwanted: counted stale by the targeted plan, but a targeted pass never deletes.
         after.triggers.insert("a".into(), entry("log-group:/a", 2));
         after.triggers.insert("b-new".into(), entry("s3://b", 0));

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use autosub_aws::queue::{QueueApi, QueueMessage};
 use autosub_core::cloudtrail::{self, Verdict};
-use autosub_core::focus::Focus;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Target;
@@ -76,11 +75,14 @@ impl Batch {
                         region: touches.region,
                     };
                     tracing::debug!(%target, operation = %touches.operation, "event");
-                    let focus = self.focused.0.entry(target.clone()).or_insert_with(Focus::default);
+                    let focus = self.focused.0.entry(target.clone()).or_default();
                     for touched in touches.touched {
                         focus.add(touched);
                     }
-                    self.receipts.entry(target).or_default().push(message.receipt);
+                    self.receipts
+                        .entry(target)
+                        .or_default()
+                        .push(message.receipt);
                 }
                 Ok(Verdict::Ignored(why)) => {
                     tracing::debug!(id = %message.id, %why, "event ignored");
@@ -104,10 +106,13 @@ impl Batch {
 }
 
 /// Follows `queue` until `cancel` fires: each batch gathered over `debounce` becomes one
-/// targeted `run`.
+/// targeted `run`. The loop holds `turn` from each receive to the end of its run, so messages
+/// are only taken while no scheduled run is in progress (and their visibility timeout does not
+/// run out waiting for one); a scheduled run waits at most one long poll, the debounce and a
+/// targeted run.
 pub async fn follow<F, Fut>(
     queue: &dyn QueueApi,
-    debounce: Duration,
+    (debounce, turn): (Duration, &tokio::sync::Mutex<()>),
     run: F,
     stats: &FollowStats,
     cancel: &CancellationToken,
@@ -116,6 +121,11 @@ pub async fn follow<F, Fut>(
     Fut: Future<Output = Result<RunReport, RunError>>,
 {
     while !cancel.is_cancelled() {
+        let _turn = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            turn = turn.lock() => turn,
+        };
         let Some(first) = receive(queue, LONG_POLL, cancel).await else {
             continue;
         };
@@ -258,7 +268,10 @@ mod tests {
             Ok(taken)
         }
         async fn delete(&self, receipts: &[String]) -> Result<(), AwsError> {
-            self.deleted.lock().unwrap().extend(receipts.iter().cloned());
+            self.deleted
+                .lock()
+                .unwrap()
+                .extend(receipts.iter().cloned());
             Ok(())
         }
         async fn release(&self, receipt: &str) -> Result<(), AwsError> {
@@ -305,7 +318,11 @@ mod tests {
             message("ok-2", event("eu-west-1", "b"), 1),
             message("fails", event("us-west-2", "c"), 1),
             message("poison", "{not json".to_owned(), 1),
-            message("old-poison", "{not json".to_owned(), MAX_RECEIVES_WITHOUT_DLQ),
+            message(
+                "old-poison",
+                "{not json".to_owned(),
+                MAX_RECEIVES_WITHOUT_DLQ,
+            ),
             message(
                 "ignored",
                 event("eu-west-1", "d").replace("CreateFunction20150331", "GetFunction20150331"),
@@ -317,7 +334,7 @@ mod tests {
         let runs = Mutex::new(Vec::new());
         follow(
             &queue,
-            Duration::from_millis(20),
+            (Duration::from_millis(20), &tokio::sync::Mutex::new(())),
             |focused: Focused| {
                 runs.lock().unwrap().push(focused.clone());
                 cancel.cancel();
@@ -364,9 +381,16 @@ mod tests {
         let released = queue.released.lock().unwrap().clone();
         assert!(deleted.contains(&"ignored".to_owned()));
         assert!(deleted.contains(&"old-poison".to_owned()));
-        assert_eq!(released, vec!["poison".to_owned()], "only what cannot be read");
+        assert_eq!(
+            released,
+            vec!["poison".to_owned()],
+            "only what cannot be read"
+        );
         assert!(deleted.contains(&"ok-1".to_owned()) && deleted.contains(&"ok-2".to_owned()));
-        assert!(!deleted.contains(&"fails".to_owned()), "redelivered after its timeout");
+        assert!(
+            !deleted.contains(&"fails".to_owned()),
+            "redelivered after its timeout"
+        );
         assert_eq!(stats.received.load(Ordering::Relaxed), 6);
         assert_eq!(stats.unreadable.load(Ordering::Relaxed), 2);
         assert_eq!(stats.ignored.load(Ordering::Relaxed), 1);
