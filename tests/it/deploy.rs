@@ -4,12 +4,18 @@
 //! the central role with the external id, and is rolled out by a service-managed StackSet, and
 //! the task role's central policy is `iam-policy --role central`; the container uses the
 //! binary's own health check, stops within ECS's stop timeout, never overlaps a second task
-//! without a lease, and the image runs as a non-root user.
+//! without a lease, and the image runs as a non-root user. For event-driven mode, every
+//! EventBridge rule of the templates and modules sends exactly the events of
+//! `cloudtrail::rule_pattern`, the queue takes them from the central rule alone, the member
+//! rules forward to the central bus, and the task follows the queue with iam-policy's
+//! `FollowEvents`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use autosub_core::{Service, cloudtrail};
+use regex::Regex;
 use serde_json::Value;
 use serde_norway::Value as Yaml;
 
@@ -97,6 +103,8 @@ fn arn_shape(arn: &str) -> Option<ArnShape> {
     let kind = match *service {
         "s3" if resource.contains('/') => "object",
         "s3" => "bucket",
+        // A queue's ARN ends in its bare name.
+        "sqs" => "queue",
         _ => resource
             .split([':', '/'])
             .next()
@@ -131,8 +139,16 @@ fn generated() -> Statements {
 /// The fleet example configuration, every fleet key set.
 const FLEET_CONFIG: &str = "config/fleet.example.toml";
 
+/// The events queue of the event-driven tests, as events-queue.yaml's QueueUrl output spells it.
+const EVENTS_QUEUE_URL: &str = "https://sqs.eu-west-1.amazonaws.com/111111111111/autosub-events";
+
 /// `autosub iam-policy <args>` for `config` with the environment overrides `env`, by Sid.
 fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> Statements {
+    json_statements(&iam_policy_json(config, args, env))
+}
+
+/// `autosub iam-policy <args>` for `config` with the environment overrides `env`, as printed.
+fn iam_policy_json(config: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let out = Command::new(autosub_binary())
         .arg("--config")
         .arg(repo().join(config))
@@ -141,6 +157,7 @@ fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> Statements {
         // The policy of the configuration alone, whatever this shell's Datadog key settings.
         .env_remove("DD_API_KEY")
         .env_remove("DD_API_KEY_SECRET_ARN")
+        .env_remove("AUTOSUB_EVENTS_QUEUE_URL")
         .envs(env.iter().copied())
         .output()
         .expect("run autosub iam-policy");
@@ -149,8 +166,7 @@ fn iam_policy(config: &str, args: &[&str], env: &[(&str, &str)]) -> Statements {
         "autosub iam-policy {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let policy: Value = serde_json::from_slice(&out.stdout).expect("iam-policy prints JSON");
-    json_statements(&policy)
+    serde_json::from_slice(&out.stdout).expect("iam-policy prints JSON")
 }
 
 fn json_strings(v: &Value) -> Vec<String> {
@@ -715,7 +731,8 @@ fn the_member_role_trusts_only_the_central_role_with_the_external_id() {
 fn the_central_policy_is_the_generated_central_policy() {
     let ledger_sids = ["KeepLedgerInDynamoDb", "KeepLedgerInS3", "FindLedgerInS3"];
     let central = |env: &[(&str, &str)]| {
-        let mut want = iam_policy(FLEET_CONFIG, &["--role", "central", "--all"], env);
+        let env = [env, &[("AUTOSUB_EVENTS_QUEUE_URL", EVENTS_QUEUE_URL)]].concat();
+        let mut want = iam_policy(FLEET_CONFIG, &["--role", "central", "--all"], &env);
         let ledger: Statements = ledger_sids
             .iter()
             .filter_map(|sid| want.remove_entry(*sid))
@@ -729,9 +746,10 @@ fn the_central_policy_is_the_generated_central_policy() {
             "AssumeMemberRoles",
             "AssumeOrganizationMemberRoles",
             "DiscoverOrganizationAccounts",
+            "FollowEvents",
             "HoldTargetLeases"
         ],
-        "{FLEET_CONFIG} sets every fleet key"
+        "{FLEET_CONFIG} sets every fleet key, AUTOSUB_EVENTS_QUEUE_URL the queue"
     );
     let (_, s3) = central(&[("AUTOSUB_LEDGER", "s3://ops/autosub/ledger.json")]);
 
@@ -751,6 +769,7 @@ fn the_central_policy_is_the_generated_central_policy() {
         Some("DiscoverOrganizations")
     );
     assert_eq!(granted_if("HoldTargetLeases"), Some("HasLease"));
+    assert_eq!(granted_if("FollowEvents"), Some("FollowEvents"));
     let assume = &found["AssumeMemberRoles"].1;
     assert!(
         matches!(assume.resources, Resources::Supplied)
@@ -829,6 +848,7 @@ fn the_central_policy_is_the_generated_central_policy() {
         ("AssumeOrganizationMemberRoles", "var.organizations != null"),
         ("DiscoverOrganizationAccounts", "var.organizations != null"),
         ("HoldTargetLeases", "local.has_lease"),
+        ("FollowEvents", "local.follow_events"),
     ] {
         assert!(
             main.contains(&format!(r#"{variable} ? ["{sid}"] : []"#)),
@@ -852,13 +872,23 @@ fn environment_names(list: &Yaml) -> BTreeSet<String> {
 }
 
 /// The StackSet rolls the member role out to the OUs' accounts, and to accounts that join them
-/// later, with service-managed permissions, in one region (IAM is global).
+/// later, with service-managed permissions, in one region (IAM is global); with EventBusArn a
+/// second one puts the event rule in every region of EventRegions.
 #[test]
 fn the_stackset_is_service_managed_with_auto_deployment() {
     let path = "deploy/cloudformation/fleet-stackset.yaml";
     let cfn = template(path);
-    let resources = cfn["Resources"].as_mapping().expect("Resources");
-    assert_eq!(resources.len(), 1, "one StackSet");
+    let resources: BTreeSet<&str> = cfn["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .keys()
+        .map(|k| k.as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        resources,
+        BTreeSet::from(["EventRules", "MemberRoles"]),
+        "the member roles' StackSet and the event rules' (tested in every_member_account_and_region_forwards_to_the_central_bus)"
+    );
     let stackset = &cfn["Resources"]["MemberRoles"];
     assert_eq!(
         stackset["Type"].as_str(),
@@ -1076,4 +1106,607 @@ fn the_image_runs_the_daemon_as_a_non_root_user_with_the_same_health_check() {
     assert_eq!(last("ENTRYPOINT"), r#"["/usr/local/bin/autosub"]"#);
     assert_eq!(last("CMD"), r#"["run"]"#);
     assert_eq!(last("EXPOSE"), "8080");
+}
+
+// ---- event-driven mode -------------------------------------------------------------------------
+
+/// The relative paths of the files ending in `.{ext}` under `dir`, at any depth, sorted.
+fn files(dir: &str, ext: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            std::fs::read_dir(repo().join(&dir)).unwrap_or_else(|e| panic!("list {dir}: {e}"));
+        for entry in entries {
+            let name = entry.expect("a directory entry").file_name();
+            let path = format!("{dir}/{}", name.to_string_lossy());
+            if repo().join(&path).is_dir() {
+                pending.push(path);
+            } else if path.ends_with(&format!(".{ext}")) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// What every rule must send: the pattern autosub builds for every service.
+fn assert_is_the_rule_pattern(what: &str, found: &Value) {
+    let all: BTreeSet<Service> = Service::ALL.into_iter().collect();
+    let want = cloudtrail::rule_pattern(&all);
+    assert!(
+        *found == want,
+        "{what} is not autosub_core::cloudtrail::rule_pattern of every service; it should be\n{}",
+        serde_json::to_string_pretty(&want).expect("a pattern is JSON")
+    );
+}
+
+/// True when the HCL `text` sets `key = value` on a line of its own (`value` verbatim).
+fn hcl_sets(text: &str, key: &str, value: &str) -> bool {
+    Regex::new(&format!(
+        r"(?m)^\s*{}\s*=\s*{}\s*$",
+        regex::escape(key),
+        regex::escape(value)
+    ))
+    .expect("a valid pattern")
+    .is_match(text)
+}
+
+/// Every EventBridge rule of the templates (`AWS::Events::Rule`) and of the Terraform modules
+/// (`aws_cloudwatch_event_rule`) sends exactly the events autosub reads, under the name
+/// `autosub doctor` looks for: a service that gains an event fails here until every rule has it.
+#[test]
+fn every_event_rule_sends_exactly_the_events_autosub_follows() {
+    let mut cfn_rules = Vec::new();
+    for path in files("deploy/cloudformation", "yaml") {
+        let cfn = template(&path);
+        let Some(resources) = cfn["Resources"].as_mapping() else {
+            continue;
+        };
+        for (name, resource) in resources {
+            if resource["Type"].as_str() != Some("AWS::Events::Rule") {
+                continue;
+            }
+            let what = format!("{path} {}", name.as_str().expect("a name"));
+            let p = &resource["Properties"];
+            assert_eq!(p["Name"].as_str(), Some(cloudtrail::RULE_NAME), "{what}");
+            assert_eq!(p["EventBusName"].as_str(), Some("default"), "{what}");
+            assert_eq!(p["State"].as_str(), Some("ENABLED"), "{what}");
+            let pattern = serde_json::to_value(&p["EventPattern"]).expect("a pattern as JSON");
+            assert_is_the_rule_pattern(&what, &pattern);
+            cfn_rules.push(what);
+        }
+    }
+    assert_eq!(
+        cfn_rules,
+        [
+            "deploy/cloudformation/events-member.yaml Rule",
+            "deploy/cloudformation/events-queue.yaml CentralRule",
+        ]
+    );
+
+    let block = Regex::new(r#"(?s)resource "aws_cloudwatch_event_rule" "(\w+)" \{(.*?)\n\}"#)
+        .expect("a valid pattern");
+    let mut tf_rules = Vec::new();
+    for path in files("deploy/terraform", "tf") {
+        let text = read(&path);
+        for rule in block.captures_iter(&text) {
+            let what = format!("{path} {}", &rule[1]);
+            let body = &rule[2];
+            assert!(
+                hcl_sets(body, "name", &format!("{:?}", cloudtrail::RULE_NAME)),
+                "{what}: {body}"
+            );
+            assert!(hcl_sets(body, "event_bus_name", r#""default""#), "{what}");
+            assert!(hcl_sets(body, "state", r#""ENABLED""#), "{what}");
+            assert!(
+                hcl_sets(
+                    body,
+                    "event_pattern",
+                    r#"file("${path.module}/rule-pattern.json")"#
+                ),
+                "{what}: the pattern is the module's rule-pattern.json"
+            );
+            let module = path.rsplit_once('/').expect("a module directory").0;
+            let json = format!("{module}/rule-pattern.json");
+            let pattern: Value =
+                serde_json::from_str(&read(&json)).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_is_the_rule_pattern(&json, &pattern);
+            tf_rules.push(what);
+        }
+    }
+    assert_eq!(
+        tf_rules,
+        [
+            "deploy/terraform/events-member/main.tf forward",
+            "deploy/terraform/events-queue/main.tf central",
+        ]
+    );
+}
+
+/// The queue and its dead-letter queue are encrypted, the redrive policy dead-letters after
+/// MaxReceiveCount (5 by default), EventBridge may send only from the central rule, and the
+/// central bus lets the organisation or the listed accounts put events, nothing else.
+#[test]
+fn the_queue_takes_events_from_the_central_rule_alone() {
+    let path = "deploy/cloudformation/events-queue.yaml";
+    let cfn = template(path);
+    let r = &cfn["Resources"];
+    let get_att = |v: &Yaml| {
+        tagged(v, "GetAtt")
+            .and_then(Yaml::as_str)
+            .map(str::to_owned)
+    };
+    for queue in ["Queue", "DeadLetterQueue"] {
+        assert_eq!(r[queue]["Type"].as_str(), Some("AWS::SQS::Queue"));
+        assert_eq!(
+            r[queue]["Properties"]["SqsManagedSseEnabled"].as_bool(),
+            Some(true),
+            "{queue} is encrypted at rest"
+        );
+    }
+    let queue = &r["Queue"]["Properties"];
+    assert_eq!(
+        get_att(&queue["RedrivePolicy"]["deadLetterTargetArn"]).as_deref(),
+        Some("DeadLetterQueue.Arn")
+    );
+    assert!(is_ref(
+        &queue["RedrivePolicy"]["maxReceiveCount"],
+        "MaxReceiveCount"
+    ));
+    assert_eq!(
+        cfn["Parameters"]["MaxReceiveCount"]["Default"].as_u64(),
+        Some(5)
+    );
+    assert!(is_ref(
+        &queue["MessageRetentionPeriod"],
+        "MessageRetentionSeconds"
+    ));
+
+    let policy = &r["QueuePolicy"]["Properties"];
+    assert!(matches!(
+        policy["Queues"].as_sequence().map(Vec::as_slice),
+        Some([q]) if is_ref(q, "Queue")
+    ));
+    let statements = policy["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("the queue policy's statements");
+    let allows: Vec<&Yaml> = statements
+        .iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .collect();
+    let [allow] = allows.as_slice() else {
+        panic!("one Allow statement: {allows:?}");
+    };
+    assert_eq!(
+        allow["Principal"]["Service"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    assert_eq!(yaml_strings(&allow["Action"]), ["sqs:SendMessage"]);
+    assert_eq!(get_att(&allow["Resource"]).as_deref(), Some("Queue.Arn"));
+    assert_eq!(
+        get_att(&allow["Condition"]["ArnEquals"]["aws:SourceArn"]).as_deref(),
+        Some("CentralRule.Arn"),
+        "only the central rule may send"
+    );
+
+    let targets = r["CentralRule"]["Properties"]["Targets"]
+        .as_sequence()
+        .expect("the central rule's targets");
+    let [target] = targets.as_slice() else {
+        panic!("one target: {targets:?}");
+    };
+    assert_eq!(get_att(&target["Arn"]).as_deref(), Some("Queue.Arn"));
+    assert!(
+        target.get("RoleArn").is_none(),
+        "same account: the queue policy"
+    );
+
+    for (name, condition) in [
+        ("OrganizationMayForward", "HasOrganization"),
+        ("AccountsMayForward", "HasAccounts"),
+    ] {
+        let bus_policy = &r[name];
+        assert_eq!(
+            bus_policy["Type"].as_str(),
+            Some("AWS::Events::EventBusPolicy")
+        );
+        assert_eq!(bus_policy["Condition"].as_str(), Some(condition));
+        let p = &bus_policy["Properties"];
+        assert_eq!(p["EventBusName"].as_str(), Some("default"), "{name}");
+        assert_eq!(
+            yaml_strings(&p["Statement"]["Action"]),
+            ["events:PutEvents"],
+            "{name}: putting events, nothing else"
+        );
+    }
+    let org = &r["OrganizationMayForward"]["Properties"]["Statement"];
+    assert_eq!(org["Principal"].as_str(), Some("*"));
+    assert!(
+        is_ref(
+            &org["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+            "OrganizationId"
+        ),
+        "any principal of the organisation only"
+    );
+    let accounts = &r["AccountsMayForward"]["Properties"]["Statement"];
+    assert!(is_ref(&accounts["Principal"]["AWS"], "AccountIds"));
+    assert_eq!(
+        tagged(&cfn["Outputs"]["EventBusArn"]["Value"], "Sub").and_then(Yaml::as_str),
+        Some("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default")
+    );
+
+    let main = read("deploy/terraform/events-queue/main.tf");
+    assert_eq!(
+        main.matches("sqs_managed_sse_enabled   = true").count()
+            + main.matches("sqs_managed_sse_enabled    = true").count(),
+        2,
+        "both queues are encrypted at rest"
+    );
+    for (key, value) in [
+        ("deadLetterTargetArn", "aws_sqs_queue.dead_letter.arn"),
+        ("maxReceiveCount", "var.max_receive_count"),
+        ("Principal", r#"{ Service = "events.amazonaws.com" }"#),
+        (
+            "Condition",
+            r#"{ ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.central.arn } }"#,
+        ),
+        ("arn", "aws_sqs_queue.events.arn"),
+    ] {
+        assert!(
+            hcl_sets(&main, key, value),
+            "events-queue/main.tf: {key} = {value}"
+        );
+    }
+    assert_eq!(main.matches(r#"Effect    = "Allow""#).count(), 1);
+    assert!(
+        Regex::new(r#"(?s)"aws_cloudwatch_event_permission" "organization" \{.*?key   = "aws:PrincipalOrgID".*?value = var\.organization_id"#)
+            .expect("a valid pattern")
+            .is_match(&main)
+    );
+    let variables = read("deploy/terraform/events-queue/variables.tf");
+    assert!(
+        Regex::new(r#"(?s)variable "max_receive_count" \{[^}]*default     = 5\n"#)
+            .expect("a valid pattern")
+            .is_match(&variables)
+    );
+}
+
+/// A CloudFormation value where it can be worked out from the parameters: `!Ref`, `!Select`,
+/// `!Split`, `!Sub`, `!Equals`, `!And`, `!Not`, `!Condition` and literal strings. Pseudo
+/// parameters are parameters here.
+fn evaluate(template: &Yaml, parameters: &BTreeMap<&str, &str>, v: &Yaml) -> Value {
+    let eval = |v: &Yaml| evaluate(template, parameters, v);
+    let list = |v: &Yaml| -> Vec<Yaml> { v.as_sequence().expect("a list").clone() };
+    let Yaml::Tagged(t) = v else {
+        return match v {
+            Yaml::String(s) => Value::String(s.clone()),
+            Yaml::Sequence(items) => Value::Array(items.iter().map(eval).collect()),
+            other => panic!("cannot evaluate {other:?}"),
+        };
+    };
+    let string = |v: &Yaml| eval(v).as_str().expect("a string").to_owned();
+    match t.tag.to_string().trim_start_matches('!') {
+        "Ref" => {
+            let name = t.value.as_str().expect("!Ref names a parameter");
+            Value::String(
+                parameters
+                    .get(name)
+                    .unwrap_or_else(|| panic!("no value for {name}"))
+                    .to_string(),
+            )
+        }
+        "Select" => {
+            let [index, from] = list(&t.value).try_into().expect("!Select [index, list]");
+            let index = index
+                .as_u64()
+                .or_else(|| index.as_str().and_then(|s| s.parse().ok()))
+                .expect("an index");
+            eval(&from)[usize::try_from(index).expect("an index")].clone()
+        }
+        "Split" => {
+            let [delimiter, from] = list(&t.value)
+                .try_into()
+                .expect("!Split [delimiter, string]");
+            let delimiter = delimiter.as_str().expect("a delimiter");
+            Value::Array(
+                string(&from)
+                    .split(delimiter)
+                    .map(|s| Value::String(s.to_owned()))
+                    .collect(),
+            )
+        }
+        "Sub" => {
+            let (text, variables) = match &t.value {
+                Yaml::String(text) => (text.clone(), BTreeMap::new()),
+                v => {
+                    let [text, variables] = list(v).try_into().expect("!Sub [text, variables]");
+                    let variables: BTreeMap<String, String> = variables
+                        .as_mapping()
+                        .expect("!Sub's variables")
+                        .iter()
+                        .map(|(k, v)| (k.as_str().expect("a name").to_owned(), string(v)))
+                        .collect();
+                    (text.as_str().expect("!Sub's text").to_owned(), variables)
+                }
+            };
+            let out = Regex::new(r"\$\{([\w:]+)\}")
+                .expect("a valid pattern")
+                .replace_all(&text, |c: &regex::Captures| {
+                    variables.get(&c[1]).cloned().unwrap_or_else(|| {
+                        parameters
+                            .get(&c[1])
+                            .unwrap_or_else(|| panic!("no value for {}", &c[1]))
+                            .to_string()
+                    })
+                });
+            Value::String(out.into_owned())
+        }
+        "Equals" => {
+            let [a, b] = list(&t.value).try_into().expect("!Equals [a, b]");
+            Value::Bool(eval(&a) == eval(&b))
+        }
+        "And" => Value::Bool(list(&t.value).iter().all(|c| eval(c) == Value::Bool(true))),
+        "Not" => {
+            let [c] = list(&t.value).try_into().expect("!Not [condition]");
+            Value::Bool(eval(&c) == Value::Bool(false))
+        }
+        "Condition" => {
+            let name = t.value.as_str().expect("!Condition names a condition");
+            eval(&template["Conditions"][name])
+        }
+        other => panic!("cannot evaluate !{other}"),
+    }
+}
+
+/// The member rule forwards to the central bus with a role that may put events there and
+/// nowhere else, except in the central bus's own account and region, where the central rule is;
+/// the fleet StackSet puts it in every account of the OUs and every region of EventRegions.
+#[test]
+fn every_member_account_and_region_forwards_to_the_central_bus() {
+    let path = "deploy/cloudformation/events-member.yaml";
+    let cfn = template(path);
+    let r = &cfn["Resources"];
+    let rule = &r["Rule"];
+    assert_eq!(rule["Condition"].as_str(), Some("Forwards"));
+    let targets = rule["Properties"]["Targets"]
+        .as_sequence()
+        .expect("the rule's targets");
+    let [target] = targets.as_slice() else {
+        panic!("one target: {targets:?}");
+    };
+    assert!(is_ref(&target["Arn"], "EventBusArn"), "the central bus");
+    assert_eq!(
+        tagged(&target["RoleArn"], "GetAtt").and_then(Yaml::as_str),
+        Some("ForwardingRole.Arn"),
+        "a bus of another account or region is reached with a role"
+    );
+    let role = &r["ForwardingRole"]["Properties"];
+    assert!(
+        role.get("RoleName").is_none(),
+        "one role per region: IAM names are global"
+    );
+    let trust = role["AssumeRolePolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("trust statements");
+    let [trust] = trust.as_slice() else {
+        panic!("one trust statement: {trust:?}");
+    };
+    assert_eq!(
+        trust["Principal"]["Service"].as_str(),
+        Some("events.amazonaws.com")
+    );
+    let policies = role["Policies"].as_sequence().expect("the role's policies");
+    let [policy] = policies.as_slice() else {
+        panic!("one policy: {policies:?}");
+    };
+    let statements = policy["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    let [grant] = statements.as_slice() else {
+        panic!("one statement: {statements:?}");
+    };
+    assert_eq!(yaml_strings(&grant["Action"]), ["events:PutEvents"]);
+    assert!(
+        is_ref(&grant["Resource"], "EventBusArn"),
+        "on the central bus only"
+    );
+
+    let bus = "arn:aws:events:eu-west-1:111111111111:event-bus/default";
+    for (account, region, forwards) in [
+        ("222222222222", "eu-west-1", true),
+        ("222222222222", "us-east-1", true),
+        ("111111111111", "us-east-1", true),
+        ("111111111111", "eu-west-1", false),
+    ] {
+        let parameters = BTreeMap::from([
+            ("EventBusArn", bus),
+            ("AWS::AccountId", account),
+            ("AWS::Region", region),
+        ]);
+        assert_eq!(
+            evaluate(&cfn, &parameters, &cfn["Conditions"]["Forwards"]),
+            Value::Bool(forwards),
+            "{account} {region}"
+        );
+    }
+    assert_eq!(
+        r["CentralRuleIsHere"]["Condition"].as_str(),
+        Some("IsTheCentralBus"),
+        "a stack there still has a resource"
+    );
+
+    let stackset_path = "deploy/cloudformation/fleet-stackset.yaml";
+    let fleet = template(stackset_path);
+    let stackset = &fleet["Resources"]["EventRules"];
+    assert_eq!(stackset["Condition"].as_str(), Some("FollowEvents"));
+    for (event_bus, on) in [("", false), (bus, true)] {
+        let parameters = BTreeMap::from([("EventBusArn", event_bus)]);
+        assert_eq!(
+            evaluate(&fleet, &parameters, &fleet["Conditions"]["FollowEvents"]),
+            Value::Bool(on),
+            "EventBusArn {event_bus:?}"
+        );
+    }
+    let p = &stackset["Properties"];
+    assert_eq!(p["PermissionModel"].as_str(), Some("SERVICE_MANAGED"));
+    assert_eq!(p["AutoDeployment"]["Enabled"].as_bool(), Some(true));
+    assert_eq!(yaml_strings(&p["Capabilities"]), ["CAPABILITY_IAM"]);
+    assert!(is_ref(&p["TemplateURL"], "EventsTemplateURL"));
+    let [group] = p["StackInstancesGroup"]
+        .as_sequence()
+        .expect("StackInstancesGroup")
+        .as_slice()
+    else {
+        panic!("one group of stack instances");
+    };
+    assert!(is_ref(
+        &group["DeploymentTargets"]["OrganizationalUnitIds"],
+        "OrganizationalUnitIds"
+    ));
+    assert!(
+        is_ref(&group["Regions"], "EventRegions"),
+        "a rule is regional: every region of EventRegions"
+    );
+    assert!(
+        yaml_strings(&fleet["Parameters"]["EventRegions"]["Default"])
+            .iter()
+            .any(|r| r.split(',').any(|r| r == "us-east-1")),
+        "CloudTrail records CloudFront's calls in us-east-1"
+    );
+    let passed: Vec<(String, bool)> = p["Parameters"]
+        .as_sequence()
+        .expect("the StackSet's Parameters")
+        .iter()
+        .map(|kv| {
+            let key = kv["ParameterKey"]
+                .as_str()
+                .expect("ParameterKey")
+                .to_owned();
+            let through = is_ref(&kv["ParameterValue"], &key);
+            (key, through)
+        })
+        .collect();
+    assert_eq!(passed, [("EventBusArn".to_owned(), true)]);
+    assert_eq!(
+        cfn["Parameters"]
+            .as_mapping()
+            .expect("Parameters")
+            .keys()
+            .filter_map(Yaml::as_str)
+            .collect::<Vec<_>>(),
+        ["EventBusArn"],
+        "{path} takes only what the StackSet passes"
+    );
+
+    let main = read("deploy/terraform/events-member/main.tf");
+    for (key, value) in [
+        ("arn", "var.event_bus_arn"),
+        ("role_arn", "aws_iam_role.forwarding[0].arn"),
+        ("region", "each.key"),
+        ("for_each", "local.forwarding_regions"),
+        ("Principal", r#"{ Service = "events.amazonaws.com" }"#),
+        ("Action", r#""events:PutEvents""#),
+        ("Resource", "var.event_bus_arn"),
+    ] {
+        assert!(
+            hcl_sets(&main, key, value),
+            "events-member/main.tf: {key} = {value}"
+        );
+    }
+    assert!(
+        main.contains(
+            "for r in var.regions : r if !(local.account_id == local.bus_account && r == local.bus_region)"
+        ),
+        "events-member/main.tf skips the central bus's own account and region"
+    );
+}
+
+/// With EventsQueueUrl the task is told the queue (AUTOSUB_EVENTS_QUEUE_URL) and its role gets
+/// iam-policy's FollowEvents on exactly that queue: the ARN the template reads from the URL is
+/// the one iam-policy prints for it. The Terraform module does the same with events_queue_url.
+#[test]
+fn the_task_follows_the_events_queue_it_is_given() {
+    let want = iam_policy_json(
+        FLEET_CONFIG,
+        &["--role", "central"],
+        &[("AUTOSUB_EVENTS_QUEUE_URL", EVENTS_QUEUE_URL)],
+    );
+    let follow = want["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .find(|s| s["Sid"] == "FollowEvents")
+        .expect("iam-policy grants FollowEvents with [events] queue_url");
+    assert_eq!(
+        follow["Resource"],
+        serde_json::json!(["arn:aws:sqs:eu-west-1:111111111111:autosub-events"])
+    );
+
+    let cfn = cloudformation();
+    let statement = cfn["Resources"]["CentralPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .iter()
+        .filter_map(if_branches)
+        .find(|(_, s, _)| s["Sid"] == "FollowEvents")
+        .map(|(_, s, _)| s)
+        .expect("the central policy has FollowEvents");
+    let parameters = BTreeMap::from([
+        ("EventsQueueUrl", EVENTS_QUEUE_URL),
+        ("AWS::Partition", "aws"),
+    ]);
+    assert_eq!(
+        Value::Array(vec![evaluate(&cfn, &parameters, &statement["Resource"])]),
+        follow["Resource"],
+        "the queue's ARN, read from EventsQueueUrl"
+    );
+    let allowed = Regex::new(
+        cfn["Parameters"]["EventsQueueUrl"]["AllowedPattern"]
+            .as_str()
+            .expect("EventsQueueUrl has an AllowedPattern"),
+    )
+    .expect("a valid pattern");
+    for (url, fits) in [
+        (EVENTS_QUEUE_URL, true),
+        ("", true),
+        (
+            "https://sqs.cn-north-1.amazonaws.com.cn/111111111111/q",
+            true,
+        ),
+        // The ARN is read from the URL's parts: other spellings are refused.
+        (
+            "https://us-west-2.queue.amazonaws.com/111111111111/q",
+            false,
+        ),
+        ("http://localhost:5000/123456789012/q", false),
+    ] {
+        assert_eq!(allowed.is_match(url), fits, "{url}");
+    }
+    let container = cfn_container(&cfn);
+    let told = container["Environment"]
+        .as_sequence()
+        .expect("Environment")
+        .iter()
+        .filter_map(if_branches)
+        .any(|(condition, e, otherwise)| {
+            condition == "FollowEvents"
+                && e["Name"].as_str() == Some("AUTOSUB_EVENTS_QUEUE_URL")
+                && is_ref(&e["Value"], "EventsQueueUrl")
+                && is_ref(otherwise, "AWS::NoValue")
+        });
+    assert!(
+        told,
+        "the task gets AUTOSUB_EVENTS_QUEUE_URL with EventsQueueUrl"
+    );
+
+    let main = read("deploy/terraform/ecs-service/main.tf");
+    assert!(
+        main.contains(
+            r#"local.follow_events ? [{ name = "AUTOSUB_EVENTS_QUEUE_URL", value = var.events_queue_url }] : []"#
+        ),
+        "the task gets AUTOSUB_EVENTS_QUEUE_URL with events_queue_url"
+    );
+    assert!(hcl_sets(&main, "FollowEvents", "[local.events_queue_arn]"));
 }

@@ -690,6 +690,7 @@ fn iam_action(service: &str, operation: &str) -> String {
         "Redshift" => "redshift",
         "SFN" => "states",
         "WAFV2" => "wafv2",
+        "SQS" => "sqs",
         "API Gateway" | "ApiGatewayV2" => return "apigateway:GET".to_owned(),
         other => panic!("no IAM prefix known for SDK service {other:?}"),
     };
@@ -698,6 +699,9 @@ fn iam_action(service: &str, operation: &str) -> String {
         ("s3", "ListBuckets") => "ListAllMyBuckets",
         ("s3", "GetBucketNotificationConfiguration") => "GetBucketNotification",
         ("s3", "PutBucketNotificationConfiguration") => "PutBucketNotification",
+        // The events queue: batch calls are authorised as their single-message actions.
+        ("sqs", "DeleteMessageBatch") => "DeleteMessage",
+        ("sqs", "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
         (_, operation) => operation,
     };
     format!("{prefix}:{action}")

@@ -9,11 +9,12 @@
 //! instead of any account. Three conditions narrow what a resource cannot:
 //! `lambda:Principal` on AddPermission/RemovePermission (only the service principals autosub
 //! grants), and, with `[fleet.organizations]`, `aws:ResourceOrgID` on assuming a role in an
-//! account found at run time (only roles inside the caller's own organisation).
+//! account found at run time (only roles inside the caller's own organisation). With
+//! `[events] queue_url`, the process's own credentials follow that one queue.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use autosub_config::{ALL_REGIONS, Config, ForwarderRef, LedgerLocation};
+use autosub_config::{ALL_REGIONS, Config, ForwarderRef, LedgerLocation, QueueUrl};
 use autosub_core::selection::ResourceFilter;
 use autosub_core::{Invoker, Partition, Region, SecretArn, Service};
 use serde_json::{Value, json};
@@ -70,6 +71,15 @@ const ORGANIZATIONS_ACTIONS: &[&str] = &[
 /// Actions of the target lease (`[lease]`): a conditional UpdateItem takes or renews a lease,
 /// GetItem reads who holds it.
 const LEASE_ACTIONS: &[&str] = &["dynamodb:GetItem", "dynamodb:UpdateItem"];
+
+/// Actions of following the events queue (`[events]`): long-polled receives, deletes after the
+/// targeted pass (DeleteMessageBatch is `sqs:DeleteMessage`), and handing a message back
+/// (visibility 0) so that the redrive policy dead-letters what cannot be read.
+const EVENTS_QUEUE_ACTIONS: &[&str] = &[
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:ReceiveMessage",
+];
 
 /// The role a policy is for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -264,6 +274,13 @@ fn central_statements(config: &Config, api_key_secret: Option<&str>) -> Vec<Valu
             )],
         ));
     }
+    if let Some(queue) = &config.events.queue {
+        statements.push(statement(
+            "FollowEvents",
+            &EVENTS_QUEUE_ACTIONS.iter().copied().collect(),
+            &[queue_arn(config, queue)],
+        ));
+    }
     if config.datadog.telemetry.events
         && let Some(secret) = api_key_secret
     {
@@ -301,6 +318,19 @@ fn secret_resource(config: &Config, secret: &str) -> String {
             secret.trim()
         ),
     }
+}
+
+/// The ARN of the events queue: its own account, region and name. A URL without a region (an
+/// emulator's) is taken to be in the home region, where the process reads it.
+fn queue_arn(config: &Config, queue: &QueueUrl) -> String {
+    let (region, partition) = match &queue.region {
+        Some(region) => (region.to_string(), Partition::of(region).as_str()),
+        None => (home_region(config), partition_of_home(config)),
+    };
+    format!(
+        "arn:{partition}:sqs:{region}:{}:{}",
+        queue.account, queue.name
+    )
 }
 
 /// The roles of the accounts listed by hand: each one's `role_arn`, else `fleet.role_name` in
@@ -726,6 +756,50 @@ mod tests {
                 || (s.starts_with("Discover") && s != "DiscoverOrganizationAccounts")),
             "the central role changes nothing in any account: {:?}",
             sids(&central)
+        );
+    }
+
+    #[test]
+    fn the_events_queue_is_followed_with_exactly_three_actions_on_that_queue() {
+        let check = |extra: &str, want: Option<&str>| {
+            let c = config(extra);
+            for role in [Role::Single, Role::Central] {
+                let p = policy_with(&c, role, true, None);
+                match want {
+                    Some(arn) => {
+                        assert_eq!(
+                            actions(&p, "FollowEvents"),
+                            [
+                                "sqs:ChangeMessageVisibility",
+                                "sqs:DeleteMessage",
+                                "sqs:ReceiveMessage",
+                            ],
+                            "{extra}"
+                        );
+                        assert_eq!(resources(&p, "FollowEvents"), json!([arn]), "{extra}");
+                        assert_eq!(condition(&p, "FollowEvents"), Value::Null);
+                    }
+                    None => assert!(!sids(&p).contains(&"FollowEvents".to_owned()), "{extra}"),
+                }
+            }
+            let member = policy_with(&c, Role::Member, true, None);
+            assert!(
+                !sids(&member).contains(&"FollowEvents".to_owned()),
+                "the process follows the queue with its own credentials, never a member role's"
+            );
+        };
+        check("", None);
+        check(
+            "[events]\nqueue_url = \"https://sqs.eu-west-1.amazonaws.com/111111111111/autosub-events\"\n",
+            Some("arn:aws:sqs:eu-west-1:111111111111:autosub-events"),
+        );
+        check(
+            "[events]\nqueue_url = \"https://sqs.cn-north-1.amazonaws.com.cn/111111111111/q\"\n",
+            Some("arn:aws-cn:sqs:cn-north-1:111111111111:q"),
+        );
+        check(
+            "[events]\nqueue_url = \"http://localhost:5000/123456789012/q\"\n",
+            Some("arn:aws:sqs:us-east-1:123456789012:q"),
         );
     }
 

@@ -68,6 +68,14 @@ locals {
   lease_table_name   = local.create_lease_table ? aws_dynamodb_table.lease[0].name : local.lease_is_ledger ? local.ledger_table_name : var.lease_table
   lease_table_arn    = local.create_lease_table ? aws_dynamodb_table.lease[0].arn : local.lease_is_ledger ? local.ledger_table_arn : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.lease_table}"
 
+  # ---- event-driven mode: the queue autosub follows (deploy/terraform/events-queue) -----------
+  # Its ARN from its URL, https://sqs.<region>.amazonaws.com/<account>/<name> (validated).
+  follow_events = var.events_queue_url != ""
+  events_queue_arn = join(":", concat(
+    ["arn", local.partition, "sqs"],
+    try(regex("^https://sqs\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/(\\d{12})/([\\w-]{1,80})$", var.events_queue_url), ["", "", ""]),
+  ))
+
   # `autosub iam-policy --role central` besides the ledger, kept in central-policy.json (compared
   # with the binary's output by tests/it/deploy.rs): each statement only when it is needed, with
   # its placeholder Resource replaced.
@@ -75,12 +83,14 @@ locals {
     AssumeMemberRoles             = local.listed_member_role_arns
     AssumeOrganizationMemberRoles = local.organization_member_role_arns
     HoldTargetLeases              = [local.lease_table_arn]
+    FollowEvents                  = [local.events_queue_arn]
   }
   central_sids = concat(
     length(var.accounts) > 0 ? ["AssumeMemberRoles"] : [],
     var.organizations != null ? ["AssumeOrganizationMemberRoles"] : [],
     var.organizations != null ? ["DiscoverOrganizationAccounts"] : [],
     local.has_lease ? ["HoldTargetLeases"] : [],
+    local.follow_events ? ["FollowEvents"] : [],
   )
   central_policy = {
     Version = "2012-10-17"
@@ -140,6 +150,7 @@ locals {
     var.schedule == "" ? [] : [{ name = "AUTOSUB_SCHEDULE", value = var.schedule }],
     length(var.regions) == 0 ? [] : [{ name = "AUTOSUB_REGIONS", value = join(",", var.regions) }],
     var.config_toml == "" || local.render_config ? [] : [{ name = "AUTOSUB_CONFIG_TOML", value = var.config_toml }],
+    local.follow_events ? [{ name = "AUTOSUB_EVENTS_QUEUE_URL", value = var.events_queue_url }] : [],
   )
   secrets = local.use_ssm_config ? [{ name = "AUTOSUB_CONFIG_TOML", valueFrom = local.config_parameter }] : []
 }
@@ -354,8 +365,9 @@ resource "aws_iam_role_policy" "ledger" {
   }
 }
 
-# The fleet and the lease: assuming the member roles, listing the organisation's accounts,
-# holding target leases (`autosub iam-policy --role central`, the ledger aside).
+# The fleet, the lease and the events queue: assuming the member roles, listing the
+# organisation's accounts, holding target leases, following the queue (`autosub iam-policy
+# --role central`, the ledger aside).
 resource "aws_iam_role_policy" "central" {
   count  = length(local.central_sids) > 0 ? 1 : 0
   name   = "autosub-central"
@@ -457,7 +469,8 @@ resource "aws_ecs_service" "this" {
     assign_public_ip = var.assign_public_ip
   }
 
-  # The task must be able to reach its ledger, lease, member roles and AWS from its first pass.
+  # The task must be able to reach its ledger, lease, member roles, queue and AWS from its first
+  # pass.
   depends_on = [aws_iam_role_policy.ledger, aws_iam_role_policy.central, aws_iam_role_policy_attachment.reconcile]
 
   lifecycle {

@@ -245,3 +245,16 @@ variable "lease_table" {
     error_message = "lease_table must be empty, create, ledger or a DynamoDB table name."
   }
 }
+
+# ---- event-driven mode -----------------------------------------------------------------------
+
+variable "events_queue_url" {
+  description = "Event-driven mode: the queue autosub run follows (the events-queue module's queue_url), passed as AUTOSUB_EVENTS_QUEUE_URL. The task role may receive, delete and hand back messages of that queue only (FollowEvents). \"\" = off."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^(https://sqs\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/\\d{12}/[\\w-]{1,80})?$", var.events_queue_url))
+    error_message = "events_queue_url must be empty or https://sqs.<region>.amazonaws.com/<account>/<queue name>."
+  }
+}
