@@ -145,16 +145,29 @@ mod tests {
         assert_eq!(q.region, Some(Region::new("eu-west-1")));
         let cn = QueueUrl::parse("https://sqs.cn-north-1.amazonaws.com.cn/111111111111/q").unwrap();
         assert_eq!(cn.region, Some(Region::new("cn-north-1")));
-        let legacy = QueueUrl::parse("https://us-west-2.queue.amazonaws.com/111111111111/q").unwrap();
+        let legacy =
+            QueueUrl::parse("https://us-west-2.queue.amazonaws.com/111111111111/q").unwrap();
         assert_eq!(legacy.region, Some(Region::new("us-west-2")));
         let moto = QueueUrl::parse("http://localhost:5000/123456789012/q").unwrap();
         assert_eq!(moto.region, None);
         for (bad, why) in [
-            ("sqs.eu-west-1.amazonaws.com/111111111111/q", "not an http(s) URL"),
+            (
+                "sqs.eu-west-1.amazonaws.com/111111111111/q",
+                "not an http(s) URL",
+            ),
             ("https://sqs.eu-west-1.amazonaws.com/q", "path must be"),
-            ("https://sqs.eu-west-1.amazonaws.com/1111/q", "12-digit account"),
-            ("https://sqs.eu-west-1.amazonaws.com/111111111111/a b", "not a queue name"),
-            ("https://sqs.eu-west-1.amazonaws.com/111111111111/q.fifo", "FIFO"),
+            (
+                "https://sqs.eu-west-1.amazonaws.com/1111/q",
+                "12-digit account",
+            ),
+            (
+                "https://sqs.eu-west-1.amazonaws.com/111111111111/a b",
+                "not a queue name",
+            ),
+            (
+                "https://sqs.eu-west-1.amazonaws.com/111111111111/q.fifo",
+                "FIFO",
+            ),
         ] {
             let err = QueueUrl::parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
