@@ -399,7 +399,11 @@ async fn discover(cx: &DiscoverCx<'_>, run: &Run, target: &Target) -> Discovery 
     let global: Vec<&dyn Discoverer> = all.global.iter().map(AsRef::as_ref).collect();
     let mut discovery = discover_all(cx, &regional).await;
     let mut shared = match cx.focus {
-        None => run.global.get_or_init(|| discover_all(cx, &global)).await.clone(),
+        None => run
+            .global
+            .get_or_init(|| discover_all(cx, &global))
+            .await
+            .clone(),
         Some(_) => discover_all(cx, &global).await,
     };
     if target.region.as_str() != GLOBAL_LOG_REGION {

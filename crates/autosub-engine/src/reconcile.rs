@@ -30,8 +30,8 @@ use crate::lease::{Hold, Leases};
 use crate::ledger::LedgerStore;
 use crate::memo::MemoS3;
 use crate::pass::{Mode, PassCx, PassReport, Progress, Run, Target, run_pass};
-use crate::targeted::Targeting;
 pub use crate::report::{FailureReason, HeldTarget, RunError, RunReport, TargetFailure};
+use crate::targeted::Targeting;
 
 /// What a run needs beyond the config.
 pub struct RunCx<'a> {

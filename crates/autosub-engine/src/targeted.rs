@@ -35,7 +35,9 @@ impl Discoveries {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Target, Discovery>> {
         // A poisoned map only lost an update; its contents are still valid discoveries.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -92,10 +94,14 @@ pub(crate) fn narrow(desired: &mut Desired, in_play: &InPlay) {
     desired
         .log_groups
         .retain(|g, _| in_play.log_groups.contains(g));
-    desired.held_log_groups.retain(|g| in_play.log_groups.contains(g));
+    desired
+        .held_log_groups
+        .retain(|g| in_play.log_groups.contains(g));
     desired.buckets.retain(|b, _| in_play.buckets.contains(b));
     desired.held_buckets.retain(|b| in_play.buckets.contains(b));
-    desired.skips.retain(|s| in_play.holds(subject_location(&s.subject)));
+    desired
+        .skips
+        .retain(|s| in_play.holds(subject_location(&s.subject)));
 }
 
 /// The ledger location a skip's subject speaks of (`s3://bucket/prefix` → `s3://bucket`).
