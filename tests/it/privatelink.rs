@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use autosub_aws::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
@@ -16,8 +16,9 @@ use autosub_config::Config;
 use autosub_core::datadog::{DatadogService, Site};
 use autosub_core::plan::{Action, Change, ChangeReason, Plan, Trigger};
 use autosub_core::{Discovery, InvokePermission, Invoker, LogGroupName, Region, SecretArn};
-use autosub_engine::reconcile::{FailureReason, TargetFailure};
-use autosub_engine::{PassReport, Target};
+use autosub_engine::internal_events::{METRICS, RunEvents, RunOutcome};
+use autosub_engine::reconcile::{FailureReason, RunReport, TargetFailure};
+use autosub_engine::{ChangeOutcome, Outcome, PassReport, Target};
 use autosub_ops::doctor::{
     Check, Dialer, DoctorCx, Net, Resolver, Status, TcpDialer, account_checks, endpoint_checks,
     privatelink_checks, render_text,
@@ -720,41 +721,66 @@ async fn dogstatsd_metrics_reach_a_local_udp_listener() {
     let telemetry = Telemetry::from_config(&config.datadog, None, &moto_free_secrets)
         .await
         .expect("dogstatsd is configured");
-    let reports = [
-        report("123456789012", "us-east-1", 2),
-        report("123456789012", "eu-west-1", 0),
-    ];
+    let mut applied = report("123456789012", "us-east-1", 2);
+    applied.outcomes = Some(
+        applied
+            .plan
+            .changes
+            .iter()
+            .map(|change| ChangeOutcome {
+                change: change.clone(),
+                outcome: Outcome::Applied,
+            })
+            .collect(),
+    );
+    let reports = [applied, report("123456789012", "eu-west-1", 0)];
     telemetry
-        .send(&reports, &failures(), Duration::from_millis(1500))
+        .send(&reports, &failures(), &run_events(&reports, &failures()))
         .await;
 
-    let mut lines = Vec::new();
+    let want = [
+        "autosub.passes:1|c|#outcome:partial,env:test",
+        "autosub.changes:2|c|#action:create,kind:subscription-filter,outcome:applied,env:test",
+        "autosub.last_pass_targets:2|g|#outcome:reconciled,env:test",
+        "autosub.last_pass_sources:0|g|#env:test",
+        "autosub.pass_duration_seconds:1.500|h|#env:test",
+        "autosub.last_pass_target_failures:1|g|#account:444455556666,reason:assume_role,env:test",
+        "autosub.last_pass_target_failures:1|g|#account:333344445555,region:eu-west-1,reason:no_forwarder,env:test",
+    ];
+    let mut lines: Vec<String> = Vec::new();
     let mut buf = [0u8; 2048];
-    while !lines
-        .iter()
-        .any(|l: &String| l.starts_with("autosub.run.duration_seconds"))
-    {
-        let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
-            .await
-            .expect("a datagram within 5 s")
-            .unwrap();
+    while !want.iter().all(|w| lines.iter().any(|l| l == w)) {
+        let Ok(received) =
+            tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await
+        else {
+            panic!("no datagram within 5 s; want {want:#?} in {lines:#?}");
+        };
+        let n = received.unwrap();
         lines.extend(
             String::from_utf8_lossy(&buf[..n])
                 .split('\n')
                 .map(str::to_owned),
         );
     }
-    for want in [
-        "autosub.pass.count:1|c|#account:123456789012,region:us-east-1,env:test,status:ok",
-        "autosub.changes.planned:2|c|#account:123456789012,region:us-east-1,env:test,action:create",
-        "autosub.changes.planned:0|c|#account:123456789012,region:eu-west-1,env:test,action:delete",
-        "autosub.sources.discovered:0|g|#account:123456789012,region:eu-west-1,env:test",
-        "autosub.run.duration_seconds:1.500|g|#env:test",
-        "autosub.target.failures:1|c|#account:444455556666,reason:assume_role,env:test",
-        "autosub.target.failures:1|c|#account:333344445555,region:eu-west-1,reason:no_forwarder,env:test",
-    ] {
-        assert!(lines.iter().any(|l| l == want), "{want} in {lines:#?}");
+    let vocabulary: Vec<String> = METRICS.iter().map(|m| m.statsd_name()).collect();
+    for line in &lines {
+        let name = line.split(':').next().unwrap_or_default();
+        assert!(
+            vocabulary.iter().any(|v| v == name),
+            "{line}: every name is the vocabulary's"
+        );
     }
+}
+
+/// The events of a run of `reports` and `failures` that took 1.5 s.
+fn run_events(reports: &[PassReport], failures: &[TargetFailure]) -> RunEvents {
+    let run = RunReport {
+        passes: reports.to_vec(),
+        failures: failures.to_vec(),
+        duration: Duration::from_millis(1500),
+        ..RunReport::default()
+    };
+    RunEvents::of(&run, RunOutcome::of(&run), SystemTime::now())
 }
 
 /// A denied role (the whole account) and a region with no forwarder.
@@ -803,7 +829,11 @@ async fn one_event_per_pass_with_changes_goes_to_the_api_with_the_key_never_logg
         report("123456789012", "eu-west-1", 0),
     ];
     telemetry
-        .send(&reports, &failures()[..1], Duration::from_secs(1))
+        .send(
+            &reports,
+            &failures()[..1],
+            &run_events(&reports, &failures()[..1]),
+        )
         .await;
 
     let requests = stub.requests();
@@ -858,7 +888,9 @@ async fn one_event_per_pass_with_changes_goes_to_the_api_with_the_key_never_logg
         let telemetry = Telemetry::from_config(&config.datadog, Some(&key), &NoSecrets)
             .await
             .unwrap();
-        telemetry.send(&reports, &[], Duration::from_secs(1)).await;
+        telemetry
+            .send(&reports, &[], &run_events(&reports, &[]))
+            .await;
     }
     let logs = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
     assert!(logs.contains("datadog refused the pass event"), "{logs}");
@@ -931,12 +963,9 @@ async fn the_api_key_is_read_from_a_secret_in_its_own_region_on_moto() {
         Telemetry::from_config(&config.datadog, Some(&resolve(&arns[1])), secrets.as_ref())
             .await
             .unwrap();
+    let reports = [report("123456789012", "us-east-1", 1)];
     telemetry
-        .send(
-            &[report("123456789012", "us-east-1", 1)],
-            &[],
-            Duration::from_secs(1),
-        )
+        .send(&reports, &[], &run_events(&reports, &[]))
         .await;
     let requests = stub.requests();
     assert_eq!(requests.len(), 1);

@@ -25,9 +25,10 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::internal_events::{RunEvents, RunOutcome};
 use crate::lease::{Leases, rfc3339};
 use crate::ledger::LedgerStore;
-use crate::metrics::{Metrics, RunOutcome};
+use crate::metrics::Metrics;
 use crate::pass::{Mode, Progress, Target};
 use crate::reconcile::{self, HeldTarget, RunCx, RunReport};
 
@@ -148,13 +149,13 @@ impl DaemonState {
         }
     }
 
-    fn finished(&self, report: &RunReport, outcome: RunOutcome) {
+    /// Records a finished run: its events (computed here, once) go to the metrics, and
+    /// readiness learns how it ended. The events are returned for the run's other sinks.
+    fn finished(&self, report: &RunReport, outcome: RunOutcome) -> RunEvents {
         *self.activity.lock().unwrap_or_else(PoisonError::into_inner) =
             (tokio::time::Instant::now(), false);
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        self.metrics.record(report, outcome, now);
+        let events = RunEvents::of(report, outcome, SystemTime::now());
+        self.metrics.record(&events);
         if outcome != RunOutcome::Interrupted {
             *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(LastRun {
                 at: Instant::now(),
@@ -165,6 +166,7 @@ impl DaemonState {
                     && report.failures.is_empty(),
             });
         }
+        events
     }
 }
 
@@ -191,8 +193,9 @@ pub struct DaemonCx<'a> {
     pub leases: &'a Leases,
     /// Metrics and readiness.
     pub state: Arc<DaemonState>,
-    /// Called after every finished run (e.g. telemetry to Datadog).
-    pub after_run: &'a (dyn Fn(&RunReport) + Send + Sync),
+    /// Called after every run, interrupted or failed ones included, with the run's events
+    /// (e.g. telemetry to Datadog).
+    pub after_run: &'a (dyn Fn(&RunReport, &RunEvents) + Send + Sync),
 }
 
 /// Runs passes until `shutdown` fires.
@@ -278,7 +281,7 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(error = %e, "pass failed before it started");
-                cx.state.finished(&RunReport::default(), RunOutcome::Failed);
+                report_run(cx, &RunReport::default(), RunOutcome::Failed);
                 return;
             }
         };
@@ -290,26 +293,28 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
         } else {
             RunOutcome::of(&report)
         };
-        let count = |f: &dyn Fn(&crate::PassReport) -> usize| -> usize {
-            report.passes.iter().map(f).sum()
-        };
-        tracing::info!(
-            outcome = outcome.as_str(),
-            changes = count(&|p| p.plan.changes.len()),
-            failed = count(&|p| p.failures()),
-            skips = count(&|p| p.plan.skips.len()),
-            gaps = count(&|p| p.discovery.gaps.len()),
-            aws_calls = report.calls.values().sum::<u64>(),
-            duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
-            "pass finished"
-        );
-        cx.state.finished(&report, outcome);
-        if outcome != RunOutcome::Interrupted {
-            (cx.after_run)(&report);
-        }
+        report_run(cx, &report, outcome);
     }
     .instrument(span)
     .await;
+}
+
+/// The one emit site of a run's events: the metrics (and readiness), the `pass finished` log
+/// line, and `after_run` (telemetry) all get the same events.
+fn report_run(cx: &DaemonCx<'_>, report: &RunReport, outcome: RunOutcome) {
+    let events = cx.state.finished(report, outcome);
+    let summary = events.summary();
+    tracing::info!(
+        outcome = summary.outcome.as_str(),
+        changes = summary.changes,
+        failed = summary.failed,
+        skips = summary.skips,
+        gaps = summary.gaps,
+        aws_calls = summary.aws_calls,
+        duration_ms = u64::try_from(summary.duration.as_millis()).unwrap_or(u64::MAX),
+        "pass finished"
+    );
+    (cx.after_run)(report, &events);
 }
 
 /// Progress as debug logs: the daemon has no terminal.

@@ -1,12 +1,13 @@
 //! The reconcile pass of one target (account × region): discover → desire → observe → plan →
-//! apply; a run over every target with its ledger; and the daemon that runs passes on a
-//! schedule with its metrics. Level-triggered: every pass re-derives everything from AWS and
-//! the config.
+//! apply; a run over every target with its ledger; the events a finished run reports, under one
+//! metric vocabulary for every sink; and the daemon that runs passes on a schedule with its
+//! metrics. Level-triggered: every pass re-derives everything from AWS and the config.
 
 mod context;
 pub mod daemon;
 pub mod fleet;
 pub mod follow;
+pub mod internal_events;
 pub mod lease;
 pub mod ledger;
 pub mod memo;

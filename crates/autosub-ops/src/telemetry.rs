@@ -2,6 +2,10 @@
 //! event per pass with changes and per target that could not be reconciled, through the Datadog
 //! API of the configured site.
 //!
+//! The metrics are the run's events ([`autosub_engine::internal_events`]) under the one vocabulary the
+//! daemon's `/metrics` serves too: the same metrics, label keys (as tag keys) and values, each
+//! name spelled the DogStatsD way ([`Metric::statsd_name`]).
+//!
 //! Guarantees: [`Telemetry::send`] never fails and never blocks a pass for long (every send has
 //! a timeout); failures are logged as warnings. The API key is never logged, printed or put in
 //! an error: [`ApiKey`]'s `Debug` is redacted and it has no `Display`.
@@ -14,10 +18,12 @@ use autosub_aws::apis::SecretsApi;
 use autosub_aws::error::AwsError;
 use autosub_config::DatadogConfig;
 use autosub_core::SecretArn;
-use autosub_core::plan::Action;
 use serde_json::json;
 use tokio::net::UdpSocket;
 
+use autosub_engine::internal_events::{
+    EVERY, Kind, Measurement, Metric, RunEvents, RunOutcome, Value,
+};
 use autosub_engine::pass::PassReport;
 use autosub_engine::reconcile::TargetFailure;
 
@@ -221,20 +227,19 @@ impl Telemetry {
         })
     }
 
-    /// Sends the results of a run: metrics for every pass, every target failure and the run's
-    /// duration; an event for every pass that planned or applied changes and for every target
-    /// failure. Never fails; problems are logged as warnings.
-    pub async fn send(
-        &self,
-        reports: &[PassReport],
-        failures: &[TargetFailure],
-        duration: Duration,
-    ) {
+    /// Sends the results of a run: its events as DogStatsD metrics, and a Datadog event for
+    /// every pass that planned or applied changes and for every target failure (none for an
+    /// interrupted run, which saw only part of the estate). Never fails; problems are logged
+    /// as warnings.
+    pub async fn send(&self, reports: &[PassReport], failures: &[TargetFailure], run: &RunEvents) {
         if let Some(addr) = &self.statsd {
-            let lines = metric_lines(reports, failures, duration, &self.tags);
+            let lines = metric_lines(run, &self.tags);
             if let Err(e) = send_datagrams(addr, &lines).await {
                 tracing::warn!(%addr, error = %e, "cannot send metrics to dogstatsd");
             }
+        }
+        if run.outcome == RunOutcome::Interrupted {
+            return;
         }
         if let Some(events) = &self.events {
             let bodies = reports
@@ -314,115 +319,55 @@ fn datagrams(lines: &[String]) -> Vec<String> {
     out
 }
 
-/// The DogStatsD lines for a run (plain text protocol `name:value|type|#tag:v,…`).
-///
-/// Per pass (tags `account`, `region`, and the configured ones): `autosub.pass.count` (counter,
-/// tag `status:ok|partial`), `autosub.changes.planned` (counter per `action`),
-/// `autosub.changes.applied` / `autosub.changes.failed` (counters, when the plan was applied),
-/// `autosub.skips` (counter per `reason`), `autosub.sources.discovered` and
-/// `autosub.discovery.gaps` (gauges). Per target failure: `autosub.target.failures` (counter,
-/// tags `account`, `reason`, and `region` unless the whole account failed). Per run:
-/// `autosub.run.duration_seconds` (gauge).
-pub fn metric_lines(
-    reports: &[PassReport],
-    failures: &[TargetFailure],
-    duration: Duration,
-    tags: &[String],
-) -> Vec<String> {
-    let line = |name: &str, value: String, kind: &str, tags: &[String]| {
-        if tags.is_empty() {
-            format!("{name}:{value}|{kind}")
-        } else {
-            format!("{name}:{value}|{kind}|#{}", tags.join(","))
-        }
+/// The DogStatsD lines of a run's events (plain text protocol `name:value|type|#tag:v,…`), in
+/// event order: one line per measurement, named by [`Metric::statsd_name`], of the metric's
+/// type (`c`, `g`, `h`), tagged with its labels (`key:value`, in the metric's order; a label
+/// that stands for every value, [`EVERY`], is left out) and then the configured `tags`.
+/// Counts are integers, seconds have three decimals.
+pub fn metric_lines(run: &RunEvents, tags: &[String]) -> Vec<String> {
+    run.measurements()
+        .iter()
+        .map(|m| metric_line(m, tags))
+        .collect()
+}
+
+fn metric_line(m: &Measurement, tags: &[String]) -> String {
+    let kind = match m.metric.kind {
+        Kind::Counter => "c",
+        Kind::Gauge { .. } => "g",
+        Kind::Histogram => "h",
     };
-    let mut lines = Vec::new();
-    for report in reports {
-        let mut base: Vec<String> = vec![
-            format!("account:{}", report.target.account),
-            format!("region:{}", report.target.region),
-        ];
-        base.extend(tags.iter().cloned());
-        let with = |extra: String| {
-            let mut t = base.clone();
-            t.push(extra);
-            t
-        };
-        let partial = report.failures() > 0 || !report.discovery.gaps.is_empty();
-        let status = if partial { "partial" } else { "ok" };
-        lines.push(line(
-            "autosub.pass.count",
-            "1".into(),
-            "c",
-            &with(format!("status:{status}")),
-        ));
-        for action in [Action::Create, Action::Update, Action::Delete] {
-            lines.push(line(
-                "autosub.changes.planned",
-                report.plan.count(action).to_string(),
-                "c",
-                &with(format!("action:{action}")),
-            ));
-        }
-        if let Some(outcomes) = &report.outcomes {
-            let failed = report.failures();
-            let applied = outcomes
-                .iter()
-                .filter(|o| o.outcome == autosub_engine::Outcome::Applied)
-                .count();
-            lines.push(line(
-                "autosub.changes.applied",
-                applied.to_string(),
-                "c",
-                &base,
-            ));
-            lines.push(line(
-                "autosub.changes.failed",
-                failed.to_string(),
-                "c",
-                &base,
-            ));
-        }
-        let mut skips: std::collections::BTreeMap<&str, usize> = Default::default();
-        for skip in &report.plan.skips {
-            *skips.entry(skip.reason.as_str()).or_default() += 1;
-        }
-        for (reason, count) in skips {
-            lines.push(line(
-                "autosub.skips",
-                count.to_string(),
-                "c",
-                &with(format!("reason:{reason}")),
-            ));
-        }
-        lines.push(line(
-            "autosub.sources.discovered",
-            report.discovery.sources.len().to_string(),
-            "g",
-            &base,
-        ));
-        lines.push(line(
-            "autosub.discovery.gaps",
-            report.discovery.gaps.len().to_string(),
-            "g",
-            &base,
-        ));
+    let value = match m.value {
+        Value::Count(n) => n.to_string(),
+        Value::Seconds(s) => format!("{s:.3}"),
+    };
+    let all: Vec<String> = m
+        .label_pairs()
+        .filter(|(_, value)| *value != EVERY)
+        .map(|(key, value)| format!("{key}:{}", tag_value(value)))
+        .chain(tags.iter().cloned())
+        .collect();
+    let name = Metric::statsd_name(m.metric);
+    if all.is_empty() {
+        format!("{name}:{value}|{kind}")
+    } else {
+        format!("{name}:{value}|{kind}|#{}", all.join(","))
     }
-    for failure in failures {
-        lines.push(line(
-            "autosub.target.failures",
-            "1".into(),
-            "c",
-            &failure_tags(failure, tags),
-        ));
-    }
-    lines.push(line(
-        "autosub.run.duration_seconds",
-        format!("{:.3}", duration.as_secs_f64()),
-        "g",
-        tags,
-    ));
-    lines
+}
+
+/// A label value as a tag value: the protocol's separators (`|`, `,`, `#`, a newline) would
+/// split the line, so they become `_`, as Datadog does with characters a tag cannot hold.
+fn tag_value(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if matches!(c, '|' | ',' | '#' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The Datadog event (API v1 `POST /api/v1/events` body) for one pass with changes.
@@ -533,6 +478,301 @@ mod tests {
         ));
         let err = ApiKeySource::from_env(env(&[("DD_API_KEY_SECRET_ARN", "dd-key")])).unwrap_err();
         assert!(err.to_string().contains("not a Secrets Manager secret ARN"));
+    }
+
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+
+    use autosub_core::ledger::TargetLedger;
+    use autosub_core::plan::{Action, Change, ChangeReason, Plan, Skip, SkipReason, Trigger};
+    use autosub_core::{Discovery, Gap, Location, LogGroupName, LogSource, Service};
+    use autosub_engine::internal_events::METRICS;
+    use autosub_engine::metrics::Metrics;
+    use autosub_engine::pass::AuditReport;
+    use autosub_engine::reconcile::{FailureReason, HeldTarget, RunReport};
+    use autosub_engine::{ChangeOutcome, Outcome, Target};
+
+    /// A run that produces every event: changes of each outcome, skips, gaps, sources, AWS
+    /// calls and throttles, audit findings, owned triggers, a failed region, a failed account
+    /// and a held target.
+    fn run() -> RunReport {
+        let change = |action, group: &str| Change {
+            action,
+            trigger: Trigger::SubscriptionFilter {
+                log_group: LogGroupName::new(group),
+                filter_name: "autosub".into(),
+                pattern: String::new(),
+                destination: "arn:aws:lambda:us-east-1:111111111111:function:fwd".into(),
+            },
+            reason: ChangeReason::NoSource,
+            after: None,
+        };
+        let skip = |reason| Skip {
+            subject: "log-group:/x".into(),
+            reason,
+            detail: "d".into(),
+        };
+        let (create, failing, delete) = (
+            change(Action::Create, "/a"),
+            change(Action::Create, "/b"),
+            change(Action::Delete, "/c"),
+        );
+        let mut ledger = TargetLedger::default();
+        ledger.record_applied(&create, 10);
+        let source = LogSource {
+            service: Service::Lambda,
+            resource_arn: "arn:aws:lambda:us-east-1:111111111111:function:a".into(),
+            location: Location::LogGroup {
+                name: LogGroupName::new("/a"),
+            },
+        };
+        let pass = PassReport {
+            target: Target {
+                account: "111111111111".into(),
+                region: "us-east-1".into(),
+            },
+            discovery: Discovery {
+                sources: vec![source],
+                unsubscribable: vec![],
+                gaps: vec![Gap {
+                    service: Service::Lambda,
+                    detail: "ListFunctions: access denied".into(),
+                }],
+            },
+            plan: Plan {
+                changes: vec![create.clone(), failing.clone(), delete.clone()],
+                skips: vec![skip(SkipReason::NoFreeSlot), skip(SkipReason::NoFreeSlot)],
+                ..Plan::default()
+            },
+            outcomes: Some(vec![
+                ChangeOutcome {
+                    change: create,
+                    outcome: Outcome::Applied,
+                },
+                ChangeOutcome {
+                    change: failing,
+                    outcome: Outcome::Failed {
+                        class: "access_denied".into(),
+                        error: "e".into(),
+                    },
+                },
+                ChangeOutcome {
+                    change: delete,
+                    outcome: Outcome::Skipped {
+                        reason: SkipReason::StaleWait,
+                        detail: "d".into(),
+                    },
+                },
+            ]),
+            ledger,
+            interrupted: false,
+            no_forwarder: None,
+            audit: AuditReport {
+                log_groups_read: 3,
+                buckets_trusted: 1,
+                drift: 1,
+                ..AuditReport::default()
+            },
+        };
+        RunReport {
+            passes: vec![pass],
+            failures: vec![
+                TargetFailure {
+                    account: "222222222222".into(),
+                    region: None,
+                    reason: FailureReason::AssumeRole,
+                    message: "m".into(),
+                },
+                TargetFailure {
+                    account: "333333333333".into(),
+                    region: Some("eu-west-1".into()),
+                    reason: FailureReason::NoForwarder,
+                    message: "m".into(),
+                },
+            ],
+            held: vec![HeldTarget {
+                target: Target {
+                    account: "444444444444".into(),
+                    region: "us-east-1".into(),
+                },
+                owner: "replica-b".into(),
+                until: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            }],
+            calls: BTreeMap::from([
+                (
+                    ("logs".into(), "PutSubscriptionFilter".into(), "ok".into()),
+                    3,
+                ),
+                (
+                    (
+                        "logs".into(),
+                        "PutSubscriptionFilter".into(),
+                        "access_denied".into(),
+                    ),
+                    1,
+                ),
+            ]),
+            throttles: BTreeMap::from([("logs".into(), 2)]),
+            ledger_errors: vec![],
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    /// The run's events, as if it had succeeded, so every metric (the last success's time
+    /// too) has a value.
+    fn events() -> RunEvents {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        RunEvents::of(&run(), RunOutcome::Success, at)
+    }
+
+    /// A series: its name and labels (`key` → `value`).
+    type Series = (String, BTreeMap<String, String>);
+
+    /// Every series of a Prometheus exposition with its value, named the DogStatsD way
+    /// (`autosub_x_total` → `autosub.x`); a histogram by its sum, and a label that stands for
+    /// every value (`*`) left out, as DogStatsD leaves it out.
+    fn prometheus_series(text: &str) -> BTreeMap<Series, f64> {
+        let histograms: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" histogram"))
+            .collect();
+        let mut out = BTreeMap::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+            let name = match histograms.iter().find(|h| name.starts_with(**h)) {
+                Some(h) if name == format!("{h}_sum") => *h,
+                Some(_) => continue,
+                None => name,
+            };
+            let labels: BTreeMap<String, String> = labels
+                .trim_end_matches('}')
+                .split("\",")
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (k, v) = l.split_once("=\"").unwrap();
+                    (k.to_owned(), v.trim_end_matches('"').to_owned())
+                })
+                .filter(|(_, v)| v != EVERY)
+                .collect();
+            let name = name.replacen("autosub_", "autosub.", 1);
+            let name = name.strip_suffix("_total").unwrap_or(&name).to_owned();
+            out.insert((name, labels), value.parse().unwrap());
+        }
+        out
+    }
+
+    /// Every series of DogStatsD lines with its value, less the configured `tags`.
+    fn statsd_series(lines: &[String], tags: &[String]) -> BTreeMap<Series, f64> {
+        let mut out = BTreeMap::new();
+        for line in lines {
+            let mut parts = line.split('|');
+            let (name, value) = parts.next().unwrap().split_once(':').unwrap();
+            let _kind = parts.next().unwrap();
+            let labels: BTreeMap<String, String> = parts
+                .next()
+                .map(|t| t.trim_start_matches('#'))
+                .into_iter()
+                .flat_map(|t| t.split(','))
+                .filter(|t| !tags.contains(&(*t).to_owned()))
+                .map(|t| {
+                    let (k, v) = t.split_once(':').unwrap();
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect();
+            let previous = out.insert((name.to_owned(), labels), value.parse().unwrap());
+            assert_eq!(previous, None, "one line per series: {line}");
+        }
+        out
+    }
+
+    #[test]
+    fn both_metric_sinks_record_every_event_under_the_same_names_labels_and_values() {
+        let run = events();
+        let prometheus = Metrics::new();
+        prometheus.record(&run);
+        let tags = vec!["env:test".to_owned()];
+        let lines = metric_lines(&run, &tags);
+
+        let from_prometheus = prometheus_series(&prometheus.encode());
+        let from_statsd = statsd_series(&lines, &tags);
+        assert_eq!(from_statsd, from_prometheus);
+
+        let names: std::collections::BTreeSet<&str> =
+            from_statsd.keys().map(|(name, _)| name.as_str()).collect();
+        let vocabulary: std::collections::BTreeSet<String> =
+            METRICS.iter().map(|m| m.statsd_name()).collect();
+        assert_eq!(
+            names,
+            vocabulary.iter().map(String::as_str).collect(),
+            "the run exercises every metric of the vocabulary"
+        );
+    }
+
+    #[test]
+    fn dogstatsd_lines_name_type_and_tag_each_measurement() {
+        let tags = vec!["env:test".to_owned()];
+        let expected = [
+            "autosub.pass_duration_seconds:1.500|h|#env:test",
+            "autosub.passes:1|c|#outcome:success,env:test",
+            "autosub.last_success_timestamp_seconds:1700000000.000|g|#env:test",
+            "autosub.changes:1|c|#action:create,kind:subscription-filter,outcome:applied,env:test",
+            "autosub.changes:1|c|#action:create,kind:subscription-filter,outcome:failed,env:test",
+            "autosub.changes:1|c|#action:delete,kind:subscription-filter,outcome:skipped,env:test",
+            "autosub.aws_calls:1|c|#service:logs,operation:PutSubscriptionFilter,outcome:access_denied,env:test",
+            "autosub.aws_calls:3|c|#service:logs,operation:PutSubscriptionFilter,outcome:ok,env:test",
+            "autosub.aws_throttles:2|c|#service:logs,env:test",
+            "autosub.audit:1|c|#finding:drift,env:test",
+            "autosub.audit:0|c|#finding:recovered,env:test",
+            "autosub.last_pass_resources:3|g|#kind:log_group,how:read,env:test",
+            "autosub.last_pass_resources:0|g|#kind:log_group,how:trusted,env:test",
+            "autosub.last_pass_resources:0|g|#kind:log_group,how:swept,env:test",
+            "autosub.last_pass_resources:0|g|#kind:bucket,how:read,env:test",
+            "autosub.last_pass_resources:1|g|#kind:bucket,how:trusted,env:test",
+            "autosub.last_pass_resources:0|g|#kind:bucket,how:swept,env:test",
+            "autosub.last_pass_skips:2|g|#reason:no_free_slot,env:test",
+            "autosub.last_pass_discovery_gaps:1|g|#env:test",
+            "autosub.last_pass_sources:1|g|#env:test",
+            "autosub.managed_triggers:1|g|#kind:subscription-filter,env:test",
+            "autosub.last_pass_targets:1|g|#outcome:reconciled,env:test",
+            "autosub.last_pass_targets:2|g|#outcome:failed,env:test",
+            "autosub.last_pass_targets:1|g|#outcome:held,env:test",
+            "autosub.last_pass_target_failures:1|g|#account:222222222222,reason:assume_role,env:test",
+            "autosub.last_pass_target_failures:1|g|#account:333333333333,region:eu-west-1,reason:no_forwarder,env:test",
+            "autosub.last_pass_held_until_timestamp_seconds:1800000000.000|g|#account:444444444444,region:us-east-1,owner:replica-b,env:test",
+        ];
+        assert_eq!(metric_lines(&events(), &tags), expected);
+        // Without configured tags, a metric without labels has no tag section at all.
+        assert!(
+            metric_lines(&events(), &[]).contains(&"autosub.last_pass_discovery_gaps:1|g".into())
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_sends_its_counters_but_not_the_last_run_gauges() {
+        let at = SystemTime::UNIX_EPOCH;
+        let lines = metric_lines(&RunEvents::of(&run(), RunOutcome::Interrupted, at), &[]);
+        let names: std::collections::BTreeSet<&str> =
+            lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "autosub.audit",
+                "autosub.aws_calls",
+                "autosub.aws_throttles",
+                "autosub.changes",
+                "autosub.pass_duration_seconds",
+                "autosub.passes",
+            ]
+            .into()
+        );
+        assert!(lines.contains(&"autosub.passes:1|c|#outcome:interrupted".to_owned()));
+    }
+
+    #[test]
+    fn tag_values_cannot_split_a_line() {
+        assert_eq!(tag_value("a|b,c#d\ne"), "a_b_c_d_e");
+        assert_eq!(tag_value("ecs-4f1c:1:9a0e"), "ecs-4f1c:1:9a0e");
     }
 
     #[test]

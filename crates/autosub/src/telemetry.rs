@@ -1,21 +1,29 @@
 //! Sends a run's results to Datadog when `[datadog.telemetry]` asks for it.
 
-use std::time::Duration;
+use std::time::SystemTime;
 
 use autosub_aws::factory::ClientFactory;
 use autosub_config::Config;
 use autosub_engine::PassReport;
-use autosub_engine::reconcile::TargetFailure;
+use autosub_engine::internal_events::{RunEvents, RunOutcome};
+use autosub_engine::reconcile::{RunReport, TargetFailure};
 use autosub_ops::telemetry::{ApiKeySource, Telemetry};
 
-/// Metrics and events for a run's passes and target failures; never fails (problems are logged
-/// as warnings).
-pub async fn send(
+/// Metrics and events for a one-shot run (`reconcile`), its events taken from its report;
+/// never fails (problems are logged as warnings).
+pub async fn send(config: &Config, factory: &ClientFactory, report: &RunReport) {
+    let run = RunEvents::of(report, RunOutcome::of(report), SystemTime::now());
+    send_events(config, factory, &report.passes, &report.failures, &run).await;
+}
+
+/// Metrics for a run's events, and Datadog events for its passes and target failures; never
+/// fails (problems are logged as warnings).
+pub async fn send_events(
     config: &Config,
     factory: &ClientFactory,
     reports: &[PassReport],
     failures: &[TargetFailure],
-    took: Duration,
+    run: &RunEvents,
 ) {
     let t = &config.datadog.telemetry;
     if !t.events && t.dogstatsd_addr.is_none() {
@@ -32,6 +40,6 @@ pub async fn send(
     if let Some(telemetry) =
         Telemetry::from_config(&config.datadog, source.as_ref(), secrets.as_ref()).await
     {
-        telemetry.send(reports, failures, took).await;
+        telemetry.send(reports, failures, run).await;
     }
 }

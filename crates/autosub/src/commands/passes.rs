@@ -58,14 +58,7 @@ pub async fn run(
         eprintln!("warning: {target}: skipped, another autosub ({owner}) holds its lease");
     }
     if let Command::Reconcile { dry_run: false, .. } = cli.command {
-        crate::telemetry::send(
-            config,
-            factory,
-            &report.passes,
-            &report.failures,
-            report.duration,
-        )
-        .await;
+        crate::telemetry::send(config, factory, &report).await;
     }
     for problem in &report.ledger_errors {
         eprintln!("warning: ledger: {problem}");

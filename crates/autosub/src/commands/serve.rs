@@ -8,6 +8,7 @@ use std::time::Duration;
 use autosub_aws::factory::ClientFactory;
 use autosub_config::Config;
 use autosub_engine::daemon::{self, DaemonCx, DaemonState};
+use autosub_engine::internal_events::RunEvents;
 use autosub_engine::reconcile::RunReport;
 use axum::Router;
 use axum::extract::State;
@@ -61,13 +62,12 @@ pub async fn run(config: &Config, factory: &ClientFactory, stores: &Stores) -> u
     };
     // Telemetry to Datadog (when configured) goes out beside the next wait, never in a pass's way.
     let (telemetry_config, telemetry_factory) = (config.clone(), factory.clone());
-    let after_run = move |report: &RunReport| {
+    let after_run = move |report: &RunReport, run: &RunEvents| {
         let (config, factory) = (telemetry_config.clone(), telemetry_factory.clone());
-        let (passes, failures) = (report.passes.clone(), report.failures.clone());
-        let took = report.duration;
-        tokio::spawn(
-            async move { telemetry::send(&config, &factory, &passes, &failures, took).await },
-        );
+        let (passes, failures, run) = (report.passes.clone(), report.failures.clone(), run.clone());
+        tokio::spawn(async move {
+            telemetry::send_events(&config, &factory, &passes, &failures, &run).await;
+        });
     };
     let cx = DaemonCx {
         factory,
