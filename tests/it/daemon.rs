@@ -17,14 +17,14 @@ use crate::e2e::{Demo, changes};
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The daemon as a child process, with its log lines collected as they come.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     port: u16,
     logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Daemon {
-    fn start(demo: &Demo, port: u16) -> Daemon {
+    pub(crate) fn start(demo: &Demo, port: u16) -> Daemon {
         let mut child = demo
             .command(&["run"])
             .env("AUTOSUB_LOG", "info")
@@ -45,7 +45,7 @@ impl Daemon {
     }
 
     /// `(status, body)` of `GET path`, or `None` while nothing listens.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
+    pub(crate) fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
@@ -57,7 +57,7 @@ impl Daemon {
     }
 
     /// The sum of every sample of `metric` whose labels contain all of `labels`.
-    fn metric(&self, metric: &str, labels: &[&str]) -> f64 {
+    pub(crate) fn metric(&self, metric: &str, labels: &[&str]) -> f64 {
         let (_, body) = self.get("/metrics").expect("/metrics answers");
         body.lines()
             .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
@@ -66,11 +66,11 @@ impl Daemon {
             .sum()
     }
 
-    fn passes(&self) -> f64 {
+    pub(crate) fn passes(&self) -> f64 {
         self.metric("autosub_passes_total", &[])
     }
 
-    fn log_lines(&self) -> Vec<String> {
+    pub(crate) fn log_lines(&self) -> Vec<String> {
         self.logs.lock().expect("log sink").clone()
     }
 
@@ -106,7 +106,7 @@ impl Drop for Daemon {
 }
 
 /// Polls `condition` every 50 ms until it holds, failing after [`PATIENCE`] with `what`.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
         assert!(
@@ -117,14 +117,14 @@ fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
 }
 
-async fn filter_names(demo: &Demo, group: &str) -> Vec<String> {
+pub(crate) async fn filter_names(demo: &Demo, group: &str) -> Vec<String> {
     match demo
         .us
         .logs
@@ -142,7 +142,7 @@ async fn filter_names(demo: &Demo, group: &str) -> Vec<String> {
     }
 }
 
-async fn eventually_async<F: std::future::Future<Output = bool>>(
+pub(crate) async fn eventually_async<F: std::future::Future<Output = bool>>(
     what: &str,
     mut condition: impl FnMut() -> F,
 ) {

@@ -117,3 +117,25 @@ fn a_renamed_test_is_caught() {
     assert!(!names.contains(&cited[0]));
     assert!(names.contains(&cited[1]));
 }
+
+/// `docs/events.md` lists every followed event: its table cannot fall behind the registry.
+#[test]
+fn the_events_doc_lists_every_followed_operation() {
+    let doc = std::fs::read_to_string(root().join("docs/events.md")).expect("read docs/events.md");
+    let rows: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
+    let all = autosub_core::Service::ALL.into_iter().collect();
+    for (source, operations) in autosub_core::cloudtrail::followed(&all) {
+        let listed: BTreeSet<&str> = rows
+            .iter()
+            .filter(|row| row.starts_with(&format!("| `{source}` |")))
+            .flat_map(|row| row.split('|').nth(2).unwrap_or_default().split(','))
+            .map(str::trim)
+            .collect();
+        for operation in operations {
+            assert!(
+                listed.contains(operation),
+                "docs/events.md does not list {operation} of {source}"
+            );
+        }
+    }
+}

@@ -18,6 +18,7 @@ mod discover_wafv2;
 mod docs;
 mod doctor_events;
 mod e2e;
+mod events;
 mod faults;
 mod fleet;
 mod layering;

@@ -25,12 +25,14 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::follow::{FollowStats, follow};
 use crate::internal_events::{RunEvents, RunOutcome};
 use crate::lease::{Leases, rfc3339};
 use crate::ledger::LedgerStore;
 use crate::metrics::Metrics;
 use crate::pass::{Mode, Progress, Target};
-use crate::reconcile::{self, HeldTarget, RunCx, RunReport};
+use crate::reconcile::{self, HeldTarget, RunCx, RunError, RunReport};
+use crate::targeted::{Discoveries, Focused, Targeting};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,8 @@ pub enum DaemonError {
 pub struct DaemonState {
     /// The metrics.
     pub metrics: Metrics,
+    /// What the event loop has done (event-driven mode).
+    pub events: FollowStats,
     ready_max_age: Duration,
     /// How long a pass may run before it is stopped.
     deadline: Duration,
@@ -74,8 +78,10 @@ impl DaemonState {
             },
             Duration::from_secs,
         );
+        let metrics = Metrics::new();
         Self {
-            metrics: Metrics::new(),
+            events: FollowStats::registered(&metrics),
+            metrics,
             ready_max_age: max_age,
             deadline: Duration::from_secs(config.run.pass_deadline_secs),
             last: Mutex::new(None),
@@ -213,40 +219,136 @@ pub async fn run(cx: DaemonCx<'_>, shutdown: CancellationToken) -> Result<(), Da
     scheduler.start().await?;
     tracing::info!(schedule = %cx.config.run.schedule, ledger = %cx.ledger.location(), "autosub run started");
 
-    let mut pass_number: u64 = 0;
-    loop {
-        pass_number += 1;
-        run_one(&cx, pass_number, &shutdown).await;
-        // Ticks that came during the pass are dropped: passes never overlap or pile up.
-        while tick.try_recv().is_ok() {}
-        if shutdown.is_cancelled() {
-            break;
-        }
-        if let Ok(Some(next)) = scheduler.next_tick_for_job(job_id).await {
-            tracing::info!(next_pass = %next.to_rfc3339(), "waiting for the next pass");
-        }
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            received = tick.recv() => if received.is_none() { break },
-        }
-        let jitter = cx.config.run.jitter_secs;
-        if jitter > 0 {
-            let delay = Duration::from_millis(rand::rng().random_range(0..=jitter * 1000));
+    // Every pass remembers its discovery; targeted passes plan from it. Scheduled and targeted
+    // runs take turns, so two never write the same target at once.
+    let discoveries = Discoveries::default();
+    let turn = tokio::sync::Mutex::new(());
+    let shared = Shared {
+        discoveries: &discoveries,
+        turn: &turn,
+    };
+    let scheduled = async {
+        let mut pass_number: u64 = 0;
+        loop {
+            pass_number += 1;
+            {
+                let _turn = turn.lock().await;
+                run_one(&cx, pass_number, &shutdown, shared.targeting(None)).await;
+            }
+            // Ticks that came during the pass are dropped: passes never overlap or pile up.
+            while tick.try_recv().is_ok() {}
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if let Ok(Some(next)) = scheduler.next_tick_for_job(job_id).await {
+                tracing::info!(next_pass = %next.to_rfc3339(), "waiting for the next pass");
+            }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(delay) => {}
+                received = tick.recv() => if received.is_none() { break },
+            }
+            let jitter = cx.config.run.jitter_secs;
+            if jitter > 0 {
+                let delay = Duration::from_millis(rand::rng().random_range(0..=jitter * 1000));
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
             }
         }
-    }
+    };
+    tokio::join!(scheduled, follow_events(&cx, shared, &shutdown));
     scheduler.shutdown().await?;
     tracing::info!("autosub run stopped");
     Ok(())
 }
 
+/// What the scheduled and the targeted runs share.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    discoveries: &'a Discoveries,
+    /// Held by the run in progress.
+    turn: &'a tokio::sync::Mutex<()>,
+}
+
+impl<'a> Shared<'a> {
+    fn targeting(self, focused: Option<&'a Focused>) -> Targeting<'a> {
+        Targeting {
+            discoveries: Some(self.discoveries),
+            focused,
+        }
+    }
+}
+
+/// Follows the `[events]` queue, when there is one, until shutdown: each burst of events is one
+/// targeted run, recorded like a scheduled one.
+async fn follow_events(cx: &DaemonCx<'_>, shared: Shared<'_>, shutdown: &CancellationToken) {
+    let Some(queue) = &cx.config.events.queue else {
+        return;
+    };
+    let region = queue
+        .region
+        .clone()
+        .or_else(|| cx.config.first_region())
+        .unwrap_or_else(|| cx.factory.own_region());
+    tracing::info!(queue = %queue.url, debounce_ms = cx.config.events.debounce.as_millis() as u64, "following the event queue");
+    let api = cx.factory.queue(&queue.url, &region);
+    let runs = &std::sync::atomic::AtomicU64::new(0);
+    follow(
+        api.as_ref(),
+        (cx.config.events.debounce, shared.turn),
+        |focused: Focused| async move {
+            let n = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let span = tracing::info_span!("targeted", run = n);
+            run_one_targeted(cx, shared.targeting(Some(&focused)), shutdown)
+                .instrument(span)
+                .await
+        },
+        &cx.state.events,
+        shutdown,
+    )
+    .await;
+}
+
+/// One targeted run, recorded in the state as a run.
+async fn run_one_targeted(
+    cx: &DaemonCx<'_>,
+    targeting: Targeting<'_>,
+    shutdown: &CancellationToken,
+) -> Result<RunReport, RunError> {
+    let run_cx = RunCx {
+        factory: cx.factory,
+        config: cx.config,
+        ledger: cx.ledger,
+        leases: cx.leases,
+        mode: Mode::Apply,
+        stale_passes_before_delete: DAEMON_STALE_PASSES,
+        progress: &LogProgress,
+        now: reconcile::now_secs(),
+        full_audit: false,
+        targeting,
+    };
+    cx.state.started();
+    let result = reconcile::run(&run_cx, shutdown).await;
+    match &result {
+        Ok(report) => report_run(cx, report, RunOutcome::of(report)),
+        Err(e) => {
+            tracing::error!(error = %e, "targeted run failed before it started");
+            report_run(cx, &RunReport::default(), RunOutcome::Failed);
+        }
+    }
+    result
+}
+
 /// One scheduled run over every target, recorded in the state.
-async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationToken) {
+async fn run_one(
+    cx: &DaemonCx<'_>,
+    pass_number: u64,
+    shutdown: &CancellationToken,
+    targeting: Targeting<'_>,
+) {
     let span = tracing::info_span!("pass", pass = pass_number);
     async {
         let run_cx = RunCx {
@@ -259,7 +361,7 @@ async fn run_one(cx: &DaemonCx<'_>, pass_number: u64, shutdown: &CancellationTok
             progress: &LogProgress,
             now: reconcile::now_secs(),
             full_audit: false,
-            targeting: Default::default(),
+            targeting,
         };
         tracing::info!("pass started");
         cx.state.started();

@@ -10,14 +10,15 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use autosub_aws::queue::{QueueApi, QueueMessage};
 use autosub_core::cloudtrail::{self, Verdict};
+use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Target;
+use crate::metrics::Metrics;
 use crate::reconcile::{RunError, RunReport};
 use crate::targeted::Focused;
 
@@ -29,26 +30,39 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// would otherwise hand it back for ever.
 pub const MAX_RECEIVES_WITHOUT_DLQ: u32 = 10;
 
-/// What the loop has done since it started.
+/// What the loop has done since it started: counters `/metrics` serves as
+/// `autosub_queue_messages_total{result}` ([`FollowStats::registered`]).
 #[derive(Debug, Default)]
 pub struct FollowStats {
     /// Messages received.
-    pub received: AtomicU64,
+    pub received: Counter,
     /// Events that touched something, handled by a targeted pass.
-    pub handled: AtomicU64,
+    pub handled: Counter,
     /// Events with nothing to do (failed calls, operations autosub does not follow).
-    pub ignored: AtomicU64,
+    pub ignored: Counter,
     /// Messages autosub cannot read, handed back to be dead-lettered.
-    pub unreadable: AtomicU64,
+    pub unreadable: Counter,
     /// Events whose targeted pass failed, left to be redelivered.
-    pub retried: AtomicU64,
+    pub retried: Counter,
     /// Targeted runs.
-    pub runs: AtomicU64,
+    pub runs: Counter,
 }
 
 impl FollowStats {
-    fn add(counter: &AtomicU64, n: usize) {
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+    /// Counters registered in `metrics`, one per result.
+    pub fn registered(metrics: &Metrics) -> Self {
+        Self {
+            received: metrics.queue_messages("received"),
+            handled: metrics.queue_messages("handled"),
+            ignored: metrics.queue_messages("ignored"),
+            unreadable: metrics.queue_messages("unreadable"),
+            retried: metrics.queue_messages("retried"),
+            runs: metrics.queue_messages("runs"),
+        }
+    }
+
+    fn add(counter: &Counter, n: usize) {
+        counter.inc_by(n as u64);
     }
 }
 
@@ -391,10 +405,10 @@ mod tests {
             !deleted.contains(&"fails".to_owned()),
             "redelivered after its timeout"
         );
-        assert_eq!(stats.received.load(Ordering::Relaxed), 6);
-        assert_eq!(stats.unreadable.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.ignored.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.retried.load(Ordering::Relaxed), 1);
-        assert_eq!(stats.handled.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.received.get(), 6);
+        assert_eq!(stats.unreadable.get(), 2);
+        assert_eq!(stats.ignored.get(), 1);
+        assert_eq!(stats.retried.get(), 1);
+        assert_eq!(stats.handled.get(), 2);
     }
 }

@@ -231,6 +231,17 @@ pub static LAST_PASS_SOURCES: Metric = Metric {
     labels: &[],
 };
 
+/// The event queue's messages by what became of them (event-driven mode). Counted by the event
+/// loop as messages come, not by a run, so it is not among [`METRICS`]: `/metrics` serves it
+/// after them, and DogStatsD, which sends each run's events, does not carry it.
+pub static QUEUE_MESSAGES: Metric = Metric {
+    name: "autosub_queue_messages",
+    kind: Kind::Counter,
+    unit: Unit::Count,
+    help: "Messages of the event queue by result (received, handled, ignored, unreadable, retried) and targeted runs (runs)",
+    labels: &["result"],
+};
+
 /// Every metric, in the order `/metrics` lists them.
 pub static METRICS: [&Metric; 15] = [
     &PASS_DURATION,

@@ -16,7 +16,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric as Exposed, Registry, Unit as ExposedUnit};
 
-use crate::internal_events::{Kind, METRICS, Measurement, Metric, RunEvents, Unit, Value};
+use crate::internal_events::{
+    Kind, METRICS, Measurement, Metric, QUEUE_MESSAGES, RunEvents, Unit, Value,
+};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -133,6 +135,8 @@ pub struct Metrics {
     registry: Registry,
     /// One entry per metric of [`METRICS`], in its order.
     series: Vec<(&'static Metric, Series)>,
+    /// [`QUEUE_MESSAGES`], counted by the event loop.
+    queue_messages: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -156,7 +160,25 @@ impl Metrics {
                 (metric, series)
             })
             .collect();
-        Self { registry, series }
+        let queue_messages = Family::<Labels, Counter>::default();
+        registry.register(
+            QUEUE_MESSAGES.name,
+            QUEUE_MESSAGES.help,
+            queue_messages.clone(),
+        );
+        Self {
+            registry,
+            series,
+            queue_messages,
+        }
+    }
+
+    /// The counter of the event queue's messages that ended as `result` (shared: what the
+    /// event loop adds to it `/metrics` serves).
+    pub fn queue_messages(&self, result: &str) -> Counter {
+        self.queue_messages
+            .get_or_create(&vec![(QUEUE_MESSAGES.labels[0], result.to_owned())])
+            .clone()
     }
 
     /// Records a finished run's events: counters add, gauges are set, and a run that replaces

@@ -87,10 +87,11 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, SeedE
         .unwrap_or_default())
 }
 
-/// Puts a CloudTrail management event on the default bus, as CloudTrail would: `source`
-/// (`lambda.amazonaws.com`), `event_name` and the call's `request` parameters.
+/// Puts a CloudTrail management event of `account` on the default bus, as CloudTrail would:
+/// `source` (`lambda.amazonaws.com`), `event_name` and the call's `request` parameters.
 pub async fn put_cloudtrail_event(
     sdk: &SdkConfig,
+    account: &str,
     source: &str,
     event_name: &str,
     request: Value,
@@ -101,6 +102,7 @@ pub async fn put_cloudtrail_event(
         "eventSource": source,
         "eventName": event_name,
         "awsRegion": sdk.region().map(|r| r.to_string()).unwrap_or_default(),
+        "recipientAccountId": account,
         "requestParameters": request,
         "eventType": "AwsApiCall",
         "managementEvent": true,
