@@ -320,6 +320,14 @@ impl ClientFactory {
     /// The SQS queue at `url` in `region`, with the credentials' own account (the queue of
     /// event-driven mode lives in the account autosub runs in).
     pub fn queue(&self, url: &str, region: &Region) -> Arc<dyn QueueApi> {
+        Arc::new(SdkQueue {
+            client: self.own_sqs(region),
+            url: url.to_owned(),
+        })
+    }
+
+    /// An SQS client in `region` with the credentials' own account (the event queue).
+    fn own_sqs(&self, region: &Region) -> aws_sdk_sqs::Client {
         let config = configure!(
             aws_sdk_sqs::config::Builder,
             &self.clients,
@@ -328,25 +336,14 @@ impl ClientFactory {
             &own_account(),
             region
         );
-        Arc::new(SdkQueue {
-            client: aws_sdk_sqs::Client::from_conf(config.build()),
-            url: url.to_owned(),
-        })
+        aws_sdk_sqs::Client::from_conf(config.build())
     }
 
     /// The settings of the SQS queue at `url` in `region` (event-driven mode's), with the
     /// credentials' own account, for `autosub doctor`.
     pub fn queue_attributes(&self, url: &str, region: &Region) -> Arc<dyn QueueAttributesApi> {
-        let config = configure!(
-            aws_sdk_sqs::config::Builder,
-            &self.clients,
-            "sqs",
-            "sqs",
-            &own_account(),
-            region
-        );
         Arc::new(SdkQueueAttributes {
-            client: aws_sdk_sqs::Client::from_conf(config.build()),
+            client: self.own_sqs(region),
             url: url.to_owned(),
         })
     }
