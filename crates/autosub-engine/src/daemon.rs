@@ -156,13 +156,17 @@ impl DaemonState {
     }
 
     /// Records a finished run: its events (computed here, once) go to the metrics, and
-    /// readiness learns how it ended. The events are returned for the run's other sinks.
-    fn finished(&self, report: &RunReport, outcome: RunOutcome) -> RunEvents {
+    /// readiness learns how a scheduled run ended. The events are returned for the run's other
+    /// sinks.
+    fn finished(&self, report: &RunReport, outcome: RunOutcome, targeted: bool) -> RunEvents {
         *self.activity.lock().unwrap_or_else(PoisonError::into_inner) =
             (tokio::time::Instant::now(), false);
-        let events = RunEvents::of(report, outcome, SystemTime::now());
+        let mut events = RunEvents::of(report, outcome, SystemTime::now());
+        if targeted {
+            events = events.targeted();
+        }
         self.metrics.record(&events);
-        if outcome != RunOutcome::Interrupted {
+        if events.replaces_last_run() {
             *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(LastRun {
                 at: Instant::now(),
                 outcome,
@@ -333,10 +337,10 @@ async fn run_one_targeted(
     cx.state.started();
     let result = reconcile::run(&run_cx, shutdown).await;
     match &result {
-        Ok(report) => report_run(cx, report, RunOutcome::of(report)),
+        Ok(report) => report_run(cx, report, (RunOutcome::of(report), true)),
         Err(e) => {
             tracing::error!(error = %e, "targeted run failed before it started");
-            report_run(cx, &RunReport::default(), RunOutcome::Failed);
+            report_run(cx, &RunReport::default(), (RunOutcome::Failed, true));
         }
     }
     result
@@ -383,7 +387,7 @@ async fn run_one(
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(error = %e, "pass failed before it started");
-                report_run(cx, &RunReport::default(), RunOutcome::Failed);
+                report_run(cx, &RunReport::default(), (RunOutcome::Failed, false));
                 return;
             }
         };
@@ -395,7 +399,7 @@ async fn run_one(
         } else {
             RunOutcome::of(&report)
         };
-        report_run(cx, &report, outcome);
+        report_run(cx, &report, (outcome, false));
     }
     .instrument(span)
     .await;
@@ -403,11 +407,12 @@ async fn run_one(
 
 /// The one emit site of a run's events: the metrics (and readiness), the `pass finished` log
 /// line, and `after_run` (telemetry) all get the same events.
-fn report_run(cx: &DaemonCx<'_>, report: &RunReport, outcome: RunOutcome) {
-    let events = cx.state.finished(report, outcome);
+fn report_run(cx: &DaemonCx<'_>, report: &RunReport, (outcome, targeted): (RunOutcome, bool)) {
+    let events = cx.state.finished(report, outcome, targeted);
     let summary = events.summary();
     tracing::info!(
         outcome = summary.outcome.as_str(),
+        targeted,
         changes = summary.changes,
         failed = summary.failed,
         skips = summary.skips,
@@ -453,7 +458,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(state.live().unwrap_err().contains("did not stop"));
 
-        state.finished(&RunReport::default(), RunOutcome::Success);
+        state.finished(&RunReport::default(), RunOutcome::Success, false);
         assert_eq!(state.live(), Ok(()), "a long pass that ended is no stall");
         tokio::time::advance(Duration::from_secs(2 * 3600 + 1)).await;
         assert!(state.live().unwrap_err().contains("scheduler stalled"));
@@ -493,7 +498,7 @@ mod tests {
             ],
             ..RunReport::default()
         };
-        state.finished(&report, RunOutcome::of(&report));
+        state.finished(&report, RunOutcome::of(&report), false);
         assert_eq!(
             state.ready(),
             Ok("ready: standby, another replica holds every target; each is taken over when its lease is released or lapses\n\
@@ -531,7 +536,7 @@ mod tests {
             }],
             ..RunReport::default()
         };
-        state.finished(&report, RunOutcome::of(&report));
+        state.finished(&report, RunOutcome::of(&report), false);
         assert_eq!(
             state.ready(),
             Ok(
@@ -546,7 +551,7 @@ mod tests {
         );
 
         // Nothing held any more: the plain body, and no held gauge left.
-        state.finished(&RunReport::default(), RunOutcome::Success);
+        state.finished(&RunReport::default(), RunOutcome::Success, false);
         assert_eq!(state.ready(), Ok("ready\n".to_owned()));
         assert!(samples(&state, "autosub_last_pass_held_until_timestamp_seconds{").is_empty());
         assert!(
@@ -555,7 +560,7 @@ mod tests {
         );
 
         // An unready replica still lists what it found held.
-        state.finished(&report, RunOutcome::Failed);
+        state.finished(&report, RunOutcome::Failed, false);
         assert_eq!(
             state.ready(),
             Err("the last pass failed outright; see the logs\nheld: 111111111111/us-east-1 by replica-c until 2027-01-15T08:02:00Z".to_owned())

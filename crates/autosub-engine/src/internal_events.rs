@@ -699,6 +699,8 @@ pub struct RunEvents {
     /// What it did and found, run-level first, then by metric; within one kind sorted by
     /// label, so the same report gives the same events.
     pub events: Vec<Event>,
+    /// A targeted run (event-driven mode): it saw only what events touched.
+    pub targeted: bool,
 }
 
 /// A `usize` count as a metric's `u64`.
@@ -866,13 +868,26 @@ impl RunEvents {
             owner: h.owner.clone(),
             until: h.until,
         }));
-        Self { outcome, events }
+        Self {
+            outcome,
+            events,
+            targeted: false,
+        }
     }
 
-    /// True when the run replaces what the last run's gauges said: it was not interrupted
-    /// (an interrupted run saw only part of the estate).
+    /// The same events, of a targeted run.
+    pub fn targeted(self) -> Self {
+        Self {
+            targeted: true,
+            ..self
+        }
+    }
+
+    /// True when the run replaces what the last run's gauges said: it was neither interrupted
+    /// nor targeted (either saw only part of the estate). The last-pass gauges and readiness
+    /// describe the scheduled passes; a targeted run adds to the counters only.
     pub fn replaces_last_run(&self) -> bool {
-        self.outcome != RunOutcome::Interrupted
+        self.outcome != RunOutcome::Interrupted && !self.targeted
     }
 
     /// What the metric sinks record, in event order: every event's measurements, less the

@@ -390,6 +390,37 @@ mod tests {
     }
 
     #[test]
+    fn a_targeted_run_adds_to_the_counters_and_leaves_the_last_runs_gauges() {
+        let metrics = Metrics::new();
+        let report = sample();
+        record(&metrics, &report, RunOutcome::Partial, 1_700_000_000);
+        let last_run = |m: &Metrics| {
+            [
+                "autosub_last_pass_targets",
+                "autosub_managed_triggers",
+                "autosub_last_pass_sources",
+            ]
+            .map(|name| samples(m, name))
+        };
+        let before = last_run(&metrics);
+        let targeted = RunEvents::of(&report, RunOutcome::Success, at(1_700_000_100)).targeted();
+        assert!(!targeted.replaces_last_run());
+        metrics.record(&targeted);
+        assert_eq!(
+            last_run(&metrics),
+            before,
+            "the gauges describe the scheduled pass"
+        );
+        assert_eq!(
+            samples(&metrics, "autosub_passes_total"),
+            [
+                "autosub_passes_total{outcome=\"partial\"} 1",
+                "autosub_passes_total{outcome=\"success\"} 1",
+            ]
+        );
+    }
+
+    #[test]
     fn a_finished_run_replaces_every_series_of_the_last_runs_gauges() {
         let metrics = Metrics::new();
         let report = sample();
