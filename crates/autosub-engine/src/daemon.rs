@@ -316,13 +316,10 @@ async fn follow_events(cx: &DaemonCx<'_>, shared: Shared<'_>, shutdown: &Cancell
     .await;
 }
 
-/// One targeted run, recorded in the state as a run.
-async fn run_one_targeted(
-    cx: &DaemonCx<'_>,
-    targeting: Targeting<'_>,
-    shutdown: &CancellationToken,
-) -> Result<RunReport, RunError> {
-    let run_cx = RunCx {
+/// What a daemon run (scheduled or targeted) runs with: apply mode, the daemon's stale-pass
+/// default, progress as logs, now.
+fn run_cx<'a>(cx: &'a DaemonCx<'_>, targeting: Targeting<'a>) -> RunCx<'a> {
+    RunCx {
         factory: cx.factory,
         config: cx.config,
         ledger: cx.ledger,
@@ -333,7 +330,16 @@ async fn run_one_targeted(
         now: reconcile::now_secs(),
         full_audit: false,
         targeting,
-    };
+    }
+}
+
+/// One targeted run, recorded in the state as a run.
+async fn run_one_targeted(
+    cx: &DaemonCx<'_>,
+    targeting: Targeting<'_>,
+    shutdown: &CancellationToken,
+) -> Result<RunReport, RunError> {
+    let run_cx = run_cx(cx, targeting);
     cx.state.started();
     let result = reconcile::run(&run_cx, shutdown).await;
     match &result {
@@ -355,18 +361,7 @@ async fn run_one(
 ) {
     let span = tracing::info_span!("pass", pass = pass_number);
     async {
-        let run_cx = RunCx {
-            factory: cx.factory,
-            config: cx.config,
-            ledger: cx.ledger,
-            leases: cx.leases,
-            mode: Mode::Apply,
-            stale_passes_before_delete: DAEMON_STALE_PASSES,
-            progress: &LogProgress,
-            now: reconcile::now_secs(),
-            full_audit: false,
-            targeting,
-        };
+        let run_cx = run_cx(cx, targeting);
         tracing::info!("pass started");
         cx.state.started();
         // The deadline stops the pass at its next safe point, as a shutdown would.
