@@ -423,6 +423,15 @@ async fn two_racing_reconciles_never_write_the_same_bucket() {
     // What moto saw: every PutBucketNotificationConfiguration, by the key that signed it.
     let mut seen: [BTreeSet<String>; 2] = Default::default();
     for request in demo.moto.recorded_requests().expect("moto's request log") {
+        if matches!(request.access_key_id(), Some("racer-one" | "racer-two")) {
+            // CloudTrail records it: event-driven mode ignores the events of autosub's writes.
+            let agent = request.header("user-agent").unwrap_or_default();
+            assert!(
+                agent.split_whitespace().any(|part| part == "app/autosub"),
+                "autosub's calls name it in their User-Agent: {agent:?} ({})",
+                request.url
+            );
+        }
         if let Some(bucket) = request.notification_write_bucket() {
             let racer = match request.access_key_id() {
                 Some("racer-one") => 0,

@@ -91,13 +91,16 @@ impl ClientFactory {
     pub fn from_sdk_config(sdk: SdkConfig, settings: AwsSettings) -> Self {
         // One identity cache for every client, so each account's role is assumed once and
         // refreshed before expiry, not once per client.
-        let sdk = if sdk.identity_cache().is_some() {
-            sdk
-        } else {
-            sdk.into_builder()
-                .identity_cache(aws_config::identity::IdentityCache::lazy().build())
-                .build()
-        };
+        let cache = sdk.identity_cache().is_none();
+        let mut sdk = sdk.into_builder();
+        if cache {
+            sdk.set_identity_cache(Some(aws_config::identity::IdentityCache::lazy().build()));
+        }
+        // Every call's User-Agent ends in `app/autosub`, which CloudTrail records: event-driven
+        // mode ignores the events of autosub's own writes by it.
+        let app = aws_config::AppName::new(autosub_core::cloudtrail::OWN_APP_NAME)
+            .expect("a valid app name");
+        let sdk = sdk.app_name(app).build();
         let s3_path_style =
             settings.endpoint_url.is_some() || configured_endpoint(&sdk, "S3").is_some();
         let home_region = settings

@@ -1,11 +1,15 @@
-//! The SQS queue event-driven mode follows: long-polled receives, deletes after the targeted
-//! pass, and releases (visibility 0) that hand a message back for redelivery, so that after the
-//! queue's `maxReceiveCount` SQS moves it to the dead-letter queue.
+//! The SQS queue event-driven mode follows: long-polled receives that hide each message for as
+//! long as the receiver says, visibility changes that keep it hidden while its pass runs or hand
+//! it back (visibility 0) for redelivery, so that after the queue's `maxReceiveCount` SQS moves
+//! it to the dead-letter queue, and deletes after the targeted pass.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName,
+};
 
 use crate::error::{AwsError, ErrorClass};
 use crate::sdk_error::aws_error;
@@ -26,12 +30,14 @@ pub struct QueueMessage {
 /// The queue's calls.
 #[async_trait]
 pub trait QueueApi: Send + Sync {
-    /// Up to 10 messages, waiting up to `wait` (at most 20 s) for the first.
-    async fn receive(&self, wait: Duration) -> Result<Vec<QueueMessage>, AwsError>;
+    /// Up to 10 messages, waiting up to `wait` (at most 20 s) for the first; each is hidden
+    /// from other receives for `hide` (whole seconds, at most 12 h).
+    async fn receive(&self, wait: Duration, hide: Duration) -> Result<Vec<QueueMessage>, AwsError>;
     /// Deletes the receipts (10 a call); a receipt that expired is not an error.
     async fn delete(&self, receipts: &[String]) -> Result<(), AwsError>;
-    /// Hands a message back at once (visibility 0), to be received again or dead-lettered.
-    async fn release(&self, receipt: &str) -> Result<(), AwsError>;
+    /// Hides the receipts' messages for `hide` from now (10 a call): zero hands them back at
+    /// once, to be received again or dead-lettered. A receipt that expired is not an error.
+    async fn hide(&self, receipts: &[String], hide: Duration) -> Result<(), AwsError>;
 }
 
 /// [`QueueApi`] through the SDK.
@@ -42,14 +48,14 @@ pub(crate) struct SdkQueue {
 
 #[async_trait]
 impl QueueApi for SdkQueue {
-    async fn receive(&self, wait: Duration) -> Result<Vec<QueueMessage>, AwsError> {
-        let wait_secs = i32::try_from(wait.as_secs().min(20)).unwrap_or(20);
+    async fn receive(&self, wait: Duration, hide: Duration) -> Result<Vec<QueueMessage>, AwsError> {
         let out = self
             .client
             .receive_message()
             .queue_url(&self.url)
             .max_number_of_messages(10)
-            .wait_time_seconds(wait_secs)
+            .wait_time_seconds(seconds(wait, 20))
+            .visibility_timeout(seconds(hide, MAX_HIDE_SECS))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -82,12 +88,7 @@ impl QueueApi for SdkQueue {
                         .id(i.to_string())
                         .receipt_handle(receipt)
                         .build()
-                        .map_err(|e| AwsError {
-                            class: ErrorClass::Invalid,
-                            operation: "sqs:DeleteMessageBatch",
-                            code: None,
-                            message: e.to_string(),
-                        })
+                        .map_err(|e| invalid_entry("sqs:DeleteMessageBatch", &e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
@@ -107,15 +108,51 @@ impl QueueApi for SdkQueue {
         Ok(())
     }
 
-    async fn release(&self, receipt: &str) -> Result<(), AwsError> {
-        self.client
-            .change_message_visibility()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .map_err(|e| aws_error("sqs:ChangeMessageVisibility", e))?;
+    async fn hide(&self, receipts: &[String], hide: Duration) -> Result<(), AwsError> {
+        for batch in receipts.chunks(10) {
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .visibility_timeout(seconds(hide, MAX_HIDE_SECS))
+                        .build()
+                        .map_err(|e| invalid_entry("sqs:ChangeMessageVisibilityBatch", &e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| aws_error("sqs:ChangeMessageVisibilityBatch", e))?;
+            // An entry fails alone when its receipt expired (the message was received again):
+            // whoever holds it now decides.
+            for failed in out.failed() {
+                tracing::debug!(code = failed.code(), message = ?failed.message(), "a message's visibility was not changed");
+            }
+        }
         Ok(())
+    }
+}
+
+/// The longest SQS lets a message stay hidden: 12 hours.
+const MAX_HIDE_SECS: i32 = 43_200;
+
+/// `d` in whole seconds for SQS, at most `max`.
+fn seconds(d: Duration, max: i32) -> i32 {
+    i32::try_from(d.as_secs()).map_or(max, |s| s.min(max))
+}
+
+fn invalid_entry(operation: &'static str, e: &dyn std::fmt::Display) -> AwsError {
+    AwsError {
+        class: ErrorClass::Invalid,
+        operation,
+        code: None,
+        message: e.to_string(),
     }
 }

@@ -118,10 +118,10 @@ impl RawEventsConfig {
                 }
             },
         };
-        if !(10..=60_000).contains(&self.debounce_ms) {
+        if !(10..=20_000).contains(&self.debounce_ms) {
             p.add(
                 "events.debounce_ms",
-                "must be 10 to 60000: long enough to gather a burst of one target's events, short enough that a new source waits seconds",
+                "must be 10 to 20000: long enough to gather a burst of one target's events, short enough that a new source waits seconds (and that a received event is never held longer than its hold, 60 s)",
             );
             return None;
         }

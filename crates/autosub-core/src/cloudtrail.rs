@@ -21,6 +21,11 @@ pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 /// region); `autosub doctor` looks for it by this name.
 pub const RULE_NAME: &str = "autosub-log-source-changes";
 
+/// The app name autosub's AWS calls carry in their User-Agent (`… app/autosub`), which
+/// CloudTrail records as the event's `userAgent`: the events of autosub's own writes are
+/// ignored, so each filter it puts does not come back as an event to read it again.
+pub const OWN_APP_NAME: &str = "autosub";
+
 /// What an event of [`TRIGGER_EVENTS`] touches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TriggerKind {
@@ -190,6 +195,9 @@ pub fn read(body: &str) -> Result<Verdict, EventError> {
     if let Some(code) = text(detail, "errorCode") {
         return Ok(Verdict::Ignored(format!("{op} failed ({code})")));
     }
+    if text(detail, "userAgent").is_some_and(|agent| made_by_autosub(&agent)) {
+        return Ok(Verdict::Ignored(format!("{op} was autosub's own call")));
+    }
 
     let mut touched = BTreeSet::new();
     let mut followed = false;
@@ -224,6 +232,15 @@ pub fn read(body: &str) -> Result<Verdict, EventError> {
         operation: op,
         touched,
     }))
+}
+
+/// True when a CloudTrail `userAgent` is an SDK's with autosub's app name: one of its
+/// space-separated parts is `app/autosub` (CloudTrail may wrap the agent in brackets).
+fn made_by_autosub(agent: &str) -> bool {
+    let own = format!("app/{OWN_APP_NAME}");
+    agent
+        .split_whitespace()
+        .any(|part| part.trim_matches(|c| c == '[' || c == ']') == own)
 }
 
 /// What a spec's matching events touch.
@@ -461,6 +478,40 @@ mod tests {
             json!({"requestParameters": {"functionName": "x"}}),
         );
         assert!(matches!(read(&url), Ok(Verdict::Ignored(why)) if why.contains("does not follow")));
+    }
+
+    #[test]
+    fn autosubs_own_writes_are_ignored_and_everyone_elses_followed() {
+        let put_by = |agent: &str| {
+            envelope(
+                "logs.amazonaws.com",
+                "PutSubscriptionFilter",
+                json!({"userAgent": agent, "requestParameters": {"logGroupName": "/a", "filterName": "f"}}),
+            )
+        };
+        for own in [
+            "aws-sdk-rust/1.3.9 ua/2.1 api/cloudwatchlogs/1.9 os/linux lang/rust/1.95.0 app/autosub",
+            "[aws-sdk-rust/1.3.9 os/linux lang/rust/1.95.0 app/autosub]",
+        ] {
+            assert_eq!(
+                read(&put_by(own)),
+                Ok(Verdict::Ignored(
+                    "PutSubscriptionFilter was autosub's own call".to_owned()
+                )),
+                "{own}"
+            );
+        }
+        for other in [
+            "console.amazonaws.com",
+            "aws-cli/2.17.0 Python/3.12 Linux/6.1 app/autosub-fork",
+            "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux lang/python#3.12",
+        ] {
+            assert_eq!(
+                touched(&put_by(other)),
+                BTreeSet::from([Touched::LogGroup(LogGroupName::new("/a"))]),
+                "{other}"
+            );
+        }
     }
 
     #[test]

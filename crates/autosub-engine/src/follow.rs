@@ -1,20 +1,24 @@
 //! Event-driven mode: follows the SQS queue that EventBridge fills with CloudTrail events. It
 //! long-polls, gathers what arrives within the debounce into one focus per target, runs one
 //! targeted run over them, and deletes a message only once the pass of its target finished
-//! without failing. The messages of a failed (or held) target are left to come back when their
-//! visibility timeout ends, and are dead-lettered after the queue's `maxReceiveCount`; the
-//! scheduled passes repair what they were about either way. A message that is not an event
-//! autosub reads is handed back at once, so the redrive policy dead-letters it quickly (without
-//! one, it is dropped after [`MAX_RECEIVES_WITHOUT_DLQ`] receives). Nothing here stops the loop
-//! but the shutdown.
+//! without failing. The loop owns its messages' visibility: each is hidden for [`HOLD`] when
+//! received and kept hidden while its run lasts, however long a burst makes it, so no message is
+//! handed to a second receive while the first is still at work. The messages of a failed (or
+//! held) target come back after [`RETRY_AFTER_FAILURE`], and are dead-lettered after the
+//! queue's `maxReceiveCount`; the scheduled passes repair what they were about either way. A
+//! message that is not an event autosub reads is handed back at once, so the redrive policy
+//! dead-letters it quickly (without one, it is dropped after [`MAX_RECEIVES_WITHOUT_DLQ`]
+//! receives). Nothing here stops the loop but the shutdown.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use autosub_aws::queue::{QueueApi, QueueMessage};
 use autosub_core::cloudtrail::{self, Verdict};
 use prometheus_client::metrics::counter::Counter;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Target;
@@ -26,6 +30,14 @@ use crate::targeted::Focused;
 const LONG_POLL: Duration = Duration::from_secs(20);
 /// How long the loop waits after the queue could not be read.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long a received message stays hidden from other receives; renewed every
+/// [`HOLD_RENEWAL`] while its run lasts. Longer than the longest debounce (20 s) and a renewal.
+pub const HOLD: Duration = Duration::from_secs(60);
+/// How often the messages of a run in progress are hidden for another [`HOLD`].
+const HOLD_RENEWAL: Duration = Duration::from_secs(20);
+/// When the messages of a failed target come back: a target that failed now (throttled, held
+/// by another replica) is not retried in a tight loop.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 /// Receives after which an unreadable message is deleted: a queue without a redrive policy
 /// would otherwise hand it back for ever.
 pub const MAX_RECEIVES_WITHOUT_DLQ: u32 = 10;
@@ -159,7 +171,7 @@ pub async fn follow<F, Fut>(
                 _ => tokio::time::sleep(left.min(Duration::from_millis(100))).await,
             }
         }
-        hand_back(queue, &release).await;
+        hide(queue, &release, Duration::ZERO).await;
         if !batch.done.is_empty() {
             delete(queue, &batch.done).await;
         }
@@ -169,7 +181,11 @@ pub async fn follow<F, Fut>(
         FollowStats::add(&stats.runs, 1);
         let targets = batch.receipts.len();
         let started = Instant::now();
-        let report = run(batch.focused.clone()).await;
+        let held: Vec<String> = batch.receipts.values().flatten().cloned().collect();
+        let report = tokio::select! {
+            report = run(batch.focused.clone()) => report,
+            never = keep_hidden(queue, &held) => match never {},
+        };
         let (succeeded, failed) = split_by_outcome(&batch, report.as_ref());
         tracing::info!(
             targets,
@@ -181,8 +197,16 @@ pub async fn follow<F, Fut>(
         FollowStats::add(&stats.handled, succeeded.len());
         FollowStats::add(&stats.retried, failed.len());
         delete(queue, &succeeded).await;
-        // The failed ones come back after their visibility timeout: a target that failed now
-        // (throttled, held by another replica) is not retried in a tight loop.
+        hide(queue, &failed, RETRY_AFTER_FAILURE).await;
+    }
+}
+
+/// Keeps `receipts` hidden, renewing their hold every [`HOLD_RENEWAL`], until dropped (when the
+/// run they wait for ends).
+async fn keep_hidden(queue: &dyn QueueApi, receipts: &[String]) -> Infallible {
+    loop {
+        tokio::time::sleep(HOLD_RENEWAL).await;
+        hide(queue, receipts, HOLD).await;
     }
 }
 
@@ -223,7 +247,7 @@ async fn receive(
     let received = tokio::select! {
         biased;
         () = cancel.cancelled() => return None,
-        received = queue.receive(wait) => received,
+        received = queue.receive(wait, HOLD) => received,
     };
     match received {
         Ok(messages) => Some(messages),
@@ -244,11 +268,13 @@ async fn delete(queue: &dyn QueueApi, receipts: &[String]) {
     }
 }
 
-async fn hand_back(queue: &dyn QueueApi, receipts: &[String]) {
-    for receipt in receipts {
-        if let Err(e) = queue.release(receipt).await {
-            tracing::warn!(error = %e, "message not handed back; it returns after its visibility timeout");
-        }
+/// Hides the messages of `receipts` for `hide` from now; zero hands them back at once.
+async fn hide(queue: &dyn QueueApi, receipts: &[String], hide: Duration) {
+    if receipts.is_empty() {
+        return;
+    }
+    if let Err(e) = queue.hide(receipts, hide).await {
+        tracing::warn!(error = %e, "the visibility of received messages was not changed; they come back when their hold ends");
     }
 }
 
@@ -269,12 +295,30 @@ mod tests {
     struct FakeQueue {
         waiting: Mutex<Vec<QueueMessage>>,
         deleted: Mutex<Vec<String>>,
-        released: Mutex<Vec<String>>,
+        /// Every receipt's visibility change, in order.
+        hidden: Mutex<Vec<(String, Duration)>>,
+    }
+
+    impl FakeQueue {
+        /// The receipts hidden for `hide`, in order.
+        fn hidden_for(&self, hide: Duration) -> Vec<String> {
+            let hidden = self.hidden.lock().unwrap();
+            hidden
+                .iter()
+                .filter(|(_, h)| *h == hide)
+                .map(|(r, _)| r.clone())
+                .collect()
+        }
     }
 
     #[async_trait]
     impl QueueApi for FakeQueue {
-        async fn receive(&self, _wait: Duration) -> Result<Vec<QueueMessage>, AwsError> {
+        async fn receive(
+            &self,
+            _wait: Duration,
+            hide: Duration,
+        ) -> Result<Vec<QueueMessage>, AwsError> {
+            assert_eq!(hide, HOLD, "every receive hides for the hold");
             let taken = std::mem::take(&mut *self.waiting.lock().unwrap());
             if taken.is_empty() {
                 tokio::task::yield_now().await;
@@ -288,8 +332,9 @@ mod tests {
                 .extend(receipts.iter().cloned());
             Ok(())
         }
-        async fn release(&self, receipt: &str) -> Result<(), AwsError> {
-            self.released.lock().unwrap().push(receipt.to_owned());
+        async fn hide(&self, receipts: &[String], hide: Duration) -> Result<(), AwsError> {
+            let mut hidden = self.hidden.lock().unwrap();
+            hidden.extend(receipts.iter().map(|r| (r.clone(), hide)));
             Ok(())
         }
     }
@@ -324,6 +369,20 @@ mod tests {
         }
     }
 
+    /// A pass of `target` that finished without failing.
+    fn finished(target: Target) -> PassReport {
+        PassReport {
+            target,
+            discovery: Default::default(),
+            plan: Default::default(),
+            outcomes: Some(Vec::new()),
+            ledger: Default::default(),
+            interrupted: false,
+            no_forwarder: None,
+            audit: Default::default(),
+        }
+    }
+
     #[tokio::test]
     async fn each_message_is_deleted_retried_or_dead_lettered_by_its_outcome() {
         let queue = FakeQueue::default();
@@ -355,16 +414,7 @@ mod tests {
                 async move {
                     // eu-west-1's pass finished; us-west-2's target failed.
                     Ok(RunReport {
-                        passes: vec![PassReport {
-                            target: target("eu-west-1"),
-                            discovery: Default::default(),
-                            plan: Default::default(),
-                            outcomes: Some(Vec::new()),
-                            ledger: Default::default(),
-                            interrupted: false,
-                            no_forwarder: None,
-                            audit: Default::default(),
-                        }],
+                        passes: vec![finished(target("eu-west-1"))],
                         failures: vec![TargetFailure {
                             account: AccountId::new("123456789012"),
                             region: Some(Region::new("us-west-2")),
@@ -392,23 +442,66 @@ mod tests {
             "both functions of eu-west-1 in one focus"
         );
         let deleted = queue.deleted.lock().unwrap().clone();
-        let released = queue.released.lock().unwrap().clone();
         assert!(deleted.contains(&"ignored".to_owned()));
         assert!(deleted.contains(&"old-poison".to_owned()));
         assert_eq!(
-            released,
+            queue.hidden_for(Duration::ZERO),
             vec!["poison".to_owned()],
-            "only what cannot be read"
+            "only what cannot be read is handed back at once"
         );
         assert!(deleted.contains(&"ok-1".to_owned()) && deleted.contains(&"ok-2".to_owned()));
-        assert!(
-            !deleted.contains(&"fails".to_owned()),
-            "redelivered after its timeout"
+        assert!(!deleted.contains(&"fails".to_owned()));
+        assert_eq!(
+            *queue.hidden.lock().unwrap(),
+            vec![
+                ("poison".to_owned(), Duration::ZERO),
+                ("fails".to_owned(), RETRY_AFTER_FAILURE)
+            ],
+            "a failed target's event comes back after the retry delay; a run shorter than a \
+             renewal renews nothing"
         );
         assert_eq!(stats.received.get(), 6);
         assert_eq!(stats.unreadable.get(), 2);
         assert_eq!(stats.ignored.get(), 1);
         assert_eq!(stats.retried.get(), 1);
         assert_eq!(stats.handled.get(), 2);
+    }
+
+    /// A run far longer than a hold: its messages are hidden again every renewal, so none is
+    /// handed to another receive while the run is at work, and deleted at its end.
+    #[tokio::test(start_paused = true)]
+    async fn a_long_run_keeps_its_messages_hidden_until_it_ends() {
+        let queue = FakeQueue::default();
+        *queue.waiting.lock().unwrap() = vec![
+            message("a", event("eu-west-1", "a"), 1),
+            message("b", event("eu-west-1", "b"), 1),
+        ];
+        let cancel = CancellationToken::new();
+        let run_time = HOLD * 3 + HOLD_RENEWAL / 2;
+        follow(
+            &queue,
+            (Duration::from_millis(20), &tokio::sync::Mutex::new(())),
+            |_focused: Focused| {
+                cancel.cancel();
+                async move {
+                    tokio::time::sleep(run_time).await;
+                    Ok(RunReport {
+                        passes: vec![finished(target("eu-west-1"))],
+                        ..RunReport::default()
+                    })
+                }
+            },
+            &FollowStats::default(),
+            &cancel,
+        )
+        .await;
+        let renewals = queue.hidden_for(HOLD);
+        let expected = (run_time.as_secs() / HOLD_RENEWAL.as_secs()) as usize;
+        assert_eq!(
+            renewals.len(),
+            2 * expected,
+            "both messages renewed every {HOLD_RENEWAL:?} of a {run_time:?} run: {renewals:?}"
+        );
+        assert_eq!(*queue.deleted.lock().unwrap(), vec!["a", "b"]);
     }
 }

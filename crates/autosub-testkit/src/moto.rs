@@ -246,13 +246,17 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The access key id the request was signed with (from its SigV4 `Authorization` header).
     pub fn access_key_id(&self) -> Option<&str> {
-        let auth = self
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))?
-            .1;
+        let auth = self.header("authorization")?;
         let credential = auth.split("Credential=").nth(1)?;
         credential.split('/').next()
+    }
+
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The bucket of a path-style S3 `PutBucketNotificationConfiguration`, else `None`.

@@ -25,13 +25,13 @@ resource "aws_sqs_queue" "dead_letter" {
 }
 
 # The queue autosub follows. SQS-managed SSE: EventBridge can send to it without a KMS key
-# policy. Long polling by default, as autosub receives.
+# policy. Long polling by default, as autosub receives; autosub sets each message's visibility
+# itself (hidden 60 s, renewed while its pass runs), so the queue's default is not used.
 resource "aws_sqs_queue" "events" {
-  name                       = var.queue_name
-  sqs_managed_sse_enabled    = true
-  message_retention_seconds  = var.message_retention_seconds
-  visibility_timeout_seconds = var.visibility_timeout_seconds
-  receive_wait_time_seconds  = 20
+  name                      = var.queue_name
+  sqs_managed_sse_enabled   = true
+  message_retention_seconds = var.message_retention_seconds
+  receive_wait_time_seconds = 20
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dead_letter.arn
     maxReceiveCount     = var.max_receive_count

@@ -20,17 +20,6 @@ variable "message_retention_seconds" {
   }
 }
 
-variable "visibility_timeout_seconds" {
-  description = "How long a received event stays hidden: longer than a targeted pass takes, and the delay before the events of a target whose pass failed are received again."
-  type        = number
-  default     = 120
-
-  validation {
-    condition     = var.visibility_timeout_seconds >= 30 && var.visibility_timeout_seconds <= 43200
-    error_message = "visibility_timeout_seconds must be 30 to 43200."
-  }
-}
-
 variable "max_receive_count" {
   description = "Receives after which the redrive policy moves a message to the dead-letter queue: a message autosub cannot read is handed back at once, so it gets there after this many."
   type        = number
