@@ -1,6 +1,9 @@
 //! CloudWatch Logs (awsJson 1.1): log groups and their subscription filters.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use super::lambda;
 use super::proto::{Reply, Request, json_error, partition};
@@ -15,6 +18,8 @@ const PAGE: usize = 50;
 pub(super) struct LogGroup {
     pub(super) class: String,
     pub(super) filters: Vec<FakeFilter>,
+    /// When PutSubscriptionFilter last wrote each filter, by name (seeded filters have none).
+    pub(super) put_at: BTreeMap<String, Instant>,
 }
 
 /// A subscription filter as the fake holds it.
@@ -122,6 +127,7 @@ fn no_group() -> Reply {
 pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) -> Reply {
     let body = req.json();
     let text = |k: &str| body[k].as_str().unwrap_or_default().to_owned();
+    let clock = state.clock;
     let target = state.target(&caller.account, &caller.region);
     match op {
         Op::DescribeLogGroups => {
@@ -171,13 +177,14 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
                 .filters
                 .iter()
                 .map(|f| {
+                    let created = group.put_at.get(&f.name).map_or(0, |t| clock.epoch_ms(*t));
                     json!({
                         "filterName": f.name,
                         "logGroupName": name,
                         "filterPattern": f.pattern,
                         "destinationArn": f.destination_arn,
                         "distribution": "ByLogStream",
-                        "creationTime": 0,
+                        "creationTime": created,
                     })
                 })
                 .collect();
@@ -195,6 +202,7 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             let Some(group) = target.log_groups.get_mut(&text("logGroupName")) else {
                 return no_group();
             };
+            let name = filter.name.clone();
             // Re-putting a filter name updates it in place and needs no free slot.
             match group.filters.iter().position(|f| f.name == filter.name) {
                 Some(i) => group.filters[i] = filter,
@@ -203,6 +211,7 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
                 }
                 None => group.filters.push(filter),
             }
+            group.put_at.insert(name, Instant::now());
             Reply::json(200, &json!({}))
         }
         Op::DeleteSubscriptionFilter => {
@@ -212,6 +221,7 @@ pub(super) fn handle(state: &mut State, caller: &Caller, op: Op, req: &Request) 
             let before = group.filters.len();
             let name = text("filterName");
             group.filters.retain(|f| f.name != name);
+            group.put_at.remove(&name);
             if group.filters.len() == before {
                 return error(
                     400,

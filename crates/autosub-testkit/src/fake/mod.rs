@@ -8,14 +8,20 @@
 //! DeleteSubscriptionFilter and Describe-/Put-/DeleteAccountPolicy (subscription filter
 //! policies, which moto answers with a 500), Lambda ListFunctions/GetPolicy/AddPermission/RemovePermission/
 //! GetFunctionConfiguration/ListTags, S3 ListBuckets/HeadBucket/GetBucketLogging/
-//! GetBucketTagging/Get- and PutBucketNotificationConfiguration. Anything else is answered
-//! `400 NotImplemented` in the service's error shape, so a test notices.
+//! GetBucketTagging/Get- and PutBucketNotificationConfiguration; and what event-driven mode
+//! does with its queue: SQS ReceiveMessage (long polls included), SendMessage[Batch],
+//! DeleteMessage[Batch], ChangeMessageVisibility[Batch] and GetQueueAttributes on standard
+//! queues with visibility timeouts and dead-letter redrive (queues are made with
+//! [`FakeAws::create_queue`]). Anything else is answered `400 NotImplemented` in the service's
+//! error shape, so a test notices.
 //!
 //! The caller is read from the SigV4 `Authorization` header: the account from the access key id
 //! (`FAKE<12 digits>`, what [`FakeAws::sdk_config`] and AssumeRole hand out), the region and
 //! service from the credential scope. State is per (account, region); bucket names are global.
 //!
-//! Latency and the quota windows run on `tokio::time`, so they follow paused time. The SDK's
+//! Latency, the quota windows, visibility timeouts and long polls run on `tokio::time`, so they
+//! follow paused time; a long poll waits for a send or visibility change, or for the next
+//! visibility timeout to run out, and is one request in the stats. The SDK's
 //! retry tokens are process-wide per (service, account, region) partition: tests that lean on
 //! retries (throttles, injected 5xx) should each use an account of their own.
 //!
@@ -36,12 +42,13 @@ mod proto;
 mod quota;
 mod s3;
 mod seed;
+mod sqs;
 mod sts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
@@ -56,6 +63,7 @@ use serde_json::Value;
 pub use logs::{FakeAccountPolicy, FakeFilter};
 pub use quota::{ApiKey, ApiStats, Quotas};
 pub use seed::{FOREIGN_QUEUE_ID, FORWARDER_LOGS_SID, FleetShape};
+pub use sqs::QueueDepth;
 
 use proto::{Reply, Request, parse_pairs};
 
@@ -132,6 +140,40 @@ struct State {
     buckets: BTreeMap<String, s3::Bucket>,
     /// Accounts whose roles refuse AssumeRole.
     denied_roles: BTreeSet<String>,
+    /// SQS queues (by URL, so per account: the URL names no region).
+    sqs: sqs::Sqs,
+    clock: Clock,
+}
+
+/// Wall-clock time of `tokio::time` instants, anchored when the fake is made, so that the
+/// epoch timestamps the services answer follow paused time.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    wall: SystemTime,
+    at: tokio::time::Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            wall: SystemTime::now(),
+            at: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock {
+    /// Milliseconds since the Unix epoch at `t`.
+    fn epoch_ms(&self, t: tokio::time::Instant) -> u64 {
+        let wall = match t.checked_duration_since(self.at) {
+            Some(after) => self.wall + after,
+            None => self.wall - self.at.duration_since(t),
+        };
+        let since_epoch = wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 impl State {
@@ -167,6 +209,13 @@ enum Routed {
     Logs(logs::Op),
     Lambda(lambda::Op),
     S3(s3::Op),
+    Sqs(sqs::Op),
+}
+
+/// What serving a request gives: a reply, or a long poll still waiting for a message.
+enum Served {
+    Reply(Reply),
+    Poll(sqs::Poll),
 }
 
 impl Routed {
@@ -176,6 +225,7 @@ impl Routed {
             "logs" => Routed::Logs(logs::Op::of(req)),
             "lambda" => Routed::Lambda(lambda::Op::of(req)),
             "s3" => Routed::S3(s3::Op::of(req)),
+            "sqs" => Routed::Sqs(sqs::Op::of(req)),
             _ => return None,
         })
     }
@@ -186,6 +236,7 @@ impl Routed {
             Routed::Logs(op) => op.api(),
             Routed::Lambda(op) => op.api(),
             Routed::S3(op) => op.api(),
+            Routed::Sqs(op) => op.api(),
         }
     }
 
@@ -196,6 +247,7 @@ impl Routed {
             Routed::Logs(_) => logs::error(status, code, message),
             Routed::Lambda(_) => lambda::error(status, code, message),
             Routed::S3(_) => s3::error(status, code, message),
+            Routed::Sqs(_) => sqs::error(status, code, message),
         }
     }
 
@@ -206,6 +258,7 @@ impl Routed {
             Routed::Logs(_) => self.error(400, "ThrottlingException", "Rate exceeded"),
             Routed::Lambda(_) => lambda::throttled(),
             Routed::S3(_) => self.error(503, "SlowDown", "Please reduce your request rate."),
+            Routed::Sqs(_) => self.error(400, "RequestThrottled", "Rate exceeded."),
         }
     }
 
@@ -216,17 +269,21 @@ impl Routed {
             Routed::Logs(_) => "ServiceUnavailableException",
             Routed::Lambda(_) => "ServiceException",
             Routed::S3(_) => "InternalError",
+            Routed::Sqs(_) => "InternalFailure",
         };
         self.error(500, code, "injected by the fake AWS")
     }
 
-    fn handle(self, state: &mut State, caller: &Caller, req: &Request) -> Reply {
-        match self {
+    fn handle(self, state: &mut State, caller: &Caller, req: &Request) -> Served {
+        let reply = match self {
             Routed::Sts(op) => sts::handle(state, caller, op, req),
             Routed::Logs(op) => logs::handle(state, caller, op, req),
             Routed::Lambda(op) => lambda::handle(state, caller, op, req),
             Routed::S3(op) => s3::handle(state, caller, op, req),
-        }
+            // Only SQS may answer later (a long poll).
+            Routed::Sqs(op) => return sqs::handle(state, caller, op, req),
+        };
+        Served::Reply(reply)
     }
 }
 
@@ -374,7 +431,7 @@ impl FakeAws {
     pub fn add_log_group(&self, account: &str, region: &str, name: &str, class: &str) {
         let group = logs::LogGroup {
             class: class.to_owned(),
-            filters: Vec::new(),
+            ..logs::LogGroup::default()
         };
         self.state()
             .target(account, region)
@@ -400,6 +457,23 @@ impl FakeAws {
             .log_groups
             .get(group)
             .map(|g| g.filters.clone())
+    }
+
+    /// When PutSubscriptionFilter last wrote filter `filter` of a log group (`tokio::time`);
+    /// `None` when no call put it (or it was deleted since), e.g. a filter seeded by
+    /// [`FakeAws::add_filter`].
+    pub fn filter_put_at(
+        &self,
+        account: &str,
+        region: &str,
+        group: &str,
+        filter: &str,
+    ) -> Option<tokio::time::Instant> {
+        self.state()
+            .target(account, region)
+            .log_groups
+            .get(group)
+            .and_then(|g| g.put_at.get(filter).copied())
     }
 
     /// Adds an account-level subscription filter policy without any check.
@@ -470,6 +544,50 @@ impl FakeAws {
             .and_then(|b| b.notification.clone())
     }
 
+    /// Creates a standard SQS queue `name` owned by `account` in `region`, whose received
+    /// messages stay hidden for `visibility` unless the receive says otherwise; returns its URL,
+    /// `http://fake.local/<account>/<name>`. An existing queue of that URL keeps its messages
+    /// and region and takes the new `visibility`.
+    pub fn create_queue(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        visibility: Duration,
+    ) -> String {
+        self.state().sqs.create(account, region, name, visibility)
+    }
+
+    /// Gives queue `url` the dead-letter queue `dlq_url`: a message received
+    /// `max_receive_count` times moves there instead of being received again. False unless
+    /// both queues exist, differ, and share account and region (as SQS requires), and the
+    /// count is at least 1.
+    pub fn set_redrive(&self, url: &str, dlq_url: &str, max_receive_count: u32) -> bool {
+        self.state()
+            .sqs
+            .set_redrive(url, dlq_url, max_receive_count)
+    }
+
+    /// Sends `body` to queue `url`, visible at once (and waking its long polls), as the
+    /// queue's account; the message id, `None` when there is no such queue.
+    pub fn send_message(&self, url: &str, body: &str) -> Option<String> {
+        self.state()
+            .sqs
+            .send(url, body, None, Duration::ZERO)
+            .map(|(id, _)| id)
+    }
+
+    /// How many messages queue `url` holds now, by state; `None` when there is no such queue.
+    pub fn queue_depth(&self, url: &str) -> Option<QueueDepth> {
+        self.state().sqs.depth(url)
+    }
+
+    /// How many times ReceiveMessage handed out a message of queue `url` (a redelivery counts
+    /// again; 0 for an unknown queue): equal to the messages sent when each was received once.
+    pub fn deliveries(&self, url: &str) -> u64 {
+        self.state().sqs.deliveries(url).unwrap_or(0)
+    }
+
     /// Makes every AssumeRole into `account` fail with AccessDenied (an account whose role is
     /// missing or does not trust the caller).
     pub fn deny_assume_role(&self, account: &str) {
@@ -502,7 +620,38 @@ impl FakeAws {
 
     /// Answers one request: identify the caller, admit it at the quota, maybe inject a 5xx,
     /// then let the service act.
-    fn serve(&self, req: &Request, authorization: Option<&str>) -> Reply {
+    fn serve(&self, req: &Request, authorization: Option<&str>) -> Served {
+        match self.admit(req, authorization) {
+            Ok((routed, caller)) => routed.handle(&mut self.state(), &caller, req),
+            Err(reply) => Served::Reply(reply),
+        }
+    }
+
+    /// Waits out a long poll, outside the state lock: it looks again whenever its queue
+    /// changes or when the next hidden message's visibility timeout (or the wait) runs out,
+    /// never on an interval, and without the meters (a long poll is one request).
+    async fn long_poll(&self, mut poll: sqs::Poll) -> Reply {
+        loop {
+            let wake_at = poll.wake_at;
+            tokio::select! {
+                changed = poll.changed.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep_until(wake_at).await;
+                    }
+                }
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+            let next = sqs::poll_again(&mut self.state(), poll);
+            match next {
+                Served::Reply(reply) => return reply,
+                Served::Poll(again) => poll = again,
+            }
+        }
+    }
+
+    /// Identifies the caller of a request and admits it at the quota and the fault sequence:
+    /// its service operation and caller, or the reply that refuses it.
+    fn admit(&self, req: &Request, authorization: Option<&str>) -> Result<(Routed, Caller), Reply> {
         // Credential=<key>/<date>/<region>/<service>/aws4_request
         let scope: Vec<&str> = authorization
             .and_then(|a| a.split("Credential=").nth(1))
@@ -510,30 +659,30 @@ impl FakeAws {
             .map(|c| c.split('/').collect())
             .unwrap_or_default();
         let [key, _, region, service, ..] = scope[..] else {
-            return proto::json_error(
+            return Err(proto::json_error(
                 403,
                 "MissingAuthenticationToken",
                 "the request is not signed with SigV4",
                 &[],
-            );
+            ));
         };
         let Some(routed) = Routed::of(service, req) else {
-            return proto::json_error(
+            return Err(proto::json_error(
                 400,
                 "NotImplemented",
                 &format!("the fake AWS does not implement {service}"),
                 &[],
-            );
+            ));
         };
         let account = key
             .strip_prefix("FAKE")
             .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
         let Some(account) = account else {
-            return routed.error(
+            return Err(routed.error(
                 403,
                 "InvalidClientTokenId",
                 &format!("the access key {key} is not FAKE<account>"),
-            );
+            ));
         };
         let caller = Caller {
             account: account.to_owned(),
@@ -545,7 +694,7 @@ impl FakeAws {
             api: routed.api(),
         };
         if !lock(&self.inner.meters).admit(key.clone(), tokio::time::Instant::now()) {
-            return routed.throttled();
+            return Err(routed.throttled());
         }
         let (throttle, error) = (self.inner.throttle_rate, self.inner.server_error_rate);
         if throttle + error > 0.0 {
@@ -559,14 +708,14 @@ impl FakeAws {
                         m.stats.server_errors += 1;
                     }
                 }
-                return if throttled {
+                return Err(if throttled {
                     routed.throttled()
                 } else {
                     routed.server_error()
-                };
+                });
             }
         }
-        routed.handle(&mut self.state(), &caller, req)
+        Ok((routed, caller))
     }
 }
 
@@ -598,7 +747,10 @@ impl HttpConnector for FakeAws {
                     .map(<[u8]>::to_vec)
                     .unwrap_or_default(),
             };
-            let mut reply = fake.serve(&req, request.headers().get("authorization"));
+            let mut reply = match fake.serve(&req, request.headers().get("authorization")) {
+                Served::Reply(reply) => reply,
+                Served::Poll(poll) => fake.long_poll(poll).await,
+            };
             // HEAD replies never carry a body (so the SDK sees no error code, as with S3).
             if req.method == "HEAD" {
                 reply.body.clear();

@@ -16,7 +16,8 @@ pub struct Quotas(pub BTreeMap<String, u32>);
 
 impl Quotas {
     /// AWS's published quotas for the APIs the fake serves (aws-notes.md); S3 and STS publish
-    /// none per API, so they get a generous 100/s.
+    /// none per API, so they get a generous 100/s. SQS is not in the table (unlimited): a
+    /// standard queue's API rate is nearly unlimited, no quota of it matters here.
     pub fn aws() -> Quotas {
         let table = [
             ("logs:DescribeLogGroups", 10),

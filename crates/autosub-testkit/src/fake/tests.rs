@@ -8,6 +8,12 @@ use autosub_core::{
     LogGroupName, NotificationEntry, Region, SubscriptionFilter,
 };
 use aws_sdk_s3::config::SharedCredentialsProvider;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+};
+use tokio::time::Instant;
 
 use super::*;
 
@@ -513,4 +519,551 @@ async fn unserved_operations_fail_instead_of_answering() {
     let err = object.get().await.expect_err("GetObject is not served");
     assert_eq!(err.code.as_deref(), Some("NotImplemented"), "{err}");
     assert_eq!(err.class, ErrorClass::Fatal);
+}
+
+// SQS, through the SDK's own client.
+
+fn sqs(fake: &FakeAws, account: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&fake.sdk_config(account, REGION))
+}
+
+/// An SQS client that makes one attempt per call.
+fn sqs_once(fake: &FakeAws, account: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::config::Builder::from(&fake.sdk_config(account, REGION))
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// Receives up to 10 messages of `url`, waiting up to `wait_secs`, with every system attribute.
+async fn receive(client: &aws_sdk_sqs::Client, url: &str, wait_secs: i32) -> Vec<Message> {
+    client
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("received")
+        .messages
+        .unwrap_or_default()
+}
+
+fn receive_count(m: &Message) -> Option<&str> {
+    m.attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .map(String::as_str)
+}
+
+fn handle(m: &Message) -> String {
+    m.receipt_handle().expect("a receipt handle").to_owned()
+}
+
+fn depth(visible: u64, in_flight: u64) -> Option<QueueDepth> {
+    Some(QueueDepth {
+        visible,
+        in_flight,
+        delayed: 0,
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn sqs_messages_are_sent_received_and_deleted() {
+    let fake = FakeAws::new(instant());
+    let url = fake.create_queue(CENTRAL, REGION, "events", Duration::from_secs(30));
+    assert_eq!(url, format!("http://fake.local/{CENTRAL}/events"));
+    let client = sqs(&fake, CENTRAL);
+
+    let sent = client
+        .send_message()
+        .queue_url(&url)
+        .message_body("hello")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(
+        sent.md5_of_message_body(),
+        Some("5d41402abc4b2a76b9719d911017c592")
+    );
+    let messages = receive(&client, &url, 0).await;
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m.message_id(), sent.message_id());
+    assert_eq!(m.body(), Some("hello"));
+    assert_eq!(m.md5_of_body(), Some("5d41402abc4b2a76b9719d911017c592"));
+    assert_eq!(receive_count(m), Some("1"));
+    assert_eq!(fake.queue_depth(&url), depth(0, 1));
+    assert!(
+        receive(&client, &url, 0).await.is_empty(),
+        "hidden while in flight"
+    );
+
+    let attributes = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .expect("read")
+        .attributes
+        .unwrap_or_default();
+    let attribute = |name: QueueAttributeName| attributes.get(&name).map(String::as_str);
+    assert_eq!(
+        attribute(QueueAttributeName::ApproximateNumberOfMessages),
+        Some("0")
+    );
+    assert_eq!(
+        attribute(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        Some("1")
+    );
+    assert_eq!(attribute(QueueAttributeName::VisibilityTimeout), Some("30"));
+    assert_eq!(
+        attribute(QueueAttributeName::QueueArn),
+        Some(format!("arn:aws:sqs:{REGION}:{CENTRAL}:events").as_str())
+    );
+    assert_eq!(attribute(QueueAttributeName::RedrivePolicy), None);
+
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(handle(m))
+        .send()
+        .await
+        .expect("deleted");
+    assert_eq!(fake.queue_depth(&url), depth(0, 0));
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(handle(m))
+        .send()
+        .await
+        .expect("deleting a deleted message succeeds");
+    assert_eq!(fake.deliveries(&url), 1);
+
+    // A queue URL nobody created, and a queue in another region, do not exist.
+    let missing = client
+        .receive_message()
+        .queue_url(format!("http://fake.local/{CENTRAL}/nope"))
+        .send()
+        .await
+        .expect_err("no queue")
+        .into_service_error();
+    assert!(missing.is_queue_does_not_exist(), "{missing:?}");
+    let elsewhere = aws_sdk_sqs::Client::new(&fake.sdk_config(CENTRAL, "eu-west-1"))
+        .send_message()
+        .queue_url(&url)
+        .message_body("x")
+        .send()
+        .await
+        .expect_err("another region")
+        .into_service_error();
+    assert!(elsewhere.is_queue_does_not_exist(), "{elsewhere:?}");
+    let unserved = client
+        .list_queues()
+        .send()
+        .await
+        .expect_err("ListQueues is not served");
+    assert_eq!(unserved.code(), Some("NotImplemented"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_visibility_redelivers_with_a_new_handle_and_the_old_one_is_stale() {
+    let fake = FakeAws::new(instant());
+    let url = fake.create_queue(CENTRAL, REGION, "events", Duration::from_secs(30));
+    let client = sqs(&fake, CENTRAL);
+    fake.send_message(&url, "event").expect("a queue");
+
+    let first = receive(&client, &url, 0).await;
+    tokio::time::sleep(Duration::from_secs(29)).await;
+    assert!(receive(&client, &url, 0).await.is_empty(), "still hidden");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = receive(&client, &url, 0).await;
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].message_id(), first[0].message_id());
+    assert_eq!(receive_count(&second[0]), Some("2"));
+    assert_ne!(handle(&second[0]), handle(&first[0]));
+
+    let entry = |id: &str, m: &Message| {
+        DeleteMessageBatchRequestEntry::builder()
+            .id(id)
+            .receipt_handle(handle(m))
+            .build()
+            .expect("an entry")
+    };
+    let out = client
+        .delete_message_batch()
+        .queue_url(&url)
+        .entries(entry("stale", &first[0]))
+        .send()
+        .await
+        .expect("a batch answers per entry");
+    assert!(out.successful().is_empty());
+    assert_eq!(out.failed().len(), 1);
+    assert_eq!(
+        (out.failed()[0].id(), out.failed()[0].code()),
+        ("stale", "ReceiptHandleIsInvalid")
+    );
+    let single = client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(handle(&first[0]))
+        .send()
+        .await
+        .expect_err("stale")
+        .into_service_error();
+    assert!(single.is_receipt_handle_is_invalid(), "{single:?}");
+    assert_eq!(fake.queue_depth(&url), depth(0, 1), "not deleted");
+
+    let out = client
+        .delete_message_batch()
+        .queue_url(&url)
+        .entries(entry("latest", &second[0]))
+        .send()
+        .await
+        .expect("deleted");
+    assert_eq!(out.successful().len(), 1);
+    assert!(out.failed().is_empty());
+    assert_eq!(fake.queue_depth(&url), depth(0, 0));
+    assert_eq!(fake.deliveries(&url), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_poll_answers_as_soon_as_a_message_can_be_received() {
+    let fake = FakeAws::new(instant());
+    let url = fake.create_queue(CENTRAL, REGION, "events", Duration::from_secs(5));
+    let client = sqs(&fake, CENTRAL);
+    let polls = || {
+        fake.stats_of(CENTRAL, REGION, "sqs:ReceiveMessage")
+            .requests
+    };
+
+    // A send from another task 3 s into a 20 s wait answers it at once.
+    let sender = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let sent_at = Instant::now();
+            client
+                .send_message()
+                .queue_url(&url)
+                .message_body("late")
+                .send()
+                .await
+                .expect("sent");
+            sent_at
+        }
+    });
+    let start = Instant::now();
+    let messages = receive(&client, &url, 20).await;
+    let answered_at = Instant::now();
+    let sent_at = sender.await.expect("the sender ran");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].body(), Some("late"));
+    assert_eq!(sent_at - start, Duration::from_secs(3));
+    assert!(
+        answered_at - sent_at < Duration::from_millis(10),
+        "waited {:?} after the send",
+        answered_at - sent_at
+    );
+    assert_eq!(polls(), 1, "a long poll is one request");
+
+    // The message's visibility timeout running out answers the next poll.
+    let start = Instant::now();
+    let again = receive(&client, &url, 20).await;
+    assert_eq!(Instant::now() - start, Duration::from_secs(5));
+    assert_eq!(receive_count(&again[0]), Some("2"));
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(handle(&again[0]))
+        .send()
+        .await
+        .expect("deleted");
+
+    // A delayed send wakes the poll, which then waits out the delay, still as one request.
+    let delayed = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            client
+                .send_message()
+                .queue_url(&url)
+                .message_body("delayed")
+                .delay_seconds(4)
+                .send()
+                .await
+                .expect("sent");
+        }
+    });
+    let start = Instant::now();
+    let later = receive(&client, &url, 20).await;
+    delayed.await.expect("the sender ran");
+    assert_eq!(later[0].body(), Some("delayed"));
+    assert_eq!(Instant::now() - start, Duration::from_secs(5));
+    client
+        .delete_message()
+        .queue_url(&url)
+        .receipt_handle(handle(&later[0]))
+        .send()
+        .await
+        .expect("deleted");
+
+    // Nothing comes: the poll answers empty when the wait ends.
+    let start = Instant::now();
+    assert!(receive(&client, &url, 20).await.is_empty());
+    assert_eq!(Instant::now() - start, Duration::from_secs(20));
+    assert_eq!(
+        polls(),
+        4,
+        "one request per long poll, however often it looked"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn visibility_changes_release_and_extend_messages() {
+    let fake = FakeAws::new(instant());
+    let url = fake.create_queue(CENTRAL, REGION, "events", Duration::from_secs(30));
+    let client = sqs(&fake, CENTRAL);
+    fake.send_message(&url, "a").expect("a queue");
+    fake.send_message(&url, "b").expect("a queue");
+    let received = receive(&client, &url, 0).await;
+    let [a, b] = &received[..] else {
+        panic!("both received: {received:?}");
+    };
+
+    // Visibility 0 hands `a` back at once, answering a waiting long poll.
+    let poller = tokio::spawn({
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let start = Instant::now();
+            (receive(&client, &url, 20).await, Instant::now() - start)
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    client
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(handle(a))
+        .visibility_timeout(0)
+        .send()
+        .await
+        .expect("released");
+    let (again, waited) = poller.await.expect("the poller ran");
+    assert_eq!(waited, Duration::from_secs(2));
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].body(), receive_count(&again[0])),
+        (Some("a"), Some("2"))
+    );
+
+    // The batch extends `b` to 60 s from now (t = 2 s); `a`'s first handle is stale by now.
+    let entry = |id: &str, m: &Message| {
+        ChangeMessageVisibilityBatchRequestEntry::builder()
+            .id(id)
+            .receipt_handle(handle(m))
+            .visibility_timeout(60)
+            .build()
+            .expect("an entry")
+    };
+    let out = client
+        .change_message_visibility_batch()
+        .queue_url(&url)
+        .entries(entry("b", b))
+        .entries(entry("stale-a", a))
+        .send()
+        .await
+        .expect("a batch answers per entry");
+    let ids: Vec<&str> = out.successful().iter().map(|e| e.id()).collect();
+    assert_eq!(ids, ["b"]);
+    let failed: Vec<(&str, &str)> = out.failed().iter().map(|e| (e.id(), e.code())).collect();
+    assert_eq!(failed, [("stale-a", "ReceiptHandleIsInvalid")]);
+
+    tokio::time::sleep(Duration::from_secs(40)).await; // t = 42 s: past the queue's 30 s
+    let at_42 = receive(&client, &url, 0).await;
+    assert_eq!(
+        at_42.iter().map(Message::body).collect::<Vec<_>>(),
+        [Some("a")],
+        "b is still hidden, a came back after its 30 s"
+    );
+    tokio::time::sleep(Duration::from_secs(20)).await; // t = 62 s
+    let at_62 = receive(&client, &url, 0).await;
+    assert_eq!(
+        at_62.iter().map(Message::body).collect::<Vec<_>>(),
+        [Some("b")]
+    );
+
+    // A message whose visibility ran out is not in flight any more.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let not_inflight = client
+        .change_message_visibility()
+        .queue_url(&url)
+        .receipt_handle(handle(&at_62[0]))
+        .visibility_timeout(10)
+        .send()
+        .await
+        .expect_err("visible again")
+        .into_service_error();
+    assert!(not_inflight.is_message_not_inflight(), "{not_inflight:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_received_max_receive_count_times_moves_to_the_dead_letter_queue() {
+    let fake = FakeAws::new(instant());
+    let url = fake.create_queue(CENTRAL, REGION, "events", Duration::from_secs(10));
+    let dlq = fake.create_queue(CENTRAL, REGION, "events-dlq", Duration::from_secs(30));
+    assert!(fake.set_redrive(&url, &dlq, 2));
+    let elsewhere = fake.create_queue(CENTRAL, "eu-west-1", "eu-dlq", Duration::from_secs(30));
+    assert!(
+        !fake.set_redrive(&url, &elsewhere, 2),
+        "a DLQ shares the region"
+    );
+    let client = sqs(&fake, CENTRAL);
+    let sent = client
+        .send_message_batch()
+        .queue_url(&url)
+        .entries(
+            SendMessageBatchRequestEntry::builder()
+                .id("poison")
+                .message_body("poison")
+                .build()
+                .expect("an entry"),
+        )
+        .send()
+        .await
+        .expect("sent");
+    let id = sent.successful()[0].message_id().to_owned();
+
+    for count in ["1", "2"] {
+        let got = receive(&client, &url, 0).await;
+        assert_eq!(receive_count(&got[0]), Some(count));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    assert!(
+        receive(&client, &url, 0).await.is_empty(),
+        "a third receive dead-letters it instead"
+    );
+    assert_eq!(fake.queue_depth(&url), depth(0, 0));
+    assert_eq!(fake.queue_depth(&dlq), depth(1, 0));
+    assert_eq!(fake.deliveries(&url), 2);
+
+    let dead = receive(&client, &dlq, 0).await;
+    assert_eq!(dead[0].message_id(), Some(id.as_str()));
+    assert_eq!(dead[0].body(), Some("poison"));
+    let source = dead[0]
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::DeadLetterQueueSourceArn));
+    assert_eq!(
+        source.map(String::as_str),
+        Some(format!("arn:aws:sqs:{REGION}:{CENTRAL}:events").as_str())
+    );
+
+    let policy = client
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .expect("read")
+        .attributes
+        .unwrap_or_default()
+        .remove(&QueueAttributeName::RedrivePolicy)
+        .expect("a redrive policy");
+    let policy: Value = serde_json::from_str(&policy).expect("JSON");
+    assert_eq!(
+        policy,
+        serde_json::json!({
+            "deadLetterTargetArn": format!("arn:aws:sqs:{REGION}:{CENTRAL}:events-dlq"),
+            "maxReceiveCount": 2,
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn sqs_throttles_and_server_errors_carry_sqs_codes() {
+    const NOISY: &str = "777777777777";
+    let throttled = FakeAws::new(FakeConfig {
+        throttle_rate: 1.0,
+        ..instant()
+    });
+    let url = throttled.create_queue(NOISY, REGION, "events", Duration::from_secs(30));
+    let err = sqs_once(&throttled, NOISY)
+        .receive_message()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect_err("throttled")
+        .into_service_error();
+    assert!(err.is_request_throttled(), "{err:?}");
+    let stats = throttled.stats_of(NOISY, REGION, "sqs:ReceiveMessage");
+    assert_eq!((stats.requests, stats.throttled), (1, 1));
+
+    let failing = FakeAws::new(FakeConfig {
+        server_error_rate: 1.0,
+        ..instant()
+    });
+    let url = failing.create_queue(NOISY, REGION, "events", Duration::from_secs(30));
+    let err = sqs_once(&failing, NOISY)
+        .send_message()
+        .queue_url(&url)
+        .message_body("x")
+        .send()
+        .await
+        .expect_err("a 500");
+    assert_eq!(err.code(), Some("InternalFailure"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+    assert_eq!(failing.queue_depth(&url), depth(0, 0), "nothing was sent");
+}
+
+#[tokio::test(start_paused = true)]
+async fn put_subscription_filter_records_when_it_was_put() {
+    let fake = fake(2, 0);
+    let apis = apis(&fake, 1);
+    let group = "/aws/lambda/app-001";
+    assert_eq!(fake.filter_put_at(CENTRAL, REGION, group, "autosub"), None);
+    assert_eq!(
+        fake.filter_put_at(CENTRAL, REGION, "/aws/lambda/app-000", "siem-0"),
+        None,
+        "a seeded filter was never put"
+    );
+
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let before = Instant::now();
+    apis.logs
+        .put_subscription_filter(&LogGroupName::new(group), &filter_to_forwarder("autosub"))
+        .await
+        .expect("created");
+    let put_at = fake
+        .filter_put_at(CENTRAL, REGION, group, "autosub")
+        .expect("recorded");
+    assert!(before <= put_at && put_at <= Instant::now(), "{put_at:?}");
+
+    let described = aws_sdk_cloudwatchlogs::Client::new(&fake.sdk_config(CENTRAL, REGION))
+        .describe_subscription_filters()
+        .log_group_name(group)
+        .send()
+        .await
+        .expect("described");
+    let created = described
+        .subscription_filters()
+        .iter()
+        .find(|f| f.filter_name() == Some("autosub"))
+        .and_then(|f| f.creation_time())
+        .expect("a creation time");
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let created = u128::try_from(created).expect("positive");
+    // 7 s of paused time passed since the fake was made, on top of the wall clock then.
+    assert!(
+        created > now_ms && created < now_ms + 8_000,
+        "{created} vs {now_ms}"
+    );
+
+    apis.logs
+        .delete_subscription_filter(&LogGroupName::new(group), "autosub")
+        .await
+        .expect("deleted");
+    assert_eq!(fake.filter_put_at(CENTRAL, REGION, group, "autosub"), None);
 }
