@@ -446,7 +446,13 @@ async fn observe_log_groups_lists_the_region_and_reads_only_the_groups_asked_for
         .map(LogGroupName::new)
         .collect();
 
-    let states = observe::read_log_groups(&moto.apis, &to_read, &listed, 4).await;
+    let states = observe::read_log_groups(
+        &moto.apis,
+        &to_read,
+        observe::GroupClasses::Listed(&listed),
+        4,
+    )
+    .await;
     let want = BTreeMap::from([
         (
             LogGroupName::new("/aws/lambda/it-present"),

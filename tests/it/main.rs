@@ -19,8 +19,11 @@ mod docs;
 mod doctor_events;
 mod e2e;
 mod events;
+mod events_burst;
 mod faults;
 mod fleet;
+#[path = "../support/in_process_daemon.rs"]
+mod in_process_daemon;
 mod layering;
 mod lease;
 mod ledger_stores;

@@ -13,6 +13,7 @@ use autosub_core::plan::{Action, Plan, PlanPolicy};
 use autosub_core::{
     BucketName, Coverage, Invoker, LogGroupClass, LogGroupName, LogGroupState, Observed,
 };
+use autosub_triggers::observe::GroupClasses;
 use autosub_triggers::{ChangeOutcome, observe};
 use futures::StreamExt;
 use serde::Serialize;
@@ -51,15 +52,23 @@ pub struct AuditReport {
 /// The region's log groups and their classes (DescribeLogGroups), or why they could not be listed.
 pub(crate) type ListedGroups = Result<BTreeMap<LogGroupName, LogGroupClass>, String>;
 
-/// With the region's log groups listed, lists the account's buckets, chooses what to read from the
-/// desire and the ledger ([`scope`]; in a targeted pass, what is `in_play`), and reads it
-/// (applying filters on the way with `early`).
+/// The log groups a pass knows of.
+pub(crate) enum Groups<'a> {
+    /// A scheduled pass's: the region's listing.
+    Listed(ListedGroups),
+    /// A targeted pass's: the locations in play, each log group looked up as it is read.
+    InPlay(&'a InPlay),
+}
+
+/// Lists the account's buckets, chooses what to read from the desire and the ledger ([`scope`];
+/// in a targeted pass, what is in play), and reads it (applying filters on the way with
+/// `early`).
 pub(crate) async fn observe_scope(
     cx: &PassCx<'_>,
-    (desired, routing, listed_groups): (&Desired, &Routing, ListedGroups),
+    (desired, routing, groups): (&Desired, &Routing, Groups<'_>),
     policy: &PlanPolicy,
     ledger: TargetLedger,
-    (in_play, early): (Option<&InPlay>, Option<&EarlyApply<'_>>),
+    early: Option<&EarlyApply<'_>>,
 ) -> (Observed, Scope, Vec<ChangeOutcome>) {
     let PassCx {
         apis,
@@ -72,20 +81,17 @@ pub(crate) async fn observe_scope(
     let concurrency = config.aws.concurrency;
     progress.step(target, "listing buckets");
     let listed_buckets = observe::list_buckets(apis).await;
-    let scope = match in_play {
+    let scope = match &groups {
         // A targeted pass reads what is in play, and trusts nothing else.
-        Some(in_play) => Scope {
-            log_groups: listed_groups
-                .as_ref()
-                .map(|g| g.keys().cloned().collect())
-                .unwrap_or_default(),
+        Groups::InPlay(in_play) => Scope {
+            log_groups: in_play.log_groups.clone(),
             buckets: in_play.buckets.clone(),
             ..Scope::default()
         },
-        None => scope(
+        Groups::Listed(listed) => scope(
             desired,
             &ledger,
-            &listed_groups
+            &listed
                 .as_ref()
                 .map(|g| g.keys().cloned().collect())
                 .unwrap_or_default(),
@@ -97,39 +103,47 @@ pub(crate) async fn observe_scope(
     };
 
     progress.step(target, "reading subscription filters");
-    // Desired and held groups: absent from the listing means not there (yet), with no call.
-    let known: BTreeSet<&LogGroupName> = desired
-        .log_groups
-        .keys()
-        .chain(&desired.held_log_groups)
-        .collect();
-    let (log_groups, logs_unswept, early) = match &listed_groups {
-        Ok(classes) => {
-            let reads = observe::log_group_reads(apis, &scope.log_groups, classes, concurrency);
-            let (mut states, early) = match early {
-                Some(early) => early.run(reads).await,
-                None => (reads.collect().await, Vec::new()),
-            };
+    let names = &scope.log_groups;
+    let read = |classes| async move {
+        let reads = observe::log_group_reads(apis, names, classes, concurrency);
+        match early {
+            Some(early) => early.run(reads).await,
+            None => (reads.collect().await, Vec::new()),
+        }
+    };
+    let (log_groups, logs_unswept, early) = match &groups {
+        // Every desired, held and ledgered group of a targeted pass is in play, so read.
+        Groups::InPlay(_) => {
+            let (states, early) = read(GroupClasses::LookedUp).await;
+            (states, None, early)
+        }
+        Groups::Listed(Ok(classes)) => {
+            let (mut states, early) = read(GroupClasses::Listed(classes)).await;
+            // Desired and held groups: absent from the listing means not there (yet), with no
+            // call.
+            let known = desired.log_groups.keys().chain(&desired.held_log_groups);
             let ledgered = ledger
                 .triggers
                 .values()
                 .filter_map(|e| e.location.strip_prefix("log-group:"))
                 .map(LogGroupName::new);
-            for name in known.iter().map(|g| (*g).clone()).chain(ledgered) {
+            for name in known.cloned().chain(ledgered) {
                 if !classes.contains_key(&name) {
                     states.insert(name, LogGroupState::Missing);
                 }
             }
             (states, None, early)
         }
-        Err(detail) => {
-            let states = known
-                .iter()
+        Groups::Listed(Err(detail)) => {
+            let states = desired
+                .log_groups
+                .keys()
+                .chain(&desired.held_log_groups)
                 .map(|g| {
                     let state = LogGroupState::Unreadable {
                         detail: detail.clone(),
                     };
-                    ((*g).clone(), state)
+                    (g.clone(), state)
                 })
                 .collect();
             (states, Some(detail.clone()), Vec::new())

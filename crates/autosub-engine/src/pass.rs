@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::context::{Mode, PassCx, Progress, Run, Target};
 pub use crate::observe::AuditReport;
-use crate::observe::{audit_report, observe_scope};
+use crate::observe::{Groups, audit_report, observe_scope};
 use crate::pipeline::{EarlyApply, apply_rest};
 use crate::targeted;
 
@@ -299,21 +299,22 @@ async fn discover_and_plan(
         targeted::narrow(&mut desired, in_play);
     }
 
-    let listed_groups = match &in_play {
+    let groups = match &in_play {
         None => {
             progress.step(target, "listing log groups");
-            observe::list_log_groups(apis).await
+            Groups::Listed(observe::list_log_groups(apis).await)
         }
-        Some(in_play) => {
-            progress.step(target, "looking up the log groups in play");
-            targeted::look_up_log_groups(apis, in_play, concurrency).await
-        }
+        Some(in_play) => Groups::InPlay(in_play),
     };
     // Read in either mode: a policy to the forwarder already delivers what it selects.
     progress.step(target, "reading the account's subscription filter policies");
     let account_policies = observe::account_policies(apis).await;
-    if account_mode && let Some(forwarder) = routing.forwarders.get(&target.region) {
-        let wanted = match &listed_groups {
+    // Account-policy mode has no targeted passes: its exclusions come from the listing.
+    if account_mode
+        && let (Some(forwarder), Groups::Listed(listed_groups)) =
+            (routing.forwarders.get(&target.region), &groups)
+    {
+        let wanted = match listed_groups {
             Ok(listed) => policy_routing::want(
                 &policy.filter_name,
                 forwarder,
@@ -361,10 +362,10 @@ async fn discover_and_plan(
     };
     let (mut observed, scope, early) = observe_scope(
         pass,
-        (&desired, &routing, listed_groups),
+        (&desired, &routing, groups),
         policy,
         ledger,
-        (in_play.as_ref(), early.as_ref()),
+        early.as_ref(),
     )
     .await;
     observed.policies = policies;

@@ -1,22 +1,19 @@
 //! What a targeted pass does differently from a scheduled one: it plans from the target's last
 //! full discovery with the focused resources re-discovered ([`Discoveries`] remembers it), and
 //! it reads and plans only the locations in play ([`InPlay`]), looking each log group up by name
-//! instead of listing the region. It creates and updates; deletes wait for the scheduled passes,
+//! as it reads it instead of listing the region. It creates and updates; deletes wait for the scheduled passes,
 //! which count stale passes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use autosub_aws::apis::TargetApis;
 use autosub_core::desired::Desired;
 use autosub_core::focus::{Focus, InPlay};
 use autosub_core::ledger::TargetLedger;
 use autosub_core::plan::{Action, Plan};
-use autosub_core::{Discovery, GLOBAL_LOG_REGION, LogGroupName};
-use futures::{StreamExt, stream};
+use autosub_core::{Discovery, GLOBAL_LOG_REGION};
 
 use crate::context::Target;
-use crate::observe::ListedGroups;
 
 /// The last discovery of each target, as its latest pass (full or targeted) left it.
 #[derive(Default)]
@@ -113,34 +110,6 @@ fn subject_location(subject: &str) -> &str {
         }
         None => subject,
     }
-}
-
-/// The in-play log groups that exist, with their classes: one lookup each, in place of the
-/// region's listing.
-pub(crate) async fn look_up_log_groups(
-    apis: &TargetApis,
-    in_play: &InPlay,
-    concurrency: usize,
-) -> ListedGroups {
-    let found: Vec<(LogGroupName, Result<_, String>)> = stream::iter(&in_play.log_groups)
-        .map(|name| async move {
-            let class = apis
-                .logs
-                .log_group(name)
-                .await
-                .map_err(|e| format!("looking up log group {name}: {e}"));
-            (name.clone(), class)
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
-    let mut listed = BTreeMap::new();
-    for (name, class) in found {
-        if let Some(class) = class? {
-            listed.insert(name, class);
-        }
-    }
-    Ok(listed)
 }
 
 /// The part of the ledger a targeted pass plans with: the records of the locations in play, and

@@ -97,16 +97,8 @@ pub async fn put_cloudtrail_event(
     request: Value,
 ) -> Result<(), SeedError> {
     let short = source.split('.').next().unwrap_or(source);
-    let detail = json!({
-        "eventVersion": "1.09",
-        "eventSource": source,
-        "eventName": event_name,
-        "awsRegion": sdk.region().map(|r| r.to_string()).unwrap_or_default(),
-        "recipientAccountId": account,
-        "requestParameters": request,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-    });
+    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+    let detail = cloudtrail_detail(account, &region, source, event_name, request);
     let out = aws_sdk_eventbridge::Client::new(sdk)
         .put_events()
         .entries(
@@ -126,6 +118,50 @@ pub async fn put_cloudtrail_event(
         )));
     }
     Ok(())
+}
+
+/// The `detail` of a CloudTrail management event, as CloudTrail records a successful call.
+fn cloudtrail_detail(
+    account: &str,
+    region: &str,
+    source: &str,
+    event_name: &str,
+    request: Value,
+) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "eventSource": source,
+        "eventName": event_name,
+        "awsRegion": region,
+        "recipientAccountId": account,
+        "requestParameters": request,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+    })
+}
+
+/// The SQS message body EventBridge delivers for a CloudTrail management event: the whole
+/// envelope (`account`, `region`, `detail-type`, `detail`), for a queue fed without a rule.
+pub fn cloudtrail_message(
+    account: &str,
+    region: &str,
+    source: &str,
+    event_name: &str,
+    request: Value,
+) -> String {
+    let short = source.split('.').next().unwrap_or(source);
+    json!({
+        "version": "0",
+        "id": format!("{account}-{region}-{event_name}"),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": format!("aws.{short}"),
+        "account": account,
+        "time": "2026-12-05T00:00:00Z",
+        "region": region,
+        "resources": [],
+        "detail": cloudtrail_detail(account, region, source, event_name, request),
+    })
+    .to_string()
 }
 
 /// Sends `body` straight to the queue (a message no rule would send).

@@ -4,4 +4,6 @@
 pub use crate::account_policy::account_policies;
 pub use crate::invoke_permission::{forwarder_policies, policy_state};
 pub use crate::s3_notification::{bucket_regions, buckets, list_buckets};
-pub use crate::subscription_filter::{list_log_groups, log_group_reads, read_log_groups};
+pub use crate::subscription_filter::{
+    GroupClasses, list_log_groups, log_group_reads, read_log_groups,
+};

@@ -24,12 +24,23 @@ pub async fn list_log_groups(
         .map_err(|e| format!("listing log groups: {e}"))
 }
 
-/// The filters of each of `names` (one DescribeSubscriptionFilters each), whose classes the
-/// listing gave.
+/// Where the reads of [`log_group_reads`] take each group's class from.
+#[derive(Clone, Copy)]
+pub enum GroupClasses<'a> {
+    /// The region's listing ([`list_log_groups`]): each group read is in it.
+    Listed(&'a BTreeMap<LogGroupName, LogGroupClass>),
+    /// One lookup per group (DescribeLogGroups by name prefix) just before its filters are
+    /// read, for a targeted pass, which lists nothing: a group the lookup does not find is
+    /// missing, with no filter read. Lookups and reads overlap, so a burst's groups cost the
+    /// time of the slower API (DescribeSubscriptionFilters), not of both in turn.
+    LookedUp,
+}
+
+/// The filters of each of `names` (one DescribeSubscriptionFilters each).
 pub async fn read_log_groups(
     apis: &TargetApis,
     names: &BTreeSet<LogGroupName>,
-    classes: &BTreeMap<LogGroupName, LogGroupClass>,
+    classes: GroupClasses<'_>,
     concurrency: usize,
 ) -> BTreeMap<LogGroupName, LogGroupState> {
     log_group_reads(apis, names, classes, concurrency)
@@ -42,15 +53,25 @@ pub async fn read_log_groups(
 pub fn log_group_reads<'a>(
     apis: &'a TargetApis,
     names: &'a BTreeSet<LogGroupName>,
-    classes: &'a BTreeMap<LogGroupName, LogGroupClass>,
+    classes: GroupClasses<'a>,
     concurrency: usize,
 ) -> impl Stream<Item = (LogGroupName, LogGroupState)> + 'a {
     stream::iter(names)
         .map(move |group| async move {
-            let class = classes
-                .get(group)
-                .cloned()
-                .unwrap_or(LogGroupClass::Standard);
+            let class = match classes {
+                GroupClasses::Listed(listed) => listed
+                    .get(group)
+                    .cloned()
+                    .unwrap_or(LogGroupClass::Standard),
+                GroupClasses::LookedUp => match apis.logs.log_group(group).await {
+                    Ok(Some(class)) => class,
+                    Ok(None) => return (group.clone(), LogGroupState::Missing),
+                    Err(e) => {
+                        let detail = format!("looking up log group {group}: {e}");
+                        return (group.clone(), LogGroupState::Unreadable { detail });
+                    }
+                },
+            };
             let state = match apis.logs.subscription_filters(group).await {
                 Ok(filters) => LogGroupState::Found { class, filters },
                 // Deleted since the listing: gone, not a failure.
