@@ -65,7 +65,7 @@ async fn every_service_a_demo_run_calls_is_one_the_doctor_checks() {
 }
 
 #[tokio::test]
-async fn the_doctor_checks_the_stores_the_region_listing_and_organizations_a_run_calls() {
+async fn the_doctor_checks_the_stores_the_region_listing_organizations_and_the_queue_a_run_calls() {
     let factory = ClientFactory::new(AwsSettings {
         endpoint_url: Some("http://127.0.0.1:9".into()),
         region: Some(Region::new("eu-west-1")),
@@ -109,7 +109,7 @@ async fn the_doctor_checks_the_stores_the_region_listing_and_organizations_a_run
             "{service} {region} in {plain:?}"
         );
     }
-    for service in ["dynamodb", "ec2", "organizations"] {
+    for service in ["dynamodb", "ec2", "organizations", "sqs"] {
         assert!(
             plain.iter().all(|(s, _)| s != service),
             "{service} is not called by this configuration: {plain:?}"
@@ -131,5 +131,13 @@ async fn the_doctor_checks_the_stores_the_region_listing_and_organizations_a_run
     assert!(
         fleet.contains(&pair("organizations", "us-east-1")),
         "{fleet:?}"
+    );
+
+    let events = endpoints(
+        "[aws]\nregions = [\"eu-west-1\"]\n[forwarders]\neu-west-1 = \"fwd\"\n[events]\nqueue_url = \"https://sqs.eu-central-1.amazonaws.com/111111111111/autosub-events\"\n",
+    );
+    assert!(
+        events.contains(&pair("sqs", "eu-central-1")),
+        "the queue is called in its own region: {events:?}"
     );
 }

@@ -282,6 +282,14 @@ impl Config {
             .map(|r| Region::new(r.as_str()))
     }
 
+    /// The region autosub calls the `[events]` queue in: its URL's, else (an emulator's URL names
+    /// none) [`Config::first_region`]; `None` without a queue, or with neither (then the caller's
+    /// home region).
+    pub fn events_queue_region(&self) -> Option<Region> {
+        let queue = self.events.queue.as_ref()?;
+        queue.region.clone().or_else(|| self.first_region())
+    }
+
     /// The forwarders of one fleet account: `[forwarders]`, overridden region by region by the
     /// account's own.
     pub fn forwarders_for(&self, account: &AccountConfig) -> Forwarders {

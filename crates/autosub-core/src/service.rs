@@ -433,11 +433,13 @@ pub enum AwsService {
     Ec2,
     /// Organizations (the member accounts of a fleet).
     Organizations,
+    /// SQS (the `[events]` queue).
+    Sqs,
 }
 
 impl AwsService {
     /// Every AWS service autosub calls.
-    pub const ALL: [AwsService; 16] = [
+    pub const ALL: [AwsService; 17] = [
         Self::Sts,
         Self::Lambda,
         Self::S3,
@@ -454,6 +456,7 @@ impl AwsService {
         Self::DynamoDb,
         Self::Ec2,
         Self::Organizations,
+        Self::Sqs,
     ];
 
     /// The SDK's service id, which names its `AWS_ENDPOINT_URL_<SERVICE>` variable.
@@ -475,6 +478,7 @@ impl AwsService {
             Self::DynamoDb => "DynamoDB",
             Self::Ec2 => "EC2",
             Self::Organizations => "Organizations",
+            Self::Sqs => "SQS",
         }
     }
 
@@ -507,6 +511,7 @@ impl AwsService {
             Self::DynamoDb => "dynamodb",
             Self::Ec2 => "ec2",
             Self::Organizations => "organizations",
+            Self::Sqs => "sqs",
         }
     }
 

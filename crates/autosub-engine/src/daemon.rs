@@ -292,10 +292,9 @@ async fn follow_events(cx: &DaemonCx<'_>, shared: Shared<'_>, shutdown: &Cancell
     let Some(queue) = &cx.config.events.queue else {
         return;
     };
-    let region = queue
-        .region
-        .clone()
-        .or_else(|| cx.config.first_region())
+    let region = cx
+        .config
+        .events_queue_region()
         .unwrap_or_else(|| cx.factory.own_region());
     tracing::info!(queue = %queue.url, debounce_ms = cx.config.events.debounce.as_millis() as u64, "following the event queue");
     let api = cx.factory.queue(&queue.url, &region);

@@ -605,7 +605,8 @@ async fn forwarder_checks(
 /// part and in `GLOBAL_LOG_REGION` for its global part; Lambda in each forwarder's region; the
 /// ledger's S3 or DynamoDB and the lease's DynamoDB in the stores' region; EC2 (DescribeRegions)
 /// when a region list is `["all"]` or in a fleet; Organizations when it finds the accounts;
-/// Secrets Manager in the API key secret's region when events are on.
+/// Secrets Manager in the API key secret's region when Datadog events are on; SQS in the
+/// `[events]` queue's region.
 pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoint> {
     let config = cx.config;
     let mut wanted: BTreeSet<(AwsService, Region)> = BTreeSet::new();
@@ -653,6 +654,12 @@ pub fn aws_endpoints(cx: &DoctorCx<'_>, regions: &[Region]) -> Vec<ServiceEndpoi
     }
     if config.fleet.organizations.is_some() {
         wanted.insert((AwsService::Organizations, cx.factory.organizations_region()));
+    }
+    if config.events.queue.is_some() {
+        let region = config
+            .events_queue_region()
+            .unwrap_or_else(|| cx.factory.own_region());
+        wanted.insert((AwsService::Sqs, region));
     }
     if config.datadog.telemetry.events
         && let Ok(Some(ApiKeySource::Secret(secret))) = &cx.api_key

@@ -45,16 +45,16 @@ const EVENTS_PRINCIPAL: &str = "events.amazonaws.com";
 /// Where the queue is, and so where every rule must send.
 struct Topology<'a> {
     queue: &'a QueueUrl,
-    /// The queue's region: from its URL, else (an emulator's URL names none) the home region.
+    /// The queue's region ([`autosub_config::Config::events_queue_region`]).
     region: Region,
 }
 
 impl<'a> Topology<'a> {
     fn of(cx: &'a DoctorCx<'_>) -> Option<Self> {
         let queue = cx.config.events.queue.as_ref()?;
-        let region = queue
-            .region
-            .clone()
+        let region = cx
+            .config
+            .events_queue_region()
             .unwrap_or_else(|| cx.factory.own_region());
         Some(Self { queue, region })
     }
