@@ -147,7 +147,7 @@ pub fn adopt(
                 subject: ACCOUNT_POLICIES.into(),
                 reason: SkipReason::Unreadable,
                 detail: format!(
-                    "the account's subscription filter policies could not be read ({detail}); if one delivers to the forwarder, the per-group filters deliver those events twice. Access denied: allow logs:DescribeAccountPolicies (`autosub iam-policy` prints it)"
+                    "the account's subscription filter policies could not be read ({detail}); if one delivers to the forwarder, the per-group filters deliver those events twice. If the read was denied, allow logs:DescribeAccountPolicies (`autosub iam-policy` prints it)"
                 ),
             });
             return;
