@@ -27,7 +27,9 @@ use autosub_aws::factory::{AwsSettings, ClientFactory};
 use autosub_core::Region;
 use autosub_testkit::estate::{self, Clients, FunctionSpec};
 use autosub_testkit::events::cloudtrail_message;
-use autosub_testkit::fake::{FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape, only_served_services};
+use autosub_testkit::fake::{
+    FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape, only_served_services, unit_interval,
+};
 use autosub_testkit::moto::{MOTO_DEFAULT_ACCOUNT, MotoServer};
 use in_process_daemon::{InProcessDaemon, following_config};
 use serde_json::json;
@@ -110,15 +112,6 @@ fn burst(n: usize) -> Vec<Arrival> {
             name: format!("burst-{i:04}"),
         })
         .collect()
-}
-
-/// The `n`-th number of a fixed pseudo-random sequence in [0, 1) (splitmix64).
-fn unit_interval(n: u64) -> f64 {
-    let mut z = n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// What one run measured.

@@ -7,15 +7,14 @@
 
 use std::time::Duration;
 
-use autosub_aws::factory::{AwsSettings, ClientFactory};
-use autosub_core::Region;
 use autosub_testkit::events::cloudtrail_message;
-use autosub_testkit::fake::{FAKE_ENDPOINT, FakeAws, FakeConfig, FleetShape, only_served_services};
+use autosub_testkit::fake::{FakeAws, FakeConfig, FleetShape, only_served_services};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::e2e::tempdir::Dir;
 use crate::in_process_daemon::{InProcessDaemon, following_config};
+use crate::on_fake::factory;
 
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
@@ -53,14 +52,7 @@ async fn a_thousand_new_log_groups_in_a_minute_are_absorbed_without_throttles_du
     );
     assert!(fake.set_redrive(&queue, &dlq, 5));
     let daemon = InProcessDaemon::new(
-        ClientFactory::from_sdk_config(
-            fake.sdk_config(ACCOUNT, REGION),
-            AwsSettings {
-                endpoint_url: Some(FAKE_ENDPOINT.to_owned()),
-                region: Some(Region::new(REGION)),
-                ..AwsSettings::default()
-            },
-        ),
+        factory(&fake),
         following_config(ACCOUNT, REGION, &dir.0, &queue, &only_served_services()),
     );
 

@@ -53,7 +53,7 @@ fn fake() -> FakeAws {
     fake
 }
 
-fn factory(fake: &FakeAws) -> ClientFactory {
+pub(crate) fn factory(fake: &FakeAws) -> ClientFactory {
     ClientFactory::from_sdk_config(
         fake.sdk_config(ACCOUNT, REGION),
         AwsSettings {

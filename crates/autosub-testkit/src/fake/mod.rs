@@ -770,8 +770,9 @@ impl HttpClient for FakeAws {
     }
 }
 
-/// The `n`-th number of a fixed pseudo-random sequence in [0, 1) (splitmix64).
-fn unit_interval(n: u64) -> f64 {
+/// The `n`-th number of a fixed pseudo-random sequence in [0, 1) (splitmix64): the fake's
+/// fault draws, and any test or bench that needs reproducible randomness.
+pub fn unit_interval(n: u64) -> f64 {
     let mut z = n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -599,15 +599,7 @@ async fn sqs_messages_are_sent_received_and_deleted() {
         "hidden while in flight"
     );
 
-    let attributes = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .expect("read")
-        .attributes
-        .unwrap_or_default();
+    let attributes = queue_attributes(&client, &url, QueueAttributeName::All).await;
     let attribute = |name: QueueAttributeName| attributes.get(&name).map(String::as_str);
     assert_eq!(
         attribute(QueueAttributeName::ApproximateNumberOfMessages),
@@ -958,15 +950,8 @@ async fn a_message_received_max_receive_count_times_moves_to_the_dead_letter_que
         Some(format!("arn:aws:sqs:{REGION}:{CENTRAL}:events").as_str())
     );
 
-    let policy = client
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::RedrivePolicy)
-        .send()
+    let policy = queue_attributes(&client, &url, QueueAttributeName::RedrivePolicy)
         .await
-        .expect("read")
-        .attributes
-        .unwrap_or_default()
         .remove(&QueueAttributeName::RedrivePolicy)
         .expect("a redrive policy");
     let policy: Value = serde_json::from_str(&policy).expect("JSON");
@@ -1066,4 +1051,21 @@ async fn put_subscription_filter_records_when_it_was_put() {
         .await
         .expect("deleted");
     assert_eq!(fake.filter_put_at(CENTRAL, REGION, group, "autosub"), None);
+}
+
+/// The queue's attributes `name` asks for (`All` for every one).
+async fn queue_attributes(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    name: QueueAttributeName,
+) -> std::collections::HashMap<QueueAttributeName, String> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name)
+        .send()
+        .await
+        .expect("read the queue's attributes")
+        .attributes
+        .unwrap_or_default()
 }
