@@ -238,6 +238,7 @@ fn generated_ids_elided(line: String) -> String {
                 "loadbalancer/$1/$2/*",
             ),
             (r"distribution/[A-Z0-9]+", "distribution/*"),
+            (r"vpc-flow-log/fl-[0-9a-f]+", "vpc-flow-log/fl-*"),
         ]
         .into_iter()
         .map(|(p, r)| (regex::Regex::new(p).expect("a valid pattern"), r))
@@ -357,6 +358,13 @@ async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive()
             "create subscription_filter API-Gateway-Execution-Logs_*/prod",
             "create subscription_filter /demo/apigateway/payments-access",
             "create subscription_filter /demo/apigateway/eu-catalog-access",
+            // VPC flow logs to a log group and to S3 (narrowed to the account's folder).
+            "create subscription_filter /demo/vpc-flow-logs",
+            "create s3_notification s3://demo-vpc-flow-logs/AWSLogs/123456789012/vpcflowlogs/",
+            // CloudTrail: two trails' folders in one bucket, one trail's log group.
+            "create s3_notification s3://demo-cloudtrail-logs/audit/AWSLogs/123456789012/CloudTrail/",
+            "create s3_notification s3://demo-cloudtrail-logs/cw/AWSLogs/123456789012/CloudTrail/",
+            "create subscription_filter /demo/cloudtrail",
         ]),
         "the Datadog template's logs statement already covers the log groups: no logs permission"
     );
@@ -373,6 +381,9 @@ async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive()
             "not_subscribable arn:aws:apigateway:us-east-1::/restapis/*/stages/prod",
             "not_subscribable arn:aws:states:us-east-1:123456789012:stateMachine:demo-cross-region",
             "not_subscribable arn:aws:wafv2:us-east-1:123456789012:regional/webacl/demo-admin-acl/*",
+            "not_subscribable arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/fl-*",
+            // A trail recording reads of its own bucket: the loop guard.
+            "loop_guard s3://demo-cloudtrail-loop/AWSLogs/123456789012/CloudTrail/",
             // moto answers DescribeAccountPolicies with a 500.
             "unreadable account-policies",
         ])
@@ -404,7 +415,7 @@ async fn demo_estate_plans_exactly_then_converges_and_foreign_triggers_survive()
         .iter()
         .flat_map(|p| p["outcomes"].as_array().unwrap())
         .collect();
-    assert_eq!(outcomes.len(), 29);
+    assert_eq!(outcomes.len(), 34);
     assert!(
         outcomes.iter().all(|o| o["outcome"] == "applied"),
         "{outcomes:?}"
@@ -675,6 +686,11 @@ async fn discover_lists_every_source_with_service_arn_and_location() {
         "api_gateway arn:aws:apigateway:us-east-1::/restapis/*/stages/prod API-Gateway-Execution-Logs_*/prod",
         "api_gateway arn:aws:apigateway:us-east-1::/apis/*/stages/$default /demo/apigateway/payments-access",
         "api_gateway arn:aws:apigateway:eu-west-1::/apis/*/stages/$default /demo/apigateway/eu-catalog-access",
+        "vpc_flow_logs arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/fl-* /demo/vpc-flow-logs",
+        "vpc_flow_logs arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/fl-* s3://demo-vpc-flow-logs/AWSLogs/123456789012/vpcflowlogs/",
+        "cloudtrail arn:aws:cloudtrail:us-east-1:123456789012:trail/demo-audit-trail s3://demo-cloudtrail-logs/audit/AWSLogs/123456789012/CloudTrail/",
+        "cloudtrail arn:aws:cloudtrail:us-east-1:123456789012:trail/demo-cw-trail /demo/cloudtrail",
+        "cloudtrail arn:aws:cloudtrail:us-east-1:123456789012:trail/demo-cw-trail s3://demo-cloudtrail-logs/cw/AWSLogs/123456789012/CloudTrail/",
     ]));
     assert_eq!(sources, want, "the forwarders are not sources");
 }
@@ -691,6 +707,8 @@ fn iam_action(service: &str, operation: &str) -> String {
         "SFN" => "states",
         "WAFV2" => "wafv2",
         "SQS" => "sqs",
+        "EC2" => "ec2",
+        "CloudTrail" => "cloudtrail",
         "API Gateway" | "ApiGatewayV2" => return "apigateway:GET".to_owned(),
         other => panic!("no IAM prefix known for SDK service {other:?}"),
     };

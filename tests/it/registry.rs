@@ -93,7 +93,7 @@ async fn the_doctor_checks_the_stores_the_region_listing_organizations_and_the_q
     let pair = |service: &str, region: &str| (service.to_owned(), region.to_owned());
 
     let plain = endpoints(
-        "[aws]\nregions = [\"eu-west-1\"]\n[forwarders]\neu-west-1 = \"fwd\"\n[services.wafv2]\nenabled = true\n",
+        "[aws]\nregions = [\"eu-west-1\"]\n[forwarders]\neu-west-1 = \"fwd\"\n[services.wafv2]\nenabled = true\n[services.vpc_flow_logs]\nenabled = false\n",
     );
     for (service, region) in [
         ("sts", "eu-west-1"),
@@ -123,6 +123,8 @@ async fn the_doctor_checks_the_stores_the_region_listing_organizations_and_the_q
         stores.contains(&pair("dynamodb", "eu-west-1")),
         "{stores:?}"
     );
+    // VPC flow log discovery (on by default) reads DescribeFlowLogs in each region.
+    assert!(stores.contains(&pair("ec2", "eu-west-1")), "{stores:?}");
 
     let fleet = endpoints(
         "[aws]\nregions = [\"all\"]\n[forwarders]\neu-west-1 = \"fwd\"\n[fleet.organizations]\nous = [\"ou-ab12-cdef3456\"]\n",

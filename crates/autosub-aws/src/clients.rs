@@ -155,6 +155,8 @@ source_clients! {
     wafv2: aws_sdk_wafv2, "wafv2", "wafv2";
     apigateway: aws_sdk_apigateway, "apigateway", "apigateway";
     apigatewayv2: aws_sdk_apigatewayv2, "apigatewayv2", "apigateway";
+    cloudtrail: aws_sdk_cloudtrail, "cloudtrail", "cloudtrail";
+    ec2: aws_sdk_ec2, "ec2", "ec2";
 }
 
 impl Clients {

@@ -23,6 +23,7 @@ use crate::clients::{
     sdk_region,
 };
 use crate::cloudfront::SdkCloudFront;
+use crate::cloudtrail::SdkCloudTrail;
 use crate::elb::SdkElb;
 use crate::elbv2::SdkElbv2;
 use crate::endpoints::{AwsService, EndpointOrigin, ServiceEndpoint};
@@ -43,6 +44,7 @@ use crate::secrets::SdkSecrets;
 use crate::source_apis::SourceApis;
 use crate::step_functions::SdkStepFunctions;
 use crate::trails::{SdkTrails, TrailsApi};
+use crate::vpc_flow_logs::SdkFlowLogs;
 use crate::wafv2::SdkWafv2;
 
 /// How the factory reaches AWS.
@@ -275,7 +277,9 @@ impl ClientFactory {
                 redshift: Arc::new(SdkRedshift::new(target.clone())),
                 step_functions: Arc::new(SdkStepFunctions::new(target.clone())),
                 wafv2: Arc::new(SdkWafv2::new(target.clone())),
-                api_gateway: Arc::new(SdkApiGateway::new(target)),
+                api_gateway: Arc::new(SdkApiGateway::new(target.clone())),
+                cloudtrail: Arc::new(SdkCloudTrail::new(target.clone())),
+                vpc_flow_logs: Arc::new(SdkFlowLogs::new(target)),
             },
         }
     }
@@ -370,16 +374,8 @@ impl ClientFactory {
     /// CloudTrail of `account` in `region`, with the account's registered credentials (the
     /// credentials as they are when it has none), for `autosub doctor`.
     pub fn trails(&self, account: &AccountId, region: &Region) -> Arc<dyn TrailsApi> {
-        let config = configure!(
-            aws_sdk_cloudtrail::config::Builder,
-            &self.clients,
-            "cloudtrail",
-            "cloudtrail",
-            account,
-            region
-        );
         Arc::new(SdkTrails {
-            client: aws_sdk_cloudtrail::Client::from_conf(config.build()),
+            client: self.clients.cloudtrail(account, region),
             region: region.clone(),
         })
     }

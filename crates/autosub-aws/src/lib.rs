@@ -30,6 +30,7 @@ pub mod trails;
 mod api_gateway;
 mod clients;
 mod cloudfront;
+mod cloudtrail;
 mod elb;
 mod elbv2;
 mod lambda;
@@ -39,6 +40,7 @@ mod s3;
 mod sdk_error;
 mod secrets;
 mod step_functions;
+mod vpc_flow_logs;
 mod wafv2;
 
 pub use apis::{

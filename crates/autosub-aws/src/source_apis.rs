@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use autosub_core::BucketName;
 
 use crate::error::AwsError;
+use crate::trails::AdvancedField;
 
 /// Where access logs go in S3: a bucket's server access logs (`GetBucketLogging`), a
 /// distribution's or a load balancer's.
@@ -69,6 +70,10 @@ pub struct SourceApis {
     pub wafv2: Arc<dyn Wafv2Api>,
     /// API Gateway REST (v1) and HTTP/WebSocket (v2).
     pub api_gateway: Arc<dyn ApiGatewayApi>,
+    /// CloudTrail trails.
+    pub cloudtrail: Arc<dyn CloudTrailApi>,
+    /// EC2 VPC flow logs.
+    pub vpc_flow_logs: Arc<dyn FlowLogsApi>,
 }
 
 /// CloudFront distributions and their standard (legacy) logging.
@@ -186,4 +191,84 @@ pub trait ApiGatewayApi: Send + Sync {
     async fn http_apis(&self) -> Result<Vec<GatewayApi>, AwsError>;
     /// GetStages of an HTTP/WebSocket API (by id).
     async fn http_stages(&self, api_id: &str) -> Result<Vec<Stage>, AwsError>;
+}
+
+/// A trail listed in its home region, reduced to where it delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrailDelivery {
+    /// ARN and name.
+    pub resource: Resource,
+    /// `S3BucketName` and `S3KeyPrefix` (every trail has a bucket).
+    pub bucket: Option<AccessLogTarget>,
+    /// `CloudWatchLogsLogGroupArn`, when it also delivers to CloudWatch Logs.
+    pub log_group_arn: Option<String>,
+    /// True for an organization trail (it writes `AWSLogs/<org-id>/<account>/…`).
+    pub organization: bool,
+}
+
+/// A basic event selector, as far as S3 object data events go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BasicDataSelector {
+    /// `ReadOnly`, `WriteOnly` or `All` (AWS's default when absent).
+    pub read_write: Option<String>,
+    /// The `Values` of its `AWS::S3::Object` data resources: `arn:<partition>:s3` (every
+    /// bucket), `arn:<partition>:s3:::<bucket>/` or `arn:<partition>:s3:::<bucket>/<prefix>`.
+    pub s3_objects: Vec<String>,
+}
+
+/// A trail's event selectors (GetEventSelectors): basic or advanced, never both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventSelectors {
+    /// Basic event selectors (none: management events only, AWS's default).
+    Basic(Vec<BasicDataSelector>),
+    /// Advanced event selectors, each the list of its field conditions.
+    Advanced(Vec<Vec<AdvancedField>>),
+}
+
+/// CloudTrail trails and where they deliver.
+#[async_trait]
+pub trait CloudTrailApi: Send + Sync {
+    /// The trails whose home is this region (DescribeTrails with `includeShadowTrails` false):
+    /// a multi-region trail is listed once, in its home region; an organization trail in the
+    /// account that owns it.
+    async fn trails(&self) -> Result<Vec<TrailDelivery>, AwsError>;
+    /// GetEventSelectors of the trail `arn`.
+    async fn event_selectors(&self, arn: &str) -> Result<EventSelectors, AwsError>;
+    /// ListTags (up to 20 ARNs a call), ARN → tags.
+    async fn tags(&self, arns: &[String]) -> Result<BTreeMap<String, Tags>, AwsError>;
+}
+
+/// A VPC flow log as DescribeFlowLogs lists it, reduced to where it delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowLog {
+    /// `arn:<partition>:ec2:<region>:<account>:vpc-flow-log/<id>`; name = the flow log id.
+    pub resource: Resource,
+    /// Its tags (DescribeFlowLogs returns them).
+    pub tags: Tags,
+    /// The VPC, subnet, network interface or Transit Gateway (attachment) it watches.
+    pub watched: String,
+    /// `FlowLogStatus` (`ACTIVE` is the only documented value).
+    pub status: String,
+    /// `DeliverLogsStatus` (`SUCCESS`, `FAILED`), with `DeliverLogsErrorMessage`.
+    pub delivery: Option<(String, Option<String>)>,
+    /// `LogDestinationType`: `cloud-watch-logs` (AWS's default), `s3` or
+    /// `kinesis-data-firehose`.
+    pub destination_type: String,
+    /// `LogDestination`: the log group, bucket (with its folder) or stream ARN.
+    pub destination: Option<String>,
+    /// `LogGroupName` (log group destinations, also when `LogDestination` is absent).
+    pub log_group_name: Option<String>,
+    /// `DeliverCrossAccountRole`: delivery into another account.
+    pub cross_account_role: Option<String>,
+    /// `DestinationOptions.FileFormat` (S3): `plain-text` or `parquet`.
+    pub file_format: Option<String>,
+    /// `DestinationOptions.HiveCompatiblePartitions` (S3).
+    pub hive_compatible: bool,
+}
+
+/// EC2 VPC flow logs.
+#[async_trait]
+pub trait FlowLogsApi: Send + Sync {
+    /// Every flow log of the region (DescribeFlowLogs, all pages), with its tags.
+    async fn flow_logs(&self) -> Result<Vec<FlowLog>, AwsError>;
 }

@@ -1,10 +1,12 @@
 //! CloudTrail, read-only: the trails that apply to a region, whether each is logging, and which
 //! write management events it records. Event-driven mode depends on them: EventBridge puts
 //! "AWS API Call via CloudTrail" events on the default bus only when a trail with logging
-//! enabled records them. `autosub doctor` reads them; nothing in a run does.
+//! enabled records them. `autosub doctor` reads them through [`TrailsApi`]; trail discovery
+//! (`source_apis::CloudTrailApi`) shares the SDK reads below.
 
 use async_trait::async_trait;
 use autosub_core::Region;
+use aws_sdk_cloudtrail::operation::get_event_selectors::GetEventSelectorsOutput;
 
 use crate::error::AwsError;
 use crate::sdk_error::aws_error;
@@ -163,15 +165,8 @@ pub(crate) struct SdkTrails {
 #[async_trait]
 impl TrailsApi for SdkTrails {
     async fn trails(&self) -> Result<Vec<Trail>, AwsError> {
-        let out = self
-            .client
-            .describe_trails()
-            .include_shadow_trails(true)
-            .send()
-            .await
-            .map_err(|e| aws_error("cloudtrail:DescribeTrails", e))?;
-        let mut trails: Vec<Trail> = out
-            .trail_list()
+        let mut trails: Vec<Trail> = describe_trails(&self.client, true)
+            .await?
             .iter()
             .filter_map(|t| {
                 let arn = t.trail_arn()?.to_owned();
@@ -207,35 +202,9 @@ impl TrailsApi for SdkTrails {
     }
 
     async fn management_writes(&self, arn: &str) -> Result<ManagementWrites, AwsError> {
-        let out = self
-            .client
-            .get_event_selectors()
-            .trail_name(arn)
-            .send()
-            .await
-            .map_err(|e| aws_error("cloudtrail:GetEventSelectors", e))?;
+        let out = get_event_selectors(&self.client, arn).await?;
         if !out.advanced_event_selectors().is_empty() {
-            let selectors: Vec<Vec<AdvancedField>> = out
-                .advanced_event_selectors()
-                .iter()
-                .map(|s| {
-                    s.field_selectors()
-                        .iter()
-                        .map(|f| AdvancedField {
-                            field: f.field().to_owned(),
-                            condition: FieldCondition {
-                                equals: f.equals().to_vec(),
-                                starts_with: f.starts_with().to_vec(),
-                                ends_with: f.ends_with().to_vec(),
-                                not_equals: f.not_equals().to_vec(),
-                                not_starts_with: f.not_starts_with().to_vec(),
-                                not_ends_with: f.not_ends_with().to_vec(),
-                            },
-                        })
-                        .collect()
-                })
-                .collect();
-            return Ok(ManagementWrites::of_advanced(&selectors));
+            return Ok(ManagementWrites::of_advanced(&advanced_fields(&out)));
         }
         let selectors: Vec<BasicSelector> = out
             .event_selectors()
@@ -248,6 +217,58 @@ impl TrailsApi for SdkTrails {
             .collect();
         Ok(ManagementWrites::of_basic(&selectors))
     }
+}
+
+/// DescribeTrails (one page: it has no paging, and a region holds at most a few trails), with
+/// or without the shadows of trails whose home is elsewhere.
+pub(crate) async fn describe_trails(
+    client: &aws_sdk_cloudtrail::Client,
+    include_shadow_trails: bool,
+) -> Result<Vec<aws_sdk_cloudtrail::types::Trail>, AwsError> {
+    let out = client
+        .describe_trails()
+        .include_shadow_trails(include_shadow_trails)
+        .send()
+        .await
+        .map_err(|e| aws_error("cloudtrail:DescribeTrails", e))?;
+    Ok(out.trail_list.unwrap_or_default())
+}
+
+/// GetEventSelectors of the trail `arn` (by ARN: a shadow or organization trail can only be
+/// named so).
+pub(crate) async fn get_event_selectors(
+    client: &aws_sdk_cloudtrail::Client,
+    arn: &str,
+) -> Result<GetEventSelectorsOutput, AwsError> {
+    client
+        .get_event_selectors()
+        .trail_name(arn)
+        .send()
+        .await
+        .map_err(|e| aws_error("cloudtrail:GetEventSelectors", e))
+}
+
+/// The advanced event selectors of a GetEventSelectors reply, each as its field conditions.
+pub(crate) fn advanced_fields(out: &GetEventSelectorsOutput) -> Vec<Vec<AdvancedField>> {
+    out.advanced_event_selectors()
+        .iter()
+        .map(|s| {
+            s.field_selectors()
+                .iter()
+                .map(|f| AdvancedField {
+                    field: f.field().to_owned(),
+                    condition: FieldCondition {
+                        equals: f.equals().to_vec(),
+                        starts_with: f.starts_with().to_vec(),
+                        ends_with: f.ends_with().to_vec(),
+                        not_equals: f.not_equals().to_vec(),
+                        not_starts_with: f.not_starts_with().to_vec(),
+                        not_ends_with: f.not_ends_with().to_vec(),
+                    },
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]

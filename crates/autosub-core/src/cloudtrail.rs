@@ -258,18 +258,29 @@ fn specs() -> impl Iterator<Item = (&'static EventSpec, Kind)> {
     services.chain(TRIGGER_EVENTS.iter().map(|(e, k)| (e, Kind::Trigger(*k))))
 }
 
-/// The non-empty strings at a dotted `path` of `value`: one string, or an array of them.
+/// The non-empty strings at a dotted `path` of `value`: one string, or an array of them. An
+/// array on the way is walked item by item, as CloudTrail renders a repeated EC2 request field
+/// (`FlowLogId: [{"content": "fl-1"}, {"content": "fl-2"}]` for `FlowLogId.content`).
 fn strings_at(value: &Value, path: &str) -> Vec<String> {
-    let found = path.split('.').try_fold(value, |v, key| v.get(key));
-    let strings = match found {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
+    let mut found = vec![value];
+    for key in path.split('.') {
+        found = found
+            .into_iter()
+            .flat_map(|v| match v {
+                Value::Array(items) => items.iter().filter_map(|i| i.get(key)).collect(),
+                _ => v.get(key).into_iter().collect::<Vec<_>>(),
+            })
+            .collect();
+    }
+    let strings = found.into_iter().flat_map(|v| match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
             .iter()
             .filter_map(|i| i.as_str().map(str::to_owned))
             .collect(),
         _ => Vec::new(),
-    };
-    strings.into_iter().filter(|s| !s.is_empty()).collect()
+    });
+    strings.filter(|s| !s.is_empty()).collect()
 }
 
 /// Every followed operation by event source: the services' (of `enabled`) and the triggers'.
@@ -438,6 +449,37 @@ mod tests {
             touched(&classic),
             BTreeSet::from([resource(Service::Elb, "web")])
         );
+        // EC2 renders its XML: one flow log id is a string, several an array (of ids in a
+        // response, of `{content, tag}` items in a request).
+        let created = envelope(
+            "ec2.amazonaws.com",
+            "CreateFlowLogs",
+            json!({
+                "requestParameters": {"CreateFlowLogsRequest": {"ResourceId": {"content": "vpc-1", "tag": 1}}},
+                "responseElements": {"CreateFlowLogsResponse": {"flowLogIdSet": {"item": ["fl-1", "fl-2"]}}},
+            }),
+        );
+        assert_eq!(
+            touched(&created),
+            BTreeSet::from([
+                resource(Service::VpcFlowLogs, "fl-1"),
+                resource(Service::VpcFlowLogs, "fl-2"),
+            ])
+        );
+        for ids in [
+            json!({"content": "fl-1", "tag": 1}),
+            json!([{"content": "fl-1", "tag": 1}, {"content": "fl-2", "tag": 2}]),
+        ] {
+            let deleted = envelope(
+                "ec2.amazonaws.com",
+                "DeleteFlowLogs",
+                json!({"requestParameters": {"DeleteFlowLogsRequest": {"FlowLogId": ids}}}),
+            );
+            assert!(
+                touched(&deleted).contains(&resource(Service::VpcFlowLogs, "fl-1")),
+                "{deleted}"
+            );
+        }
     }
 
     #[test]

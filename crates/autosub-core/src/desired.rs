@@ -9,7 +9,7 @@ use crate::account_policy::DesiredAccountPolicy;
 use crate::change::{Skip, SkipReason};
 use crate::ids::{BucketName, FunctionArn, LogGroupName, Region};
 use crate::pattern::wildcard_match;
-use crate::source::{Discovery, Gap, Location, Service};
+use crate::source::{Discovery, Gap, Location, LoopingLocation, Service};
 
 /// What to leave out, by user choice or because subscribing it would loop.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +160,13 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
                     skipped.insert(source.location.clone(), (SkipReason::LoopGuard, why));
                     continue;
                 }
+                if let Some(looping) = looping_overlap(discovery, bucket, prefix) {
+                    skipped.insert(
+                        source.location.clone(),
+                        (SkipReason::LoopGuard, looping.why.clone()),
+                    );
+                    continue;
+                }
                 by_bucket
                     .entry(bucket)
                     .or_default()
@@ -228,6 +235,13 @@ pub fn desire(discovery: &Discovery, selection: &Selection, routing: &Routing) -
         }
     }
 
+    // A looping location is reported even when no source desires it.
+    for looping in &discovery.loops {
+        skipped
+            .entry(looping.location.clone())
+            .or_insert_with(|| (SkipReason::LoopGuard, looping.why.clone()));
+    }
+
     desired.skips = skipped
         .into_iter()
         .map(|(location, (reason, detail))| Skip {
@@ -262,6 +276,22 @@ pub fn forwarder_log_groups<'a>(
             Location::S3 { .. } => None,
         })
         .collect()
+}
+
+/// The looping location (see [`Discovery::loops`]) of `bucket` that `prefix` overlaps (one is a
+/// prefix of the other), if any: subscribing `prefix` would have the forwarder read there.
+fn looping_overlap<'a>(
+    discovery: &'a Discovery,
+    bucket: &BucketName,
+    prefix: &str,
+) -> Option<&'a LoopingLocation> {
+    discovery.loops.iter().find(|l| match &l.location {
+        Location::S3 {
+            bucket: b,
+            prefix: p,
+        } => b == bucket && (p.starts_with(prefix) || prefix.starts_with(p.as_str())),
+        Location::LogGroup { .. } => false,
+    })
 }
 
 /// Every bucket on a cycle of server access logging (a bucket logging into itself, or buckets
@@ -403,6 +433,77 @@ mod tests {
                 prefix: format!("{from}/"),
             },
         }
+    }
+
+    #[test]
+    fn a_looping_location_and_every_prefix_overlapping_it_are_never_subscribed() {
+        let trail = "AWSLogs/111122223333/CloudTrail/";
+        let discovery = Discovery {
+            // Bucket `a`: the whole bucket and a disjoint prefix; `b`: a prefix inside the loop
+            // and a disjoint one.
+            sources: [
+                ("", "a"),
+                ("elb/", "a"),
+                ("b/", "b"),
+                (&*format!("{trail}us-east-1/"), "b"),
+            ]
+            .into_iter()
+            .map(|(prefix, bucket)| crate::source::LogSource {
+                service: Service::Elbv2,
+                resource_arn: format!("arn:lb:{bucket}:{prefix}"),
+                location: Location::S3 {
+                    bucket: BucketName::new(bucket),
+                    prefix: prefix.to_owned(),
+                },
+            })
+            .collect(),
+            loops: vec![
+                LoopingLocation {
+                    service: Service::CloudTrail,
+                    resource_arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/t".into(),
+                    location: Location::S3 {
+                        bucket: BucketName::new("a"),
+                        prefix: trail.into(),
+                    },
+                    why: "trail t loops".into(),
+                },
+                LoopingLocation {
+                    service: Service::CloudTrail,
+                    resource_arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/u".into(),
+                    location: Location::S3 {
+                        bucket: BucketName::new("b"),
+                        prefix: trail.into(),
+                    },
+                    why: "trail u loops".into(),
+                },
+            ],
+            ..Discovery::default()
+        };
+        let desired = desire(&discovery, &Selection::default(), &routing());
+        let guarded: Vec<(&str, &str)> = desired
+            .skips
+            .iter()
+            .filter(|s| s.reason == SkipReason::LoopGuard)
+            .map(|s| (s.subject.as_str(), s.detail.as_str()))
+            .collect();
+        assert_eq!(
+            guarded,
+            vec![
+                ("s3://a/", "trail t loops"),
+                ("s3://a/AWSLogs/111122223333/CloudTrail/", "trail t loops"),
+                ("s3://b/AWSLogs/111122223333/CloudTrail/", "trail u loops"),
+                (
+                    "s3://b/AWSLogs/111122223333/CloudTrail/us-east-1/",
+                    "trail u loops"
+                ),
+            ]
+        );
+        let subscribed: Vec<(&str, Vec<&str>)> = desired
+            .buckets
+            .iter()
+            .map(|(b, d)| (b.as_str(), d.prefixes.keys().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(subscribed, vec![("a", vec!["elb/"]), ("b", vec!["b/"])]);
     }
 
     #[test]

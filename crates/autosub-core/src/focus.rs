@@ -90,6 +90,12 @@ impl Focus {
                 .cloned()
                 .collect(),
             gaps: Vec::new(),
+            loops: remembered
+                .loops
+                .iter()
+                .filter(|l| !self.names(l.service, &l.resource_arn))
+                .cloned()
+                .collect(),
         };
         merged.merge(fresh);
         merged.normalize()

@@ -33,4 +33,4 @@ pub use observed::{
 };
 pub use permission::{InvokePermission, Invoker, PolicyStatement};
 pub use service::{GLOBAL_LOG_REGION, Scope, ServiceSpec};
-pub use source::{Discovery, Gap, Location, LogSource, Service, Unsubscribable};
+pub use source::{Discovery, Gap, Location, LogSource, LoopingLocation, Service, Unsubscribable};

@@ -61,6 +61,12 @@ services! {
         Wafv2,
         /// API Gateway access and execution logs (REST, HTTP and WebSocket APIs).
         ApiGateway,
+        /// CloudTrail trails (their S3 bucket and/or CloudWatch Logs log group).
+        #[serde(rename = "cloudtrail")]
+        CloudTrail,
+        /// VPC flow logs of VPCs, subnets, network interfaces and Transit Gateways (a log group
+        /// or S3).
+        VpcFlowLogs,
     }
 }
 
@@ -360,6 +366,61 @@ impl Service {
                     keys: &["requestParameters.restApiId", "requestParameters.apiId"],
                 }],
             },
+            Self::CloudTrail => &ServiceSpec {
+                id: "cloudtrail",
+                // Each trail is read in its home region only (DescribeTrails without shadow
+                // trails), so a multi-region trail is discovered once.
+                scope: Scope::Regional,
+                writes_log_groups: true,
+                writes_buckets: true,
+                // GetEventSelectors only for trails that write to S3 (the loop guard).
+                iam_actions: &["cloudtrail:DescribeTrails", "cloudtrail:GetEventSelectors"],
+                tag_actions: &["cloudtrail:ListTags"],
+                endpoints: &[AwsService::CloudTrail],
+                events: &[EventSpec {
+                    source: "cloudtrail.amazonaws.com",
+                    operations: &[
+                        "CreateTrail",
+                        "UpdateTrail",
+                        "DeleteTrail",
+                        "StartLogging",
+                        "StopLogging",
+                        "PutEventSelectors",
+                        "AddTags",
+                        "RemoveTags",
+                    ],
+                    // A trail's name or ARN: `name` (trail calls), `trailName`
+                    // (PutEventSelectors), `resourceId` (AddTags, RemoveTags).
+                    keys: &[
+                        "requestParameters.name",
+                        "requestParameters.trailName",
+                        "requestParameters.resourceId",
+                        "responseElements.trailARN",
+                    ],
+                }],
+            },
+            Self::VpcFlowLogs => &ServiceSpec {
+                id: "vpc_flow_logs",
+                scope: Scope::Regional,
+                writes_log_groups: true,
+                writes_buckets: true,
+                // DescribeFlowLogs returns each flow log's tags: no tag call.
+                iam_actions: &["ec2:DescribeFlowLogs"],
+                tag_actions: &[],
+                endpoints: &[AwsService::Ec2],
+                events: &[EventSpec {
+                    source: "ec2.amazonaws.com",
+                    operations: &["CreateFlowLogs", "DeleteFlowLogs"],
+                    // The flow log ids: CreateFlowLogs' request names only the watched
+                    // resources, its response the new flow logs; CloudTrail renders EC2's XML
+                    // (`flowLogIdSet.item`, `FlowLogId.content`), one id a string, several an
+                    // array.
+                    keys: &[
+                        "responseElements.CreateFlowLogsResponse.flowLogIdSet.item",
+                        "requestParameters.DeleteFlowLogsRequest.FlowLogId.content",
+                    ],
+                }],
+            },
         }
     }
 
@@ -435,11 +496,13 @@ pub enum AwsService {
     Organizations,
     /// SQS (the `[events]` queue).
     Sqs,
+    /// CloudTrail (trail discovery).
+    CloudTrail,
 }
 
 impl AwsService {
     /// Every AWS service autosub calls.
-    pub const ALL: [AwsService; 17] = [
+    pub const ALL: [AwsService; 18] = [
         Self::Sts,
         Self::Lambda,
         Self::S3,
@@ -457,6 +520,7 @@ impl AwsService {
         Self::Ec2,
         Self::Organizations,
         Self::Sqs,
+        Self::CloudTrail,
     ];
 
     /// The SDK's service id, which names its `AWS_ENDPOINT_URL_<SERVICE>` variable.
@@ -479,6 +543,7 @@ impl AwsService {
             Self::Ec2 => "EC2",
             Self::Organizations => "Organizations",
             Self::Sqs => "SQS",
+            Self::CloudTrail => "CloudTrail",
         }
     }
 
@@ -512,6 +577,7 @@ impl AwsService {
             Self::Ec2 => "ec2",
             Self::Organizations => "organizations",
             Self::Sqs => "sqs",
+            Self::CloudTrail => "cloudtrail",
         }
     }
 

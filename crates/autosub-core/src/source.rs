@@ -68,6 +68,21 @@ pub struct Unsubscribable {
     pub why: String,
 }
 
+/// An S3 location the forwarder must never read: its reads there would write new objects
+/// there (a trail recording S3 read data events of its own log location). Every source whose
+/// prefix in the bucket overlaps it is a loop guard skip.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LoopingLocation {
+    /// The service of the resource that makes the loop.
+    pub service: Service,
+    /// The ARN of that resource.
+    pub resource_arn: String,
+    /// The bucket and prefix never to subscribe.
+    pub location: Location,
+    /// Why, naming the resource, and how to end the loop.
+    pub why: String,
+}
+
 /// Everything the discoverers found in one pass.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discovery {
@@ -78,6 +93,9 @@ pub struct Discovery {
     pub unsubscribable: Vec<Unsubscribable>,
     /// What could not be read; any gap forbids deletes for the pass.
     pub gaps: Vec<Gap>,
+    /// S3 locations whose reads by the forwarder would come back to them, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loops: Vec<LoopingLocation>,
 }
 
 impl Discovery {
@@ -86,6 +104,7 @@ impl Discovery {
         self.sources.extend(other.sources);
         self.unsubscribable.extend(other.unsubscribable);
         self.gaps.extend(other.gaps);
+        self.loops.extend(other.loops);
     }
 
     /// Sorts sources and gaps so that equal discoveries compare and render equal.
@@ -96,6 +115,8 @@ impl Discovery {
         self.unsubscribable.dedup();
         self.gaps.sort();
         self.gaps.dedup();
+        self.loops.sort();
+        self.loops.dedup();
         self
     }
 }

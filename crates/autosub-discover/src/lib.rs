@@ -17,6 +17,7 @@ use autosub_core::{AccountId, Discovery, FunctionArn, Region, Service};
 
 pub mod api_gateway;
 pub mod cloudfront;
+pub mod cloudtrail;
 pub mod destination;
 pub mod elb;
 pub mod elbv2;
@@ -27,16 +28,19 @@ pub mod s3_access_logs;
 pub mod step_functions;
 #[cfg(test)]
 mod testing;
+pub mod vpc_flow_logs;
 pub mod wafv2;
 
 pub use api_gateway::ApiGatewayDiscoverer;
 pub use cloudfront::CloudFrontDiscoverer;
+pub use cloudtrail::CloudTrailDiscoverer;
 pub use elb::ElbDiscoverer;
 pub use elbv2::Elbv2Discoverer;
 pub use lambda::LambdaDiscoverer;
 pub use redshift::RedshiftDiscoverer;
 pub use s3_access_logs::S3AccessLogsDiscoverer;
 pub use step_functions::StepFunctionsDiscoverer;
+pub use vpc_flow_logs::VpcFlowLogsDiscoverer;
 pub use wafv2::{Wafv2CloudFrontDiscoverer, Wafv2Discoverer};
 
 /// What a discoverer needs to know about the target it runs for.
@@ -116,6 +120,8 @@ fn parts(service: Service) -> Parts {
             global: Some(Box::new(Wafv2CloudFrontDiscoverer)),
         },
         Service::ApiGateway => regional(ApiGatewayDiscoverer),
+        Service::CloudTrail => regional(CloudTrailDiscoverer),
+        Service::VpcFlowLogs => regional(VpcFlowLogsDiscoverer),
     }
 }
 

@@ -1024,6 +1024,7 @@ pub(crate) mod fixture {
                     },
                 ],
                 unsubscribable: vec![],
+                loops: vec![],
                 gaps: vec![Gap {
                     service: Service::Lambda,
                     detail: "denied".into(),

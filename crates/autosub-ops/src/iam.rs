@@ -633,6 +633,8 @@ mod tests {
                 "DiscoverStepFunctions",
                 "DiscoverWafv2",
                 "DiscoverApiGateway",
+                "DiscoverCloudtrail",
+                "DiscoverVpcFlowLogs",
                 "ManageS3Notifications",
                 "ReadSubscriptionFilters",
                 "ManageSubscriptionFilters",

@@ -534,6 +534,7 @@ mod tests {
             discovery: Discovery {
                 sources: vec![source],
                 unsubscribable: vec![],
+                loops: vec![],
                 gaps: vec![Gap {
                     service: Service::Lambda,
                     detail: "ListFunctions: access denied".into(),

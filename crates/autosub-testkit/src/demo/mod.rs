@@ -3,10 +3,12 @@
 
 pub mod api_gateway;
 pub mod cloudfront;
+pub mod cloudtrail;
 pub mod elb;
 pub mod elbv2;
 pub mod redshift;
 pub mod step_functions;
+pub mod vpc_flow_logs;
 pub mod wafv2;
 
 use std::collections::BTreeMap;
@@ -329,6 +331,8 @@ pub async fn seed_demo_estate(sdk: &SdkConfig, account: &str) -> Result<DemoEsta
     step_functions::seed(sdk, account).await?;
     wafv2::seed(sdk, account).await?;
     api_gateway::seed(sdk, account).await?;
+    vpc_flow_logs::seed(sdk, account).await?;
+    cloudtrail::seed(sdk, account).await?;
 
     Ok(DemoEstate {
         account: account.to_owned(),

@@ -78,6 +78,8 @@ pub fn only_served_services() -> String {
         "step_functions",
         "wafv2",
         "api_gateway",
+        "vpc_flow_logs",
+        "cloudtrail",
     ]
     .iter()
     .map(|service| format!("[services.{service}]\nenabled = false\n"))
